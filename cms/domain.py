@@ -1,0 +1,85 @@
+"""Plain content types: Program, Season, Episode (no Django, no DynamoDB)."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+DRAFT = "draft"
+PUBLISHED = "published"
+STATUSES = (DRAFT, PUBLISHED)
+
+GENRES = ("drama", "anime", "variety", "documentary", "news", "sports", "music", "kids", "movie")
+
+# Katakana U+30A1..U+30F6 sit exactly 0x60 above their hiragana twins.
+_KATAKANA_TO_HIRAGANA = {cp: cp - 0x60 for cp in range(0x30A1, 0x30F7)}
+
+
+def title_normalize(text: str) -> str:
+    """Fold a title for prefix search: NFKC, case folding, katakana to hiragana."""
+    folded = unicodedata.normalize("NFKC", text or "").casefold().strip()
+    return folded.translate(_KATAKANA_TO_HIRAGANA)
+
+
+@dataclass
+class Program:
+    id: str
+    slug: str
+    title: str
+    title_kana: str = ""
+    description: str = ""
+    genre: str = ""
+    key_art: str = ""
+    sort_order: int = 0
+    status: str = DRAFT
+    publish_at: datetime | None = None
+    expire_at: datetime | None = None
+    version: int | None = None
+    updated_at: datetime | None = None
+    updated_by: str = ""
+    deleted: bool = False
+
+
+@dataclass
+class Season:
+    id: str
+    program_id: str
+    title: str
+    sort_order: int = 0
+    status: str = DRAFT
+    publish_at: datetime | None = None
+    expire_at: datetime | None = None
+    version: int | None = None
+    updated_at: datetime | None = None
+    updated_by: str = ""
+
+
+@dataclass
+class Episode:
+    id: str
+    program_id: str
+    season_id: str
+    number: int
+    title: str
+    synopsis: str = ""
+    duration_s: int = 0
+    thumbnail: str = ""
+    video_url: str = ""
+    tags: list[str] = field(default_factory=list)
+    cast: list[str] = field(default_factory=list)
+    status: str = DRAFT
+    publish_at: datetime | None = None
+    expire_at: datetime | None = None
+    version: int | None = None
+    updated_at: datetime | None = None
+    updated_by: str = ""
+
+
+@dataclass
+class Page:
+    """One page of a list plus opaque positions of its neighbours."""
+
+    items: list
+    next_cursor: str | None = None
+    prev_cursor: str | None = None

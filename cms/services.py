@@ -1,0 +1,199 @@
+"""Editorial writes: validate, save to the content store, enqueue follow-up work."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from ulid import ULID
+
+from . import domain, validation
+from .store import episodes as episode_store
+from .store import programs as program_store
+from .store import seasons as season_store
+from .store.errors import ItemTooLarge, NotFound, NotUnique, StaleVersion
+
+STALE_MESSAGE = gettext_lazy("This item was changed by someone else since you opened it. Your input is kept below; "
+                  "reload the page to see their changes.")
+
+
+def new_id() -> str:
+    """A fresh, never reused, time-ordered id."""
+    return str(ULID())
+
+
+@contextlib.contextmanager
+def _store_errors():
+    """Turn store refusals into form-friendly validation errors."""
+    try:
+        yield
+    except NotUnique as exc:
+        messages = {
+            "slug": _("Another program already uses this slug."),
+            "number": _("This season already has an episode with this number."),
+        }
+        raise ValidationError({exc.field: messages[exc.field]}) from exc
+    except StaleVersion as exc:
+        raise ValidationError(STALE_MESSAGE, code="stale") from exc
+    except ItemTooLarge as exc:
+        raise ValidationError(
+            {exc.field: _("Too large to store: the whole item must stay under 400 KB.")}
+        ) from exc
+    except NotFound as exc:
+        if exc.args == ("parent",):
+            raise ValidationError(_("The program or season this belongs to no longer exists.")) from exc
+        raise
+
+
+def _stamp(obj, user: str):
+    return replace(obj, updated_at=datetime.now(UTC).replace(microsecond=0), updated_by=user)
+
+
+def _image_save(upload, folder: str, field: str) -> str:
+    validation.image_validate(upload, field)
+    ext = os.path.splitext(upload.name)[1].lower()[:8]
+    return default_storage.save(f"{folder}/{new_id()}{ext}", upload)
+
+
+@contextlib.contextmanager
+def _image_rollback(name: str | None):
+    """Remove a freshly stored image when the content write that references it fails."""
+    try:
+        yield
+    except Exception:
+        if name:
+            default_storage.delete(name)
+        raise
+
+
+def program_create(*, user: str, key_art_upload=None, **fields) -> domain.Program:
+    """Create a program (validated, slug unique) and store its key art."""
+    program = _stamp(domain.Program(id=new_id(), **fields), user)
+    validation.program_validate(program)
+    stored = _image_save(key_art_upload, "key-art", "key_art") if key_art_upload else None
+    if stored:
+        program.key_art = stored
+    with _image_rollback(stored), _store_errors():
+        return program_store.program_create(program)
+
+
+def program_update(*, program_id: str, version: int, user: str, key_art_upload=None, **fields) -> domain.Program:
+    """Save changes to a program read at `version`; refuse if it changed since."""
+    current = program_store.program_get(program_id)
+    program = _stamp(replace(current, version=version, **fields), user)
+    validation.program_validate(program)
+    stored = _image_save(key_art_upload, "key-art", "key_art") if key_art_upload else None
+    if stored:
+        program.key_art = stored
+    with _image_rollback(stored), _store_errors():
+        return program_store.program_update(program, old_slug=current.slug)
+
+
+def program_delete(*, program_id: str, version: int, user: str) -> None:
+    """Hide a program at once and let a worker remove its seasons and episodes."""
+    from .tasks import program_purge
+
+    program = replace(program_store.program_get(program_id), version=version)
+    with _store_errors():
+        program_store.program_mark_deleted(_stamp(program, user))
+    program_purge.delay(program_id)
+
+
+def program_purge(*, program_id: str) -> bool:
+    """Remove what is left of a deleted program; True once nothing remains."""
+    episode_store.program_children_purge(program_id)
+    return program_store.program_remove_if_empty(program_id)
+
+
+def deleted_programs_sweep() -> int:
+    """Finish purging every deleted program (after a worker died midway, say)."""
+    ids = program_store.programs_deleted_ids()
+    for program_id in ids:
+        program_purge(program_id=program_id)
+    return len(ids)
+
+
+def season_create(*, user: str, **fields) -> domain.Season:
+    """Create a season in a live program."""
+    season = _stamp(domain.Season(id=new_id(), **fields), user)
+    validation.season_validate(season)
+    with _store_errors():
+        return season_store.season_save(season, create=True)
+
+
+def season_update(*, season_id: str, version: int, user: str, **fields) -> domain.Season:
+    """Save changes to a season read at `version`."""
+    season = _stamp(replace(season_store.season_get(season_id), version=version, **fields), user)
+    validation.season_validate(season)
+    with _store_errors():
+        return season_store.season_save(season, create=False)
+
+
+def season_delete(*, season_id: str, version: int, user: str) -> None:
+    """Delete a season that has no episodes left."""
+    season = replace(season_store.season_get(season_id), version=version)
+    try:
+        with _store_errors():
+            season_store.season_delete(season)
+    except season_store.SeasonNotEmpty as exc:
+        raise ValidationError(_("Delete or move this season's episodes first.")) from exc
+
+
+def episode_create(*, user: str, thumbnail_upload=None, **fields) -> domain.Episode:
+    """Create an episode (number unique in its season) and store its thumbnail."""
+    episode = _stamp(domain.Episode(id=new_id(), **fields), user)
+    return _episode_save(episode, old=None, upload=thumbnail_upload)
+
+
+def episode_update(*, episode_id: str, version: int, user: str, thumbnail_upload=None, **fields) -> domain.Episode:
+    """Save changes to an episode read at `version`."""
+    old = episode_store.episode_get(episode_id)
+    episode = _stamp(replace(old, version=version, **fields), user)
+    return _episode_save(episode, old=old, upload=thumbnail_upload)
+
+
+def _episode_save(episode: domain.Episode, *, old, upload) -> domain.Episode:
+    validation.episode_validate(episode)
+    if episode.season_id:
+        with _store_errors():
+            season = season_store.season_get(episode.season_id)
+        if season.program_id != episode.program_id:
+            raise ValidationError({"season_id": _("Choose a season of this episode's program.")})
+    stored = _image_save(upload, "thumbnails", "thumbnail") if upload else None
+    if stored:
+        episode.thumbnail = stored
+    with _image_rollback(stored), _store_errors():
+        return episode_store.episode_save(episode, old=old)
+
+
+def episode_delete(*, episode_id: str, version: int, user: str) -> None:
+    """Delete an episode read at `version`."""
+    episode = replace(episode_store.episode_get(episode_id), version=version)
+    with _store_errors():
+        episode_store.episode_delete(episode)
+
+
+def content_status_set(*, kind: str, ids: list[str], status: str, user: str) -> tuple[int, int]:
+    """Publish or unpublish several items; return (changed, refused)."""
+    getters = {
+        "program": (program_store.program_get, program_update, "program_id"),
+        "season": (season_store.season_get, season_update, "season_id"),
+        "episode": (episode_store.episode_get, episode_update, "episode_id"),
+    }
+    get, update, key = getters[kind]
+    changed = refused = 0
+    for item_id in ids:
+        try:
+            current = get(item_id)
+            if current.status != status:
+                update(**{key: item_id}, version=current.version, user=user, status=status)
+                changed += 1
+        except (ValidationError, NotFound):
+            refused += 1
+    return changed, refused

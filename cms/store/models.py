@@ -1,0 +1,145 @@
+"""PynamoDB tables for content. Only cms/store imports this module."""
+
+from django.conf import settings
+from pynamodb.attributes import (
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+
+class _Meta:
+    billing_mode = "PAY_PER_REQUEST"
+    # NOTE: botocore retries throttling with exponential backoff; these widen its budget.
+    max_retry_attempts = 8
+    base_backoff_ms = 50
+
+
+def _index(name: str, hash_attr: str, range_attr: str | None = None, keys_only: bool = False):
+    """Declare a pay-per-request GSI named `name` over `hash_attr` (and `range_attr`)."""
+    meta = type(
+        "Meta",
+        (),
+        {
+            "index_name": name,
+            "projection": KeysOnlyProjection() if keys_only else AllProjection(),
+            "billing_mode": "PAY_PER_REQUEST",
+        },
+    )
+    attrs = {"Meta": meta, hash_attr: UnicodeAttribute(hash_key=True)}
+    if range_attr:
+        range_cls = NumberAttribute if range_attr in ("sort_order", "number") else UnicodeAttribute
+        attrs[range_attr] = range_cls(range_key=True)
+    return type(f"{name}_index", (GlobalSecondaryIndex,), attrs)()
+
+
+class ProgramItem(Model):
+    class Meta(_Meta):
+        table_name = "programs"
+
+    id = UnicodeAttribute(hash_key=True)
+    slug = UnicodeAttribute()
+    title = UnicodeAttribute()
+    title_kana = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    genre = UnicodeAttribute(null=True)
+    key_art = UnicodeAttribute(null=True)
+    sort_order = NumberAttribute(default=0)
+    status = UnicodeAttribute()
+    publish_at = UnicodeAttribute(null=True)
+    expire_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+    updated_at = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+    # Index keys. `kind` is removed when a program is deleted, so it drops out of every list at once.
+    kind = UnicodeAttribute(null=True)
+    title_norm = UnicodeAttribute(null=True)
+    kana_norm = UnicodeAttribute(null=True)
+    deleted_kind = UnicodeAttribute(null=True)
+    deleted_at = UnicodeAttribute(null=True)
+
+    by_sort = _index("by_sort", "kind", "sort_order")
+    by_title = _index("by_title", "kind", "title_norm")
+    by_kana = _index("by_kana", "kind", "kana_norm")
+    by_deleted = _index("by_deleted", "deleted_kind", "deleted_at", keys_only=True)
+
+
+class SeasonItem(Model):
+    class Meta(_Meta):
+        table_name = "seasons"
+
+    id = UnicodeAttribute(hash_key=True)
+    program_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    sort_order = NumberAttribute(default=0)
+    status = UnicodeAttribute()
+    publish_at = UnicodeAttribute(null=True)
+    expire_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+    updated_at = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)
+    title_norm = UnicodeAttribute(null=True)
+
+    by_program = _index("by_program", "program_id", "sort_order")
+    by_title = _index("by_title", "kind", "title_norm")
+
+
+class EpisodeItem(Model):
+    class Meta(_Meta):
+        table_name = "episodes"
+
+    id = UnicodeAttribute(hash_key=True)
+    program_id = UnicodeAttribute()
+    season_id = UnicodeAttribute()
+    number = NumberAttribute()
+    title = UnicodeAttribute()
+    synopsis = UnicodeAttribute(null=True)
+    duration_s = NumberAttribute()
+    thumbnail = UnicodeAttribute(null=True)
+    video_url = UnicodeAttribute(null=True)
+    tags = ListAttribute(of=UnicodeAttribute, null=True)
+    cast = ListAttribute(of=UnicodeAttribute, null=True)
+    status = UnicodeAttribute()
+    publish_at = UnicodeAttribute(null=True)
+    expire_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+    updated_at = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)
+    title_norm = UnicodeAttribute(null=True)
+    order_key = UnicodeAttribute(null=True)
+    season_key = UnicodeAttribute(null=True)
+    publish_sort = UnicodeAttribute(null=True)
+
+    by_season = _index("by_season", "season_id", "number")
+    by_program = _index("by_program", "program_id", "season_key")
+    by_order = _index("by_order", "kind", "order_key")
+    by_airtime = _index("by_airtime", "kind", "publish_sort")
+    by_title = _index("by_title", "kind", "title_norm")
+
+
+class UniqueItem(Model):
+    """A claimed unique value (a program slug, an episode number in a season)."""
+
+    class Meta(_Meta):
+        table_name = "uniques"
+
+    key = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+
+
+MODELS = (ProgramItem, SeasonItem, EpisodeItem, UniqueItem)
+_BASE_NAMES = {model: model.Meta.table_name for model in MODELS}
+
+
+def models_configure() -> None:
+    """Point every table at the configured endpoint, region and name prefix."""
+    for model, base in _BASE_NAMES.items():
+        model.Meta.table_name = settings.DYNAMODB_TABLE_PREFIX + base
+        model.Meta.host = settings.DYNAMODB_ENDPOINT_URL
+        model.Meta.region = settings.AWS_DEFAULT_REGION
+        model._connection = None

@@ -1,0 +1,141 @@
+"""Programs in DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from cms import domain
+
+from .convert import item_values, program_from_item, time_dump
+from pynamodb.exceptions import DeleteError
+
+from .errors import NotFound
+from .models import EpisodeItem, ProgramItem, SeasonItem
+from .paging import Position, query_stream
+from .writes import item_get, item_write
+
+KIND = "program"
+
+
+def slug_key(slug: str) -> str:
+    """Unique key claimed by a program's slug."""
+    return f"program-slug#{slug}"
+
+
+def _item(program: domain.Program) -> ProgramItem:
+    item = ProgramItem(**item_values(program))
+    item.kind = KIND
+    item.title_norm = f"{domain.title_normalize(program.title)}"
+    item.kana_norm = domain.title_normalize(program.title_kana) or None
+    return item
+
+
+def program_get(program_id: str) -> domain.Program:
+    """Return the live program `program_id` or raise NotFound."""
+    item = item_get(ProgramItem, program_id)
+    if item.deleted_at:
+        raise NotFound(program_id)
+    return program_from_item(item)
+
+
+def program_create(program: domain.Program) -> domain.Program:
+    """Insert a new program, claiming its slug."""
+    item = _item(program)
+    item_write(item, create=True, claims=[(slug_key(program.slug), "slug")])
+    program.version = item.version
+    return program
+
+
+def program_update(program: domain.Program, *, old_slug: str) -> domain.Program:
+    """Save `program` if nobody changed it since `program.version` was read."""
+    item = _item(program)
+    changed = old_slug != program.slug
+    item_write(
+        item,
+        create=False,
+        condition=ProgramItem.deleted_at.does_not_exist(),
+        claims=[(slug_key(program.slug), "slug")] if changed else [],
+        releases=[slug_key(old_slug)] if changed else [],
+    )
+    program.version = item.version
+    return program
+
+
+def program_mark_deleted(program: domain.Program, *, at: datetime | None = None) -> None:
+    """Hide `program` from every list at once and queue it for purging; frees its slug."""
+    item = _item(program)
+    item.kind = None
+    item.title_norm = item.kana_norm = None
+    item.deleted_kind = KIND
+    item.deleted_at = time_dump(at or datetime.now(UTC))
+    item_write(
+        item,
+        create=False,
+        condition=ProgramItem.deleted_at.does_not_exist(),
+        releases=[slug_key(program.slug)],
+    )
+
+
+def program_remove_if_empty(program_id: str) -> bool:
+    """Remove a deleted program's own item once no season or episode of it is left."""
+    if program_children_count(program_id) != (0, 0):
+        return False
+    try:
+        ProgramItem(program_id).delete(ProgramItem.deleted_at.exists(), add_version_condition=False)
+    except DeleteError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return True
+
+
+def programs_deleted_ids() -> list[str]:
+    """Ids of programs marked deleted whose purge has not finished."""
+    return [item.id for item in ProgramItem.by_deleted.query(KIND)]
+
+
+def program_children_count(program_id: str) -> tuple[int, int]:
+    """Count (seasons, episodes) of a program with index queries."""
+    seasons = SeasonItem.by_program.count(program_id)
+    episodes = EpisodeItem.by_program.count(program_id)
+    return seasons, episodes
+
+
+def programs_stream(
+    *, order: str = "sort", filters: dict | None = None, start: Position = None
+) -> Iterator[tuple[domain.Program, Position]]:
+    """Live programs by sort order or normalised title."""
+    index = ProgramItem.by_title if order == "title" else ProgramItem.by_sort
+    return query_stream(
+        ProgramItem, index, KIND, convert=program_from_item, filters=filters, start=start
+    )
+
+
+def programs_prefix_streams(
+    prefix: str, *, filters: dict | None = None, starts: tuple[Position, Position] = (None, None)
+) -> tuple[Iterator, Iterator]:
+    """Two streams of programs whose normalised title / kana starts with `prefix`."""
+    return tuple(
+        query_stream(
+            ProgramItem,
+            index,
+            KIND,
+            convert=program_from_item,
+            range_condition=attr.startswith(prefix),
+            filters=filters,
+            start=start,
+        )
+        for index, attr, start in (
+            (ProgramItem.by_title, ProgramItem.title_norm, starts[0]),
+            (ProgramItem.by_kana, ProgramItem.kana_norm, starts[1]),
+        )
+    )
+
+
+def programs_many(ids: list[str]) -> dict[str, domain.Program]:
+    """Fetch live programs by id in batches."""
+    return {
+        item.id: program_from_item(item)
+        for item in ProgramItem.batch_get(list(dict.fromkeys(ids)))
+        if not item.deleted_at
+    }

@@ -1,0 +1,70 @@
+"""Seasons in DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cms import domain
+
+from .convert import item_values, season_from_item
+from .errors import StoreError
+from .models import EpisodeItem, ProgramItem, SeasonItem
+from .paging import Position, query_stream
+from .writes import item_delete, item_get, item_write
+
+KIND = "season"
+
+
+class SeasonNotEmpty(StoreError):
+    """A season that still has episodes cannot be deleted."""
+
+
+def _item(season: domain.Season) -> SeasonItem:
+    item = SeasonItem(**item_values(season))
+    item.kind = KIND
+    item.title_norm = domain.title_normalize(season.title)
+    return item
+
+
+def _program_live():
+    return ProgramItem.id.exists() & ProgramItem.deleted_at.does_not_exist()
+
+
+def season_get(season_id: str) -> domain.Season:
+    """Return season `season_id` or raise NotFound."""
+    return season_from_item(item_get(SeasonItem, season_id))
+
+
+def season_save(season: domain.Season, *, create: bool) -> domain.Season:
+    """Insert or version-checked update of a season whose program must be live."""
+    item = _item(season)
+    item_write(item, create=create, checks=[(ProgramItem, season.program_id, _program_live())])
+    season.version = item.version
+    return season
+
+
+def season_delete(season: domain.Season) -> None:
+    """Delete an empty season if its version is still the one read."""
+    if EpisodeItem.by_season.count(season.id):
+        raise SeasonNotEmpty(season.id)
+    item_delete(_item(season))
+
+
+def seasons_of_program(program_id: str) -> list[domain.Season]:
+    """Every season of a program, in sort order."""
+    return [s for s, _ in query_stream(SeasonItem, SeasonItem.by_program, program_id, convert=season_from_item)]
+
+
+def seasons_stream(
+    *, program_id: str | None = None, prefix: str = "", filters: dict | None = None, start: Position = None
+) -> Iterator[tuple[domain.Season, Position]]:
+    """Seasons of one program (sort order) or of all programs (title order), by title prefix."""
+    if program_id:
+        return query_stream(
+            SeasonItem, SeasonItem.by_program, program_id, convert=season_from_item, filters=filters,
+            condition=SeasonItem.title_norm.startswith(prefix) if prefix else None, start=start,
+        )
+    return query_stream(
+        SeasonItem, SeasonItem.by_title, KIND, convert=season_from_item, filters=filters,
+        range_condition=SeasonItem.title_norm.startswith(prefix) if prefix else None, start=start,
+    )

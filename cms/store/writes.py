@@ -1,0 +1,98 @@
+"""Conditional, transactional writes shared by every content table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from .convert import item_size_check
+from .errors import AlreadyExists, NotFound, NotUnique, StaleVersion
+from .models import UniqueItem
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+def _connection() -> Connection:
+    return UniqueItem._get_connection().connection
+
+
+def item_write(
+    item,
+    *,
+    create: bool,
+    condition=None,
+    claims: Iterable[tuple[str, str]] = (),
+    releases: Iterable[str] = (),
+    checks: Iterable[tuple[type, str, object]] = (),
+) -> None:
+    """Save `item` with its version check, claiming and releasing unique keys atomically.
+
+    `claims` are (unique key, field name) pairs; `checks` are (model, hash key, condition)
+    conditions on other items (a parent must still exist) checked in the same transaction.
+    """
+    item_size_check(item)
+    model = type(item)
+    cond = model.id.does_not_exist() if create else model.id.exists()
+    if condition is not None:
+        cond &= condition
+    claims, releases, checks = list(claims), list(releases), list(checks)
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.save(item, condition=cond)
+            for key, _field in claims:
+                tx.save(UniqueItem(key, owner_id=item.id), condition=UniqueItem.key.does_not_exist())
+            for key in releases:
+                tx.delete(UniqueItem(key, owner_id=item.id), condition=UniqueItem.owner_id == item.id)
+            for check_model, hash_key, check_cond in checks:
+                tx.condition_check(check_model, hash_key, condition=check_cond)
+    except TransactWriteError as exc:
+        # DynamoDB reports reasons in request order: condition checks, deletes, then puts.
+        reasons = _reasons(exc)
+        checks_failed = reasons[: len(checks)]
+        main, *claimed = reasons[len(checks) + len(releases) :]
+        if main == CONDITION_FAILED:
+            _raise_main_failure(exc, item, create=create)
+        for (_key, field), code in zip(claims, claimed, strict=False):
+            if code == CONDITION_FAILED:
+                raise NotUnique(field) from exc
+        if CONDITION_FAILED in checks_failed:
+            raise NotFound("parent") from exc
+        raise
+
+
+def item_delete(item, *, releases: Iterable[str] = ()) -> None:
+    """Delete `item` if its version is still the one read, releasing its unique keys."""
+    try:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.delete(item, condition=type(item).id.exists())
+            for key in releases:
+                tx.delete(UniqueItem(key, owner_id=item.id), condition=UniqueItem.owner_id == item.id)
+    except TransactWriteError as exc:
+        if _reasons(exc)[:1] == [CONDITION_FAILED]:
+            _raise_main_failure(exc, item, create=False)
+        raise
+
+
+def _reasons(exc: TransactWriteError) -> list[str | None]:
+    return [reason.code if reason else None for reason in exc.cancellation_reasons]
+
+
+def _raise_main_failure(exc, item, *, create: bool):
+    if create:
+        raise AlreadyExists(item.id) from exc
+    try:
+        type(item).get(item.id, consistent_read=True)
+    except DoesNotExist:
+        raise NotFound(item.id) from exc
+    raise StaleVersion(item.id) from exc
+
+
+def item_get(model, item_id: str):
+    """Read one item strongly consistently, or raise NotFound."""
+    try:
+        return model.get(item_id, consistent_read=True)
+    except DoesNotExist:
+        raise NotFound(item_id) from None

@@ -1,0 +1,11 @@
+"""Settings for the test suite: the real settings, with eager Celery and fast hashing."""
+
+import tempfile
+
+from cms.settings import *  # noqa: F403
+
+CELERY_TASK_ALWAYS_EAGER = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = tempfile.mkdtemp(prefix="airtime-media-")
+DYNAMODB_TABLE_PREFIX = "test-"
+LANGUAGE_CODE = "ja"
