@@ -19,8 +19,10 @@ from .store import programs as program_store
 from .store import seasons as season_store
 from .store.errors import ItemTooLarge, NotFound, NotUnique, StaleVersion
 
-STALE_MESSAGE = gettext_lazy("This item was changed by someone else since you opened it. Your input is kept below; "
-                  "reload the page to see their changes.")
+STALE_MESSAGE = gettext_lazy(
+    "This item was changed by someone else since you opened it. Your input is kept below; "
+    "reload the page to see their changes."
+)
 
 
 def new_id() -> str:
@@ -42,9 +44,7 @@ def _store_errors():
     except StaleVersion as exc:
         raise ValidationError(STALE_MESSAGE, code="stale") from exc
     except ItemTooLarge as exc:
-        raise ValidationError(
-            {exc.field: _("Too large to store: the whole item must stay under 400 KB.")}
-        ) from exc
+        raise ValidationError({exc.field: _("Too large to store: the whole item must stay under 400 KB.")}) from exc
     except NotFound as exc:
         if exc.args == ("parent",):
             raise ValidationError(_("The program or season this belongs to no longer exists.")) from exc

@@ -76,7 +76,7 @@ def episode_from_item(item) -> domain.Episode:
 
 
 def _value_bytes(value: dict) -> int:
-    (kind, raw), = value.items()
+    ((kind, raw),) = value.items()
     if kind in ("S", "B"):
         return len(raw.encode() if isinstance(raw, str) else raw)
     if kind == "N":

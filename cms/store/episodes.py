@@ -81,17 +81,32 @@ def episodes_stream(
     title_filter = EpisodeItem.title_norm.startswith(prefix) if prefix else None
     if program_id:
         return query_stream(
-            EpisodeItem, EpisodeItem.by_program, program_id, convert=episode_from_item,
-            filters=filters, condition=title_filter, start=start,
+            EpisodeItem,
+            EpisodeItem.by_program,
+            program_id,
+            convert=episode_from_item,
+            filters=filters,
+            condition=title_filter,
+            start=start,
         )
     if prefix:
         return query_stream(
-            EpisodeItem, EpisodeItem.by_title, KIND, convert=episode_from_item,
-            range_condition=title_filter, filters=filters, start=start,
+            EpisodeItem,
+            EpisodeItem.by_title,
+            KIND,
+            convert=episode_from_item,
+            range_condition=title_filter,
+            filters=filters,
+            start=start,
         )
     index = EpisodeItem.by_airtime if order == "airtime" else EpisodeItem.by_order
     return query_stream(
-        EpisodeItem, index, KIND, convert=episode_from_item, filters=filters, start=start,
+        EpisodeItem,
+        index,
+        KIND,
+        convert=episode_from_item,
+        filters=filters,
+        start=start,
         forward=order != "airtime",
     )
 

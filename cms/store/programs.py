@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from pynamodb.exceptions import DeleteError
+
 from cms import domain
 
 from .convert import item_values, program_from_item, time_dump
-from pynamodb.exceptions import DeleteError
-
 from .errors import NotFound
 from .models import EpisodeItem, ProgramItem, SeasonItem
 from .paging import Position, query_stream
@@ -106,9 +106,7 @@ def programs_stream(
 ) -> Iterator[tuple[domain.Program, Position]]:
     """Live programs by sort order or normalised title."""
     index = ProgramItem.by_title if order == "title" else ProgramItem.by_sort
-    return query_stream(
-        ProgramItem, index, KIND, convert=program_from_item, filters=filters, start=start
-    )
+    return query_stream(ProgramItem, index, KIND, convert=program_from_item, filters=filters, start=start)
 
 
 def programs_prefix_streams(

@@ -61,10 +61,20 @@ def seasons_stream(
     """Seasons of one program (sort order) or of all programs (title order), by title prefix."""
     if program_id:
         return query_stream(
-            SeasonItem, SeasonItem.by_program, program_id, convert=season_from_item, filters=filters,
-            condition=SeasonItem.title_norm.startswith(prefix) if prefix else None, start=start,
+            SeasonItem,
+            SeasonItem.by_program,
+            program_id,
+            convert=season_from_item,
+            filters=filters,
+            condition=SeasonItem.title_norm.startswith(prefix) if prefix else None,
+            start=start,
         )
     return query_stream(
-        SeasonItem, SeasonItem.by_title, KIND, convert=season_from_item, filters=filters,
-        range_condition=SeasonItem.title_norm.startswith(prefix) if prefix else None, start=start,
+        SeasonItem,
+        SeasonItem.by_title,
+        KIND,
+        convert=season_from_item,
+        filters=filters,
+        range_condition=SeasonItem.title_norm.startswith(prefix) if prefix else None,
+        start=start,
     )

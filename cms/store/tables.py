@@ -33,7 +33,7 @@ def _client():
 
 def _logical_names() -> dict[str, str]:
     prefix = settings.DYNAMODB_TABLE_PREFIX
-    return {model.Meta.table_name: model.Meta.table_name[len(prefix):] for model in MODELS}
+    return {model.Meta.table_name: model.Meta.table_name[len(prefix) :] for model in MODELS}
 
 
 def items_dump(out: IO[str]) -> int:
@@ -93,11 +93,12 @@ def tables_truncate() -> int:
     for model in MODELS:
         table = model.Meta.table_name
         keys = [attr.attr_name for attr in model.get_attributes().values() if attr.is_hash_key]
-        requests = [
-            {"DeleteRequest": {"Key": {k: item[k] for k in keys}}}
-            for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression=",".join(keys))
-            for item in page["Items"]
-        ]
+        # "key" is a reserved word, so the projection goes through placeholders.
+        names = {f"#k{i}": k for i, k in enumerate(keys)}
+        pages = client.get_paginator("scan").paginate(
+            TableName=table, ProjectionExpression=",".join(names), ExpressionAttributeNames=names
+        )
+        requests = [{"DeleteRequest": {"Key": {k: item[k] for k in keys}}} for page in pages for item in page["Items"]]
         for batch in _batches(requests, BATCH_WRITE_LIMIT):
             _batch_write(client, {table: batch})
         removed += len(requests)

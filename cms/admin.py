@@ -1,0 +1,231 @@
+"""Programs, seasons and episodes in the admin, backed by DynamoDB."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.files.storage import default_storage
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from . import forms, models, selectors, services
+from .store_admin import StoreModelAdmin, initial_from
+from .templatetags.airtime import jst
+
+STATUS_FILTER = (
+    "status",
+    gettext_lazy("Status"),
+    [("", gettext_lazy("All")), ("draft", gettext_lazy("Draft")), ("published", gettext_lazy("Published"))],
+)
+
+
+def _link(url: str, text: str):
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
+def _user(request) -> str:
+    return request.user.get_username()
+
+
+def _program_filter():
+    return ("program", gettext_lazy("Program"), [("", gettext_lazy("All"))] + selectors.program_choices())
+
+
+@admin.register(models.Program)
+class ProgramAdmin(StoreModelAdmin):
+    kind = "program"
+    orders = (("sort", gettext_lazy("Sort order")), ("title", gettext_lazy("Title")))
+
+    def page(self, request, params):
+        return selectors.programs_page(
+            q=params["q"],
+            status=params["status"],
+            genre=params["genre"],
+            order=params["o"] or "sort",
+            cursor=params["cursor"],
+        )
+
+    def columns(self, items):
+        headers = [_("Title"), _("Reading"), _("Genre"), _("Status"), _("Sort order"), _("Available from")]
+        rows = [
+            [
+                p.id,
+                _link(self._url("change", p.id), p.title),
+                p.title_kana,
+                p.genre,
+                p.status,
+                p.sort_order,
+                jst(p.publish_at),
+            ]
+            for p in items
+        ]
+        return headers, rows
+
+    def filters(self, request):
+        genres = [("", _("All"))] + [(g, g) for g in forms.domain.GENRES]
+        return [STATUS_FILTER, ("genre", _("Genre"), genres)]
+
+    def obj_get(self, object_id):
+        return selectors.program_get(object_id)
+
+    def form_build(self, request, obj, data=None, files=None, read_only=False):
+        return forms.ProgramForm(data, files, initial=initial_from(obj), read_only=read_only)
+
+    def create(self, request, form):
+        return services.program_create(
+            user=_user(request), key_art_upload=form.cleaned_data["key_art_upload"], **form.values()
+        )
+
+    def update(self, request, obj, form):
+        return services.program_update(
+            program_id=obj.id,
+            version=form.cleaned_data["version"],
+            user=_user(request),
+            key_art_upload=form.cleaned_data["key_art_upload"],
+            **form.values(),
+        )
+
+    def delete(self, request, obj, version):
+        services.program_delete(program_id=obj.id, version=version, user=_user(request))
+
+    def delete_summary(self, obj):
+        seasons, episodes = selectors.program_children_count(obj.id)
+        return [
+            _("%(seasons)d seasons and %(episodes)d episodes will be deleted with it.")
+            % {"seasons": seasons, "episodes": episodes}
+        ]
+
+    def form_extra_context(self, request, obj):
+        if obj is None:
+            return {}
+        seasons, episodes = selectors.program_contents(obj.id)
+        return {
+            "image_url": default_storage.url(obj.key_art) if obj.key_art else None,
+            "contents": [(season, episodes.get(season.id, [])) for season in seasons],
+            "season_add_url": reverse("admin:cms_season_add") + f"?program={obj.id}",
+            "episode_add_url": reverse("admin:cms_episode_add") + f"?program={obj.id}",
+        }
+
+
+@admin.register(models.Season)
+class SeasonAdmin(StoreModelAdmin):
+    kind = "season"
+
+    def page(self, request, params):
+        return selectors.seasons_page(
+            q=params["q"], status=params["status"], program_id=params["program"], cursor=params["cursor"]
+        )
+
+    def columns(self, items):
+        titles = selectors.program_titles([s.program_id for s in items])
+        headers = [_("Title"), _("Program"), _("Sort order"), _("Status"), _("Available from")]
+        rows = [
+            [
+                s.id,
+                _link(self._url("change", s.id), s.title),
+                titles.get(s.program_id, "—"),
+                s.sort_order,
+                s.status,
+                jst(s.publish_at),
+            ]
+            for s in items
+        ]
+        return headers, rows
+
+    def filters(self, request):
+        return [STATUS_FILTER, _program_filter()]
+
+    def obj_get(self, object_id):
+        return selectors.season_get(object_id)
+
+    def form_build(self, request, obj, data=None, files=None, read_only=False):
+        initial = initial_from(obj) or {"program_id": request.GET.get("program", "")}
+        return forms.SeasonForm(data, files, initial=initial, read_only=read_only, programs=selectors.program_choices())
+
+    def create(self, request, form):
+        return services.season_create(user=_user(request), **form.values())
+
+    def update(self, request, obj, form):
+        return services.season_update(
+            season_id=obj.id, version=form.cleaned_data["version"], user=_user(request), **form.values()
+        )
+
+    def delete(self, request, obj, version):
+        services.season_delete(season_id=obj.id, version=version, user=_user(request))
+
+
+@admin.register(models.Episode)
+class EpisodeAdmin(StoreModelAdmin):
+    kind = "episode"
+    orders = (("program", gettext_lazy("Program, season, number")), ("airtime", gettext_lazy("Airtime")))
+
+    def page(self, request, params):
+        return selectors.episodes_page(
+            q=params["q"],
+            status=params["status"],
+            program_id=params["program"],
+            order=params["o"] or "program",
+            cursor=params["cursor"],
+        )
+
+    def columns(self, items):
+        titles = selectors.program_titles([e.program_id for e in items])
+        headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Airtime"), _("Duration")]
+        rows = [
+            [
+                e.id,
+                _link(self._url("change", e.id), e.title),
+                titles.get(e.program_id, "—"),
+                e.number,
+                e.status,
+                jst(e.publish_at),
+                f"{e.duration_s // 60}:{e.duration_s % 60:02d}",
+            ]
+            for e in items
+        ]
+        return headers, rows
+
+    def filters(self, request):
+        return [STATUS_FILTER, _program_filter()]
+
+    def obj_get(self, object_id):
+        return selectors.episode_get(object_id)
+
+    def add_precondition(self, request):
+        program_id = request.POST.get("program_id") or request.GET.get("program")
+        if program_id:
+            return None
+        form = forms.ProgramPickForm(programs=selectors.program_choices())
+        context = self._context(request, title=_("Add episode: choose its program"), form=form)
+        return TemplateResponse(request, "admin/cms/program_pick.html", context)
+
+    def form_build(self, request, obj, data=None, files=None, read_only=False):
+        program_id = obj.program_id if obj else (request.POST.get("program_id") or request.GET.get("program"))
+        seasons, _episodes = selectors.program_contents(program_id)
+        initial = initial_from(obj) or {"program_id": program_id, "season_id": request.GET.get("season", "")}
+        return forms.EpisodeForm(
+            data, files, initial=initial, read_only=read_only, seasons=[(s.id, s.title) for s in seasons]
+        )
+
+    def form_extra_context(self, request, obj):
+        return {"image_url": default_storage.url(obj.thumbnail) if obj and obj.thumbnail else None}
+
+    def create(self, request, form):
+        return services.episode_create(
+            user=_user(request), thumbnail_upload=form.cleaned_data["thumbnail_upload"], **form.values()
+        )
+
+    def update(self, request, obj, form):
+        values = form.values(exclude=("version", "program_id"))
+        return services.episode_update(
+            episode_id=obj.id,
+            version=form.cleaned_data["version"],
+            user=_user(request),
+            thumbnail_upload=form.cleaned_data["thumbnail_upload"],
+            **values,
+        )
+
+    def delete(self, request, obj, version):
+        services.episode_delete(episode_id=obj.id, version=version, user=_user(request))

@@ -1,0 +1,38 @@
+"""Broadcast-day time notation: "25:30" on the 26th is 01:30 on the 27th (JST)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+JST = ZoneInfo("Asia/Tokyo")
+# Broadcast days run until 05:00 the next morning, so hours 24..29 are allowed.
+BROADCAST_LAST_HOUR = 29
+_PATTERN = re.compile(r"^\s*(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2}))?\s*$")
+
+
+def broadcast_parse(text: str) -> datetime:
+    """Parse "YYYY-MM-DD HH:MM" in JST, hours up to 29 rolling into the next day."""
+    match = _PATTERN.match(text or "")
+    if not match:
+        raise ValueError(text)
+    hour, minute = int(match["H"] or 0), int(match["M"] or 0)
+    if hour > BROADCAST_LAST_HOUR or minute > 59:
+        raise ValueError(text)
+    day = date(int(match["y"]), int(match["m"]), int(match["d"]))
+    return datetime.combine(day, time(0, minute), tzinfo=JST) + timedelta(hours=hour)
+
+
+def clock_format(value: datetime) -> str:
+    """Format as plain JST clock time, e.g. 2026-11-27 01:30."""
+    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+
+
+def broadcast_format(value: datetime) -> str | None:
+    """Format early-morning times as the previous broadcast day, e.g. 2026-11-26 25:30."""
+    local = value.astimezone(JST)
+    if local.hour >= BROADCAST_LAST_HOUR - 24:
+        return None
+    previous = local - timedelta(days=1)
+    return f"{previous:%Y-%m-%d} {local.hour + 24:02d}:{local.minute:02d}"

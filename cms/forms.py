@@ -1,0 +1,143 @@
+"""Admin forms: parse editor input; the rules themselves live in cms.validation."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from . import domain
+from .broadcast import broadcast_format, broadcast_parse, clock_format
+
+STATUS_CHOICES = [
+    (domain.DRAFT, gettext_lazy("Draft")),
+    (domain.PUBLISHED, gettext_lazy("Published")),
+]
+GENRE_CHOICES = [("", "---------")] + [(g, g) for g in domain.GENRES]
+
+
+class BroadcastDateTimeField(forms.CharField):
+    """A JST date-time that accepts broadcast notation past midnight (25:30)."""
+
+    widget = forms.TextInput(attrs={"placeholder": "2026-11-26 25:30", "size": 18})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", gettext_lazy("JST, YYYY-MM-DD HH:MM. Hours up to 29 count as the next morning."))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if hasattr(value, "astimezone"):
+            return clock_format(value)
+        return value
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        try:
+            return broadcast_parse(value)
+        except ValueError:
+            raise forms.ValidationError(
+                _("Enter a date and time like 2026-11-26 23:45 (hours up to 29 are accepted).")
+            ) from None
+
+
+class ListField(forms.CharField):
+    """Comma-separated words (Japanese commas too) as a list."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        value = super().to_python(value) or ""
+        return [part.strip() for part in re.split(r"[,、，]", value) if part.strip()]
+
+
+class ContentForm(forms.Form):
+    """Shared plumbing: the version the editor read, and both forms of shown times."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, read_only: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if isinstance(field, BroadcastDateTimeField) and self.initial.get(name):
+                alt = broadcast_format(self.initial[name])
+                if alt:
+                    field.help_text = _("Broadcast notation: %(alt)s") % {"alt": alt}
+            if read_only:
+                field.disabled = True
+
+    def values(self, *, exclude=("version",)) -> dict:
+        """Cleaned values for a service call."""
+        return {k: v for k, v in self.cleaned_data.items() if k not in exclude and not k.endswith("_upload")}
+
+    def add_service_error(self, error) -> None:
+        """Attach a service ValidationError to its fields (or to the form)."""
+        if hasattr(error, "error_dict"):
+            for field, errors in error.error_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.add_error(None, error)
+
+
+def _title_field():
+    # The service enforces the same limit; the form keeps a friendly maxlength in the browser.
+    return forms.CharField(label=gettext_lazy("Title"), max_length=None, required=False)
+
+
+class ProgramForm(ContentForm):
+    title = _title_field()
+    title_kana = forms.CharField(label=gettext_lazy("Title reading (kana)"), required=False)
+    slug = forms.CharField(label=gettext_lazy("Slug"), required=False)
+    description = forms.CharField(label=gettext_lazy("Description"), widget=forms.Textarea, required=False)
+    genre = forms.ChoiceField(label=gettext_lazy("Genre"), choices=GENRE_CHOICES, required=False)
+    sort_order = forms.IntegerField(label=gettext_lazy("Sort order"), initial=0)
+    status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
+    publish_at = BroadcastDateTimeField(label=gettext_lazy("Available from"))
+    expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
+    key_art_upload = forms.FileField(label=gettext_lazy("Key art"), required=False)
+
+
+class SeasonForm(ContentForm):
+    program_id = forms.ChoiceField(label=gettext_lazy("Program"))
+    title = _title_field()
+    sort_order = forms.IntegerField(label=gettext_lazy("Sort order"), initial=0)
+    status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
+    publish_at = BroadcastDateTimeField(label=gettext_lazy("Available from"))
+    expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
+
+    def __init__(self, *args, programs: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["program_id"].choices = programs
+
+
+class EpisodeForm(ContentForm):
+    program_id = forms.CharField(widget=forms.HiddenInput)
+    season_id = forms.ChoiceField(label=gettext_lazy("Season"))
+    number = forms.IntegerField(label=gettext_lazy("Episode number"), initial=1)
+    title = _title_field()
+    synopsis = forms.CharField(label=gettext_lazy("Synopsis"), widget=forms.Textarea, required=False)
+    duration_s = forms.IntegerField(label=gettext_lazy("Duration (seconds)"))
+    video_url = forms.CharField(label=gettext_lazy("Video URL (HLS)"), required=False)
+    tags = ListField(label=gettext_lazy("Tags"), required=False)
+    cast = ListField(label=gettext_lazy("Cast"), required=False)
+    status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
+    publish_at = BroadcastDateTimeField(label=gettext_lazy("Airtime"))
+    expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
+    thumbnail_upload = forms.FileField(label=gettext_lazy("Thumbnail"), required=False)
+
+    def __init__(self, *args, seasons: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["season_id"].choices = seasons
+
+
+class ProgramPickForm(forms.Form):
+    program = forms.ChoiceField(label=gettext_lazy("Program"))
+
+    def __init__(self, *args, programs: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["program"].choices = programs

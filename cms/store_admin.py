@@ -1,0 +1,232 @@
+"""ModelAdmin for content kept in DynamoDB: Django's URLs, permissions and history,
+with list, add, change and delete views that call selectors and services."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from . import domain, selectors, services
+from .store.errors import NotFound
+
+
+class StoreModelAdmin(admin.ModelAdmin):
+    """Subclasses name their form, columns, filters and the services they call."""
+
+    form_class = None
+    kind = ""  # "program", "season" or "episode"
+    orders: tuple[tuple[str, str], ...] = ()
+    list_template = "admin/cms/store_list.html"
+    form_template = "admin/cms/store_form.html"
+    delete_template = "admin/cms/store_delete.html"
+
+    # Hooks for subclasses.
+    def page(self, request, params: dict) -> domain.Page:
+        raise NotImplementedError
+
+    def columns(self, items: list) -> tuple[list[str], list[list]]:
+        raise NotImplementedError
+
+    def filters(self, request) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        return []
+
+    def obj_get(self, object_id: str):
+        raise NotImplementedError
+
+    def form_build(self, request, obj, data=None, files=None, read_only=False):
+        raise NotImplementedError
+
+    def create(self, request, form):
+        raise NotImplementedError
+
+    def update(self, request, obj, form):
+        raise NotImplementedError
+
+    def delete(self, request, obj, version: int) -> None:
+        raise NotImplementedError
+
+    def form_extra_context(self, request, obj) -> dict:
+        return {}
+
+    def delete_summary(self, obj) -> list[str]:
+        return []
+
+    # Plumbing shared by every content type.
+    def get_queryset(self, request):
+        return self.model.objects.none()
+
+    def anchor(self, obj):
+        """The unsaved anchor model instance standing for `obj` in logs and permissions."""
+        return self.model(id=obj.id, title=obj.title)
+
+    def get_object(self, request, object_id, from_field=None):
+        try:
+            return self.anchor(self.obj_get(object_id))
+        except NotFound:
+            return None
+
+    def _obj_or_404(self, object_id: str):
+        try:
+            return self.obj_get(unquote(object_id))
+        except NotFound:
+            raise Http404(_("No such item: it may have been deleted.")) from None
+
+    def _url(self, view: str, *args) -> str:
+        return reverse(f"admin:cms_{self.opts.model_name}_{view}", args=args)
+
+    def _context(self, request, **extra) -> dict:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "has_view_permission": self.has_view_permission(request),
+            "has_add_permission": self.has_add_permission(request),
+            "has_change_permission": self.has_change_permission(request),
+            "has_delete_permission": self.has_delete_permission(request),
+            **extra,
+        }
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self._bulk_status(request)
+        params = {key: request.GET.get(key, "") for key in ("q", "status", "genre", "program", "o", "cursor")}
+        status = 200
+        try:
+            page = self.page(request, params)
+        except selectors.BadCursor:
+            messages.error(request, _("That page link is invalid or out of date; showing the first page."))
+            page, status = self.page(request, {**params, "cursor": ""}), 400
+        headers, rows = self.columns(page.items)
+        base = request.GET.copy()
+        base.pop("cursor", None)
+        context = self._context(
+            request,
+            title=self.opts.verbose_name_plural,
+            page=page,
+            headers=headers,
+            rows=rows,
+            params=params,
+            query_base=base.urlencode(),
+            filters=self.filters(request),
+            orders=self.orders,
+            add_url=self._url("add"),
+            **(extra_context or {}),
+        )
+        return TemplateResponse(request, self.list_template, context, status=status)
+
+    def _bulk_status(self, request):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        action = request.POST.get("action")
+        ids = request.POST.getlist("_selected_action")
+        if action not in ("publish", "unpublish") or not ids:
+            messages.warning(request, _("Choose an action and at least one item."))
+            return HttpResponseRedirect(request.get_full_path())
+        status = domain.PUBLISHED if action == "publish" else domain.DRAFT
+        changed, refused = services.content_status_set(
+            kind=self.kind, ids=ids, status=status, user=request.user.get_username()
+        )
+        messages.success(
+            request, _("%(changed)d changed, %(refused)d refused.") % {"changed": changed, "refused": refused}
+        )
+        return HttpResponseRedirect(request.get_full_path())
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        redirect = self.add_precondition(request)
+        if redirect is not None:
+            return redirect
+        form = self.form_build(request, None, request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                obj = self.create(request, form)
+            except ValidationError as error:
+                form.add_service_error(error)
+            else:
+                self.log_addition(request, self.anchor(obj), [{"added": {}}])
+                messages.success(request, _("“%(title)s” was added.") % {"title": obj.title})
+                return HttpResponseRedirect(self._url("change", obj.id))
+        return self._form_response(request, form, None, _("Add %(name)s") % {"name": self.opts.verbose_name})
+
+    def add_precondition(self, request):
+        """Return a response to show instead of the add form (e.g. a picker), or None."""
+        return None
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self._obj_or_404(object_id)
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        can_change = self.has_change_permission(request)
+        if request.method == "POST" and not can_change:
+            raise PermissionDenied
+        form = self.form_build(request, obj, request.POST or None, request.FILES or None, read_only=not can_change)
+        if request.method == "POST" and form.is_valid():
+            try:
+                updated = self.update(request, obj, form)
+            except ValidationError as error:
+                form.add_service_error(error)
+            else:
+                self.log_change(request, self.anchor(updated), [{"changed": {"fields": form.changed_data}}])
+                messages.success(request, _("“%(title)s” was changed.") % {"title": updated.title})
+                return HttpResponseRedirect(self._url("change", updated.id))
+        title = _("Change %(name)s") if can_change else _("View %(name)s")
+        return self._form_response(request, form, obj, title % {"name": self.opts.verbose_name})
+
+    def _form_response(self, request, form, obj, title):
+        context = self._context(
+            request,
+            title=title,
+            form=form,
+            original=obj,
+            object_id=obj.id if obj else None,
+            history_url=self._url("history", obj.id) if obj else None,
+            delete_url=self._url("delete", obj.id) if obj else None,
+            changelist_url=self._url("changelist"),
+            read_only=any(field.disabled for field in form.fields.values()),
+            **self.form_extra_context(request, obj),
+        )
+        status = 400 if form.is_bound and form.errors else 200
+        return TemplateResponse(request, self.form_template, context, status=status)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self._obj_or_404(object_id)
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            try:
+                self.delete(request, obj, int(request.POST.get("version", "")))
+            except (ValueError, ValidationError) as error:
+                messages.error(request, " ".join(getattr(error, "messages", [_("Reload the page and try again.")])))
+            else:
+                self.log_deletion(request, self.anchor(obj), obj.title)
+                messages.success(request, _("“%(title)s” was deleted.") % {"title": obj.title})
+                return HttpResponseRedirect(self._url("changelist"))
+        context = self._context(
+            request,
+            title=_("Are you sure?"),
+            original=obj,
+            object_id=obj.id,
+            summary=self.delete_summary(obj),
+            change_url=self._url("change", obj.id),
+            changelist_url=self._url("changelist"),
+        )
+        return TemplateResponse(request, self.delete_template, context, status=409 if request.method == "POST" else 200)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._obj_or_404(object_id)
+        return super().history_view(request, object_id, extra_context)
+
+
+def initial_from(obj) -> dict:
+    """Form initial data from a domain object."""
+    return asdict(obj) if obj else {}

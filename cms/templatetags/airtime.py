@@ -1,0 +1,16 @@
+"""Template filters for showing content times to editors."""
+
+from django import template
+
+from cms.broadcast import broadcast_format, clock_format
+
+register = template.Library()
+
+
+@register.filter
+def jst(value) -> str:
+    """Show a time in JST, with its broadcast-day form when it falls after midnight."""
+    if not value:
+        return "—"
+    alt = broadcast_format(value)
+    return f"{clock_format(value)} ({alt})" if alt else clock_format(value)
