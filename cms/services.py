@@ -160,11 +160,12 @@ def episode_update(*, episode_id: str, version: int, user: str, thumbnail_upload
 
 def _episode_save(episode: domain.Episode, *, old, upload) -> domain.Episode:
     validation.episode_validate(episode)
-    if episode.season_id:
-        with _store_errors():
-            season = season_store.season_get(episode.season_id)
-        if season.program_id != episode.program_id:
-            raise ValidationError({"season_id": _("Choose a season of this episode's program.")})
+    try:
+        season = season_store.season_get(episode.season_id)
+    except NotFound:
+        raise ValidationError({"season_id": _("This season no longer exists.")}) from None
+    if season.program_id != episode.program_id:
+        raise ValidationError({"season_id": _("Choose a season of this episode's program.")})
     stored = _image_save(upload, "thumbnails", "thumbnail") if upload else None
     if stored:
         episode.thumbnail = stored

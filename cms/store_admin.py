@@ -175,6 +175,8 @@ class StoreModelAdmin(admin.ModelAdmin):
                 updated = self.update(request, obj, form)
             except ValidationError as error:
                 form.add_service_error(error)
+            except NotFound:
+                form.add_error(None, _("Someone else deleted this item since you opened it."))
             else:
                 self.log_change(request, self.anchor(updated), [{"changed": {"fields": form.changed_data}}])
                 messages.success(request, _("“%(title)s” was changed.") % {"title": updated.title})
@@ -205,6 +207,9 @@ class StoreModelAdmin(admin.ModelAdmin):
         if request.method == "POST":
             try:
                 self.delete(request, obj, int(request.POST.get("version", "")))
+            except NotFound:
+                messages.error(request, _("Someone else deleted this item since you opened it."))
+                return HttpResponseRedirect(self._url("changelist"))
             except (ValueError, ValidationError) as error:
                 messages.error(request, " ".join(getattr(error, "messages", [_("Reload the page and try again.")])))
             else:
