@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from . import forms, models, selectors, services
 from .store_admin import StoreModelAdmin, initial_from
@@ -19,6 +19,9 @@ STATUS_FILTER = (
     gettext_lazy("Status"),
     [("", gettext_lazy("All")), ("draft", gettext_lazy("Draft")), ("published", gettext_lazy("Published"))],
 )
+
+
+STATUS_LABELS = dict(forms.STATUS_CHOICES)
 
 
 def _link(url: str, text: str):
@@ -55,7 +58,7 @@ class ProgramAdmin(StoreModelAdmin):
                 _link(self._url("change", p.id), p.title),
                 p.title_kana,
                 p.genre,
-                p.status,
+                STATUS_LABELS[p.status],
                 p.sort_order,
                 jst(p.publish_at),
             ]
@@ -92,10 +95,11 @@ class ProgramAdmin(StoreModelAdmin):
 
     def delete_summary(self, obj):
         seasons, episodes = selectors.program_children_count(obj.id)
-        return [
-            _("%(seasons)d seasons and %(episodes)d episodes will be deleted with it.")
-            % {"seasons": seasons, "episodes": episodes}
-        ]
+        parts = {
+            "seasons": ngettext("%(count)d season", "%(count)d seasons", seasons) % {"count": seasons},
+            "episodes": ngettext("%(count)d episode", "%(count)d episodes", episodes) % {"count": episodes},
+        }
+        return [_("%(seasons)s and %(episodes)s will be deleted with it.") % parts]
 
     def form_extra_context(self, request, obj):
         if obj is None:
@@ -127,7 +131,7 @@ class SeasonAdmin(StoreModelAdmin):
                 _link(self._url("change", s.id), s.title),
                 titles.get(s.program_id, "—"),
                 s.sort_order,
-                s.status,
+                STATUS_LABELS[s.status],
                 jst(s.publish_at),
             ]
             for s in items
@@ -172,14 +176,14 @@ class EpisodeAdmin(StoreModelAdmin):
 
     def columns(self, items):
         titles = selectors.program_titles([e.program_id for e in items])
-        headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Airtime"), _("Duration")]
+        headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Airtime"), _("Running time")]
         rows = [
             [
                 e.id,
                 _link(self._url("change", e.id), e.title),
                 titles.get(e.program_id, "—"),
                 e.number,
-                e.status,
+                STATUS_LABELS[e.status],
                 jst(e.publish_at),
                 f"{e.duration_s // 60}:{e.duration_s % 60:02d}",
             ]

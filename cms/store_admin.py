@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from . import domain, selectors, services
@@ -110,7 +111,7 @@ class StoreModelAdmin(admin.ModelAdmin):
         base.pop("cursor", None)
         context = self._context(
             request,
-            title=self.opts.verbose_name_plural,
+            title=capfirst(self.opts.verbose_name_plural),
             page=page,
             headers=headers,
             rows=rows,
@@ -213,7 +214,7 @@ class StoreModelAdmin(admin.ModelAdmin):
             except (ValueError, ValidationError) as error:
                 messages.error(request, " ".join(getattr(error, "messages", [_("Reload the page and try again.")])))
             else:
-                self.log_deletion(request, self.anchor(obj), obj.title)
+                self.log_deletions(request, [self.anchor(obj)])
                 messages.success(request, _("“%(title)s” was deleted.") % {"title": obj.title})
                 return HttpResponseRedirect(self._url("changelist"))
         context = self._context(

@@ -14,3 +14,9 @@ def jst(value) -> str:
         return "—"
     alt = broadcast_format(value)
     return f"{clock_format(value)} ({alt})" if alt else clock_format(value)
+
+
+@register.filter
+def lookup(mapping, key):
+    """mapping[key] in a template, '' when absent."""
+    return mapping.get(key, "")
