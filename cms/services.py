@@ -7,11 +7,14 @@ import os
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from ulid import ULID
+
+from cacheops.operations import rebuild_request
 
 from . import domain, validation
 from .store import episodes as episode_store
@@ -23,6 +26,12 @@ STALE_MESSAGE = gettext_lazy(
     "This item was changed by someone else since you opened it. Your input is kept below; "
     "reload the page to see their changes."
 )
+
+
+def _content_changed(program_id: str) -> None:
+    """Queue a catalog rebuild that re-reads this program (folded with other saves)."""
+    if settings.CACHEOPS_REBUILD_ON_SAVE:
+        rebuild_request(program_id=program_id)
 
 
 def new_id() -> str:
@@ -80,7 +89,9 @@ def program_create(*, user: str, key_art_upload=None, **fields) -> domain.Progra
     if stored:
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
-        return program_store.program_create(program)
+        program_store.program_create(program)
+    _content_changed(program.id)
+    return program
 
 
 def program_update(*, program_id: str, version: int, user: str, key_art_upload=None, **fields) -> domain.Program:
@@ -92,7 +103,9 @@ def program_update(*, program_id: str, version: int, user: str, key_art_upload=N
     if stored:
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
-        return program_store.program_update(program, old_slug=current.slug)
+        program_store.program_update(program, old_slug=current.slug)
+    _content_changed(program.id)
+    return program
 
 
 def program_delete(*, program_id: str, version: int, user: str) -> None:
@@ -102,6 +115,7 @@ def program_delete(*, program_id: str, version: int, user: str) -> None:
     program = replace(program_store.program_get(program_id), version=version)
     with _store_errors():
         program_store.program_mark_deleted(_stamp(program, user))
+    _content_changed(program_id)
     program_purge.delay(program_id)
 
 
@@ -124,7 +138,9 @@ def season_create(*, user: str, **fields) -> domain.Season:
     season = _stamp(domain.Season(id=new_id(), **fields), user)
     validation.season_validate(season)
     with _store_errors():
-        return season_store.season_save(season, create=True)
+        season_store.season_save(season, create=True)
+    _content_changed(season.program_id)
+    return season
 
 
 def season_update(*, season_id: str, version: int, user: str, **fields) -> domain.Season:
@@ -132,7 +148,9 @@ def season_update(*, season_id: str, version: int, user: str, **fields) -> domai
     season = _stamp(replace(season_store.season_get(season_id), version=version, **fields), user)
     validation.season_validate(season)
     with _store_errors():
-        return season_store.season_save(season, create=False)
+        season_store.season_save(season, create=False)
+    _content_changed(season.program_id)
+    return season
 
 
 def season_delete(*, season_id: str, version: int, user: str) -> None:
@@ -143,6 +161,7 @@ def season_delete(*, season_id: str, version: int, user: str) -> None:
             season_store.season_delete(season)
     except season_store.SeasonNotEmpty as exc:
         raise ValidationError(_("Delete or move this season's episodes first.")) from exc
+    _content_changed(season.program_id)
 
 
 def episode_create(*, user: str, thumbnail_upload=None, **fields) -> domain.Episode:
@@ -170,7 +189,9 @@ def _episode_save(episode: domain.Episode, *, old, upload) -> domain.Episode:
     if stored:
         episode.thumbnail = stored
     with _image_rollback(stored), _store_errors():
-        return episode_store.episode_save(episode, old=old)
+        episode_store.episode_save(episode, old=old)
+    _content_changed(episode.program_id)
+    return episode
 
 
 def episode_delete(*, episode_id: str, version: int, user: str) -> None:
@@ -178,6 +199,7 @@ def episode_delete(*, episode_id: str, version: int, user: str) -> None:
     episode = replace(episode_store.episode_get(episode_id), version=version)
     with _store_errors():
         episode_store.episode_delete(episode)
+    _content_changed(episode.program_id)
 
 
 def content_status_set(*, kind: str, ids: list[str], status: str, user: str) -> tuple[int, int]:

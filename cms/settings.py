@@ -108,7 +108,25 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-programs": {"task": "cms.tasks.deleted_programs_sweep", "schedule": 300.0},
+    "refresh-cache-ttls": {"task": "cacheops.tasks.refresh_ttl", "schedule": 3600.0},
 }
+
+# Catalog cache: the chunked snapshot in Redis (local) or Momento (production), or a backend class's
+# dotted path. Momento reads MOMENTO_API_KEY and MOMENTO_ENDPOINT itself; MOMENTO_LOCAL=host:port
+# points it at `manage.py momento_local` instead.
+CACHEOPS_BACKEND = env("CACHEOPS_BACKEND", default="redis")
+CACHEOPS_KEY_PREFIX = env("CACHEOPS_KEY_PREFIX", default="p")
+CACHEOPS_REDIS_URL = env("CACHEOPS_REDIS_URL", default=REDIS_URL)
+MOMENTO_CACHE_NAME = env("MOMENTO_CACHE_NAME", default="airtime")
+MOMENTO_LOCAL = env("MOMENTO_LOCAL", default="")
+CACHEOPS_CHUNK_BYTES = env.int("CACHEOPS_CHUNK_BYTES", default=1_000_000)
+CACHEOPS_TTL_SECONDS = env.int("CACHEOPS_TTL_SECONDS", default=86400)
+CACHEOPS_CODEC = env("CACHEOPS_CODEC", default="gzip")
+CACHEOPS_READER_POLL_SECONDS = env.float("CACHEOPS_READER_POLL_SECONDS", default=1.0)
+# A build lock outlives any healthy build; a dead worker's lock frees itself after this.
+CACHEOPS_LOCK_SECONDS = env.int("CACHEOPS_LOCK_SECONDS", default=120)
+# Every editorial save queues a catalog rebuild (folded with other saves).
+CACHEOPS_REBUILD_ON_SAVE = env.bool("CACHEOPS_REBUILD_ON_SAVE", default=True)
 
 # HTTPS hardening follows DJANGO_HTTPS, so plain http on loopback works with debug off.
 DJANGO_HTTPS = env.bool("DJANGO_HTTPS", default=False)
@@ -132,4 +150,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # PynamoDB and botocore announce their defaults on every start; only their warnings matter.
+    "loggers": {name: {"level": "WARNING"} for name in ("pynamodb", "botocore")},
 }

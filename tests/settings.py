@@ -9,3 +9,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = tempfile.mkdtemp(prefix="airtime-media-")
 DYNAMODB_TABLE_PREFIX = "test-"
 LANGUAGE_CODE = "ja"
+CACHEOPS_REBUILD_ON_SAVE = False  # cache tests turn it on where they test it

@@ -1,0 +1,62 @@
+"""The contract every shared-cache backend keeps: bytes stored under full keys, each with a TTL."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+
+class CacheError(Exception):
+    """A cache operation failed; retrying the same call will not help."""
+
+    def __init__(self, operation: str, key: str, reason: str) -> None:
+        self.operation = operation
+        self.key = key
+        self.reason = reason
+        super().__init__(f"cache {operation} {key!r} failed: {reason}")
+
+
+class CacheUnavailable(CacheError):
+    """The cache could not be reached or did not answer in time; the same call may succeed later."""
+
+
+class CacheItemTooLarge(CacheError):
+    """The cache refused a value for its size."""
+
+
+class CacheBackend(ABC):
+    """Store bytes under string keys until their TTL runs out.
+
+    Keys arrive complete (CACHEOPS_KEY_PREFIX already applied). Every method raises CacheUnavailable
+    when the cache cannot be reached and CacheError for any other failure; none returns a failure.
+    """
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """Return the bytes stored at key, or None if there are none."""
+
+    @abstractmethod
+    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        """Store value at key for ttl_s seconds, replacing what was there."""
+
+    @abstractmethod
+    def add(self, key: str, value: bytes, ttl_s: int) -> bool:
+        """Store value at key for ttl_s seconds only if key is absent; return whether it was stored."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove key; a missing key is not an error."""
+
+    @abstractmethod
+    def incr(self, key: str, ttl_s: int) -> int:
+        """Add one to the counter at key, creating it to live ttl_s seconds, and return the new count.
+
+        Redis keeps the TTL of the first increment; Momento restarts it on every increment.
+        """
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return the bytes stored at each key, None where there are none, in the order given."""
+        return [self.get(key) for key in keys]
+
+    def close(self) -> None:  # noqa: B027 (an optional hook: a backend holding no connections keeps it)
+        """Release connections; the backend is not used afterwards."""

@@ -1,0 +1,138 @@
+"""Momento backend: the official SDK, one client per process, the cache created if missing."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from momento import CacheClient, Configurations, CredentialProvider
+from momento.config import Configuration
+from momento.errors import MomentoErrorCode, SdkException
+from momento.responses import CacheDelete, CacheGet, CacheIncrement, CacheSet, CacheSetIfNotExists, CreateCache
+from momento.responses.mixins import ErrorResponseMixin
+
+from cacheops.backends.base import CacheBackend, CacheError, CacheItemTooLarge, CacheUnavailable
+
+# The service keeps nothing longer; every call names its own TTL, this only satisfies the SDK.
+MAX_TTL = timedelta(hours=24)
+
+TRANSIENT_CODES = {
+    MomentoErrorCode.SERVER_UNAVAILABLE,
+    MomentoErrorCode.TIMEOUT_ERROR,
+    MomentoErrorCode.CONNECTION_ERROR,
+    MomentoErrorCode.INTERNAL_SERVER_ERROR,
+    MomentoErrorCode.CANCELLED_ERROR,
+    MomentoErrorCode.CLIENT_RESOURCE_EXHAUSTED,
+    # Throttling (the default quota is 100 operations/s) passes like an outage: serve stale, retry.
+    MomentoErrorCode.LIMIT_EXCEEDED_ERROR,
+}
+# The service says "item size limit exceeded"; the SDK itself refuses oversized messages before sending.
+TOO_LARGE_MARKERS = ("item size", "request size", "larger than max")
+
+
+def _error(operation: str, key: str, response: object) -> CacheError:
+    """Return the exception for an SDK response that is not a success."""
+    if not isinstance(response, ErrorResponseMixin):
+        return CacheError(operation, key, f"unexpected response {response!r}")
+    code, message = response.error_code, response.message
+    reason = f"{code.name}: {message}"
+    is_size_code = code in (MomentoErrorCode.LIMIT_EXCEEDED_ERROR, MomentoErrorCode.INVALID_ARGUMENT_ERROR)
+    if is_size_code and any(marker in message.lower() for marker in TOO_LARGE_MARKERS):
+        return CacheItemTooLarge(operation, key, reason)
+    if code in TRANSIENT_CODES:
+        return CacheUnavailable(operation, key, reason)
+    return CacheError(operation, key, reason)
+
+
+def credentials_from_settings() -> CredentialProvider:
+    """Return credentials for MOMENTO_LOCAL (host:port) if set, else MOMENTO_API_KEY and MOMENTO_ENDPOINT."""
+    if settings.MOMENTO_LOCAL:
+        host, _, port = settings.MOMENTO_LOCAL.rpartition(":")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(f"MOMENTO_LOCAL must be host:port, not {settings.MOMENTO_LOCAL!r}")
+        return CredentialProvider.for_momento_local(host, int(port))
+    try:
+        return CredentialProvider.from_environment_variables_v2()
+    except (RuntimeError, SdkException) as exc:
+        raise ImproperlyConfigured(
+            f"Momento credentials: {exc}. Set MOMENTO_API_KEY and MOMENTO_ENDPOINT, or MOMENTO_LOCAL=host:port."
+        ) from exc
+
+
+def configuration_from_settings() -> Configuration:
+    """Return the SDK configuration: in-region timeouts in production, laptop ones against a local server."""
+    if settings.MOMENTO_LOCAL:
+        return Configurations.Laptop.latest()
+    return Configurations.InRegion.Default.latest()
+
+
+class MomentoBackend(CacheBackend):
+    """Keep the snapshot in a Momento cache."""
+
+    def __init__(
+        self,
+        *,
+        cache_name: str | None = None,
+        credential_provider: CredentialProvider | None = None,
+        configuration: Configuration | None = None,
+    ) -> None:
+        self.cache_name = cache_name or settings.MOMENTO_CACHE_NAME
+        self._exit_stack = ExitStack()
+        # NOTE: the constructor, not CacheClient.create: no eager connect, so no extra wait at startup.
+        self._client = self._exit_stack.enter_context(
+            CacheClient(
+                configuration or configuration_from_settings(),
+                credential_provider or credentials_from_settings(),
+                MAX_TTL,
+            )
+        )
+        try:
+            self._cache_create()
+        except CacheError:
+            self.close()
+            raise
+
+    def _cache_create(self) -> None:
+        match response := self._client.create_cache(self.cache_name):
+            case CreateCache.Success() | CreateCache.CacheAlreadyExists():
+                return
+        raise _error("create cache", self.cache_name, response)
+
+    def get(self, key: str) -> bytes | None:
+        match response := self._client.get(self.cache_name, key):
+            case CacheGet.Hit(value_bytes=value):
+                return value
+            case CacheGet.Miss():
+                return None
+        raise _error("get", key, response)
+
+    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        match response := self._client.set(self.cache_name, key, value, timedelta(seconds=ttl_s)):
+            case CacheSet.Success():
+                return
+        raise _error("set", key, response)
+
+    def add(self, key: str, value: bytes, ttl_s: int) -> bool:
+        match response := self._client.set_if_not_exists(self.cache_name, key, value, timedelta(seconds=ttl_s)):
+            case CacheSetIfNotExists.Stored():
+                return True
+            case CacheSetIfNotExists.NotStored():
+                return False
+        raise _error("add", key, response)
+
+    def delete(self, key: str) -> None:
+        match response := self._client.delete(self.cache_name, key):
+            case CacheDelete.Success():
+                return
+        raise _error("delete", key, response)
+
+    def incr(self, key: str, ttl_s: int) -> int:
+        match response := self._client.increment(self.cache_name, key, 1, timedelta(seconds=ttl_s)):
+            case CacheIncrement.Success(value=count):
+                return count
+        raise _error("incr", key, response)
+
+    def close(self) -> None:
+        self._exit_stack.close()

@@ -1,0 +1,67 @@
+"""Redis backend: redis-py against CACHEOPS_REDIS_URL (REDIS_URL unless set)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import redis
+from django.conf import settings
+
+from cacheops.backends.base import CacheBackend, CacheError, CacheUnavailable
+
+CONNECT_TIMEOUT_S = 2.0
+# Generous enough for a 5 MB value on a slow link, short enough that readers fall back to stale.
+SOCKET_TIMEOUT_S = 5.0
+
+
+@contextmanager
+def _translated(operation: str, key: str) -> Iterator[None]:
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise CacheUnavailable(operation, key, str(exc)) from exc
+    except redis.RedisError as exc:
+        raise CacheError(operation, key, str(exc)) from exc
+
+
+class RedisBackend(CacheBackend):
+    """Keep the snapshot in Redis."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or settings.CACHEOPS_REDIS_URL
+        self._client = redis.Redis.from_url(
+            self.url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S
+        )
+
+    def get(self, key: str) -> bytes | None:
+        with _translated("get", key):
+            return self._client.get(key)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        with _translated("get_many", f"{keys[0]} and {len(keys) - 1} more"):
+            return self._client.mget(keys)
+
+    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        with _translated("set", key):
+            self._client.set(key, value, ex=ttl_s)
+
+    def add(self, key: str, value: bytes, ttl_s: int) -> bool:
+        with _translated("add", key):
+            return bool(self._client.set(key, value, ex=ttl_s, nx=True))
+
+    def delete(self, key: str) -> None:
+        with _translated("delete", key):
+            self._client.delete(key)
+
+    def incr(self, key: str, ttl_s: int) -> int:
+        # Creating the counter with its TTL first (NX) keeps later increments from extending it.
+        with _translated("incr", key), self._client.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=ttl_s, nx=True)
+            pipe.incr(key)
+            return pipe.execute()[1]
+
+    def close(self) -> None:
+        self._client.close()

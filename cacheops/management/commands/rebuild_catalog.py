@@ -1,0 +1,46 @@
+from datetime import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+
+from cacheops import operations, tasks
+from cacheops.backends.base import CacheError
+from cacheops.publisher import PublishError
+
+
+def as_of_parse(value: str | None) -> datetime | None:
+    """Parse --as-of (ISO 8601 with a zone) or raise CommandError."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"--as-of {value!r} is not an ISO 8601 time like 2026-11-26T14:45:00Z") from None
+    if parsed.tzinfo is None:
+        raise CommandError(f"--as-of {value!r} needs a time zone, e.g. 2026-11-26T14:45:00Z")
+    return parsed
+
+
+class Command(BaseCommand):
+    help = "Rebuild a cached family (catalog or program:<id>), queued or right here with --sync."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--family", default="catalog")
+        parser.add_argument("--as-of", dest="as_of", help="ISO 8601 instant the snapshot shows (default: now)")
+        parser.add_argument("--sync", action="store_true", help="build in this process, no queue, no folding")
+        parser.add_argument("--full", action="store_true", help="re-read every program (repair)")
+
+    def handle(self, *, family, as_of, sync, full, **options):
+        when = as_of_parse(as_of)
+        if not (family == "catalog" or family.startswith("program:")):
+            raise CommandError(f"unknown family {family!r}: use catalog or program:<id>")
+        if not sync:
+            result = tasks.rebuild.delay(
+                family, as_of=when.isoformat() if when else None, requested_by="cli", full=full
+            )
+            self.stdout.write(f"queued {family} rebuild as task {result.id}")
+            return
+        try:
+            op = operations.family_rebuild(family=family, as_of=when, requested_by="cli", full=full)
+        except (PublishError, CacheError) as exc:
+            raise CommandError(f"rebuild of {family} failed: {exc}") from None
+        self.stdout.write(f"{family}: {op.result} {op.version_after} ({op.detail or 'no detail'})")

@@ -1,0 +1,166 @@
+"""Cache operations (rebuild, invalidate, prewarm, rollback, TTL refresh), each logged."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from . import fragments, pending, publisher
+from .models import Operation, PendingChange
+from .snapshot import catalog_body, program_body
+
+CATALOG = "catalog"
+
+
+def program_family(program_id: str) -> str:
+    """The family holding one program."""
+    return f"program:{program_id}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@contextlib.contextmanager
+def operation_log(kind: str, family: str, requested_by: str):
+    """Record an operation with its duration and outcome, failures included."""
+    op = Operation.objects.create(kind=kind, family=family, requested_by=requested_by or "")
+    started = time.monotonic()
+    try:
+        yield op
+    except Exception as exc:
+        op.result = "busy" if isinstance(exc, publisher.BuildBusy) else "failed"
+        op.detail = f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    finally:
+        op.duration_ms = int((time.monotonic() - started) * 1000)
+        op.save()
+
+
+def _version(family: str) -> str:
+    manifest = publisher.manifest_read(family)
+    return manifest["version"] if manifest else ""
+
+
+def rebuild_request(*, program_id: str | None = None, family: str = CATALOG) -> bool:
+    """Note a change and queue one build unless one is queued already; True if queued now."""
+    from .tasks import rebuild
+
+    if not pending.change_record(family, program_id or PendingChange.FULL):
+        return False
+    rebuild.delay(family)
+    return True
+
+
+def catalog_rebuild(
+    *, as_of: datetime | None = None, requested_by: str = "", full: bool = False, progress=None
+) -> Operation:
+    """Build the catalog from per-program sources (re-reading only changed programs) and publish it."""
+    as_of = as_of or _now()
+    with operation_log("rebuild", CATALOG, requested_by) as op, publisher.build_lock(CATALOG) as build_id:
+        started_at = _now()
+        op.version_before = _version(CATALOG)
+        asked_full, changed = pending.changes_take(CATALOG)
+        try:
+            if full or asked_full or not fragments.sources_exist():
+                sources, read = fragments.sources_refresh_all()
+                mode = "full"
+            else:
+                read = fragments.sources_refresh(changed)
+                sources = fragments.sources_load()
+                mode = "incremental"
+        except Exception:
+            pending.changes_return(CATALOG, changed, full=asked_full)
+            raise
+        (progress or (lambda *a: None))("assemble", 0, 1)
+        body = catalog_body(sources.values(), as_of)
+        result = publisher.publish(
+            CATALOG, body, as_of=as_of, build_id=build_id, started_at=started_at, progress=progress
+        )
+        op.version_after = result.version
+        op.result = "published" if result.changed else "unchanged"
+        op.detail = f"{mode}; {read} items read; {len(body)} bytes"
+    for program_id in sorted(changed):
+        program_rebuild(program_id=program_id, as_of=as_of, requested_by=requested_by)
+    return op
+
+
+def program_rebuild(*, program_id: str, as_of: datetime | None = None, requested_by: str = "") -> Operation:
+    """Publish the family of one program from its stored source."""
+    family, as_of = program_family(program_id), as_of or _now()
+    with operation_log("rebuild", family, requested_by) as op, publisher.build_lock(family) as build_id:
+        started_at = _now()
+        op.version_before = _version(family)
+        body = program_body(fragments.sources_load().get(program_id), as_of)
+        result = publisher.publish(family, body, as_of=as_of, build_id=build_id, started_at=started_at)
+        op.version_after = result.version
+        op.result = "published" if result.changed else "unchanged"
+    return op
+
+
+def family_rebuild(*, family: str, as_of: datetime | None = None, requested_by: str = "", full=False, progress=None):
+    """Rebuild any family by name."""
+    if family == CATALOG:
+        return catalog_rebuild(as_of=as_of, requested_by=requested_by, full=full, progress=progress)
+    if family.startswith("program:"):
+        program_id = family.split(":", 1)[1]
+        fragments.sources_refresh({program_id})
+        return program_rebuild(program_id=program_id, as_of=as_of, requested_by=requested_by)
+    raise ValueError(f"unknown family {family!r}: use catalog or program:<id>")
+
+
+def invalidate(*, family: str = CATALOG, hard: bool = False, requested_by: str = "") -> Operation:
+    """Soft: mark stale and rebuild while readers keep the old version. Hard: drop the pointer."""
+    with operation_log("invalidate-hard" if hard else "invalidate", family, requested_by) as op:
+        op.version_before = _version(family)
+        if hard:
+            publisher.manifest_remove(family)
+        else:
+            publisher.manifest_mark_stale(family)
+        op.result = "done"
+    if not hard:
+        rebuild_request(family=family)
+    return op
+
+
+def prewarm(*, family: str = CATALOG, requested_by: str = "", progress=None) -> Operation:
+    """Make sure the current snapshot is built, complete and far from expiring."""
+    if publisher.manifest_read(family) is None:
+        family_rebuild(family=family, requested_by=requested_by, progress=progress)
+    with operation_log("prewarm", family, requested_by) as op, publisher.build_lock(family):
+        op.version_before = _version(family)
+        manifest = publisher.ttl_refresh(family, progress=progress)
+        op.version_after = manifest["version"] if manifest else ""
+        op.result = "done" if manifest else "empty"
+    return op
+
+
+def rollback(*, family: str = CATALOG, requested_by: str = "") -> Operation:
+    """Make the previous version current again."""
+    with operation_log("rollback", family, requested_by) as op, publisher.build_lock(family) as build_id:
+        op.version_before = _version(family)
+        result = publisher.rollback(family, build_id=build_id, started_at=_now())
+        op.version_after = result.version
+        op.result = "done"
+    return op
+
+
+def ttl_refresh_due(*, requested_by: str = "beat") -> list[str]:
+    """Refresh every family whose cache entries expire within half their lifetime."""
+    refreshed = []
+    horizon = settings.CACHEOPS_TTL_SECONDS / 2
+    for family in publisher.families_read():
+        manifest = publisher.manifest_read(family)
+        if manifest is None:
+            continue
+        expires = datetime.strptime(manifest["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if (expires - datetime.now(UTC)).total_seconds() < horizon:
+            with operation_log("refresh_ttl", family, requested_by) as op, publisher.build_lock(family):
+                publisher.ttl_refresh(family)
+                op.version_before = op.version_after = manifest["version"]
+                op.result = "done"
+            refreshed.append(family)
+    return refreshed

@@ -1,0 +1,32 @@
+"""Fold saves into builds: the first change queues a build, later ones ride along."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from .models import BuildRequest, PendingChange
+
+
+def change_record(family: str, program_id: str) -> bool:
+    """Note a change; True when the caller must queue a build (none is queued yet)."""
+    PendingChange.objects.create(family=family, program_id=program_id)
+    BuildRequest.objects.get_or_create(family=family)
+    # An UPDATE on one row is atomic: exactly one of many concurrent savers flips it.
+    return BuildRequest.objects.filter(family=family, queued=False).update(queued=True) == 1
+
+
+def changes_take(family: str) -> tuple[bool, set[str]]:
+    """Take every change noted so far: (full rebuild asked, program ids)."""
+    # Clear the flag first: a save after this point queues a follow-up build of its own.
+    BuildRequest.objects.filter(family=family).update(queued=False)
+    with transaction.atomic():
+        rows = list(PendingChange.objects.filter(family=family).values_list("pk", "program_id"))
+        PendingChange.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    ids = {program_id for _, program_id in rows}
+    return PendingChange.FULL in ids, ids - {PendingChange.FULL}
+
+
+def changes_return(family: str, program_ids: set[str], *, full: bool) -> None:
+    """Put taken changes back after a failed build, so the retry sees them."""
+    ids = set(program_ids) | ({PendingChange.FULL} if full else set())
+    PendingChange.objects.bulk_create([PendingChange(family=family, program_id=pid) for pid in ids])

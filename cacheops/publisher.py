@@ -1,0 +1,224 @@
+"""Write snapshots to the shared cache: chunks first, verified, then the manifest swap.
+
+The only module that writes cache keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from django.conf import settings
+
+from . import chunks, keys
+from .backends import backend_get
+
+Progress = Callable[[str, int, int], None]
+
+
+class PublishError(Exception):
+    """A snapshot could not be published; the previous version stays current."""
+
+
+class BuildBusy(PublishError):
+    """Another build of this family holds the lock."""
+
+
+class LockLost(PublishError):
+    """This build's lock expired and another build may have taken over."""
+
+
+@dataclass
+class Published:
+    family: str
+    version: str
+    previous: str | None
+    changed: bool
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def manifest_read(family: str) -> dict | None:
+    """The current manifest of `family`, or None."""
+    raw = backend_get().get(keys.manifest_key(family))
+    return orjson.loads(raw) if raw else None
+
+
+def manifest_version_read(family: str, version: str) -> dict | None:
+    """The manifest of one earlier version, kept for rollback."""
+    raw = backend_get().get(keys.manifest_version_key(family, version))
+    return orjson.loads(raw) if raw else None
+
+
+def families_read() -> list[str]:
+    """Every family ever published, catalog first."""
+    raw = backend_get().get(keys.families_key())
+    names = orjson.loads(raw) if raw else []
+    return sorted(set(names), key=lambda name: (name != "catalog", name))
+
+
+@contextlib.contextmanager
+def build_lock(family: str):
+    """Hold the build lock of `family` (value: this build's id; it expires by itself)."""
+    backend, build_id = backend_get(), uuid.uuid4().hex
+    key = keys.lock_key(family)
+    if not backend.add(key, build_id.encode(), settings.CACHEOPS_LOCK_SECONDS):
+        raise BuildBusy(f"another build of {family} is running")
+    try:
+        yield build_id
+    finally:
+        if backend.get(key) == build_id.encode():
+            backend.delete(key)
+
+
+def chunks_fetch(manifest: dict) -> bytes:
+    """Fetch and verify every chunk of `manifest`; return the compressed stream."""
+    entries = manifest["chunks"]
+    data = backend_get().get_many([entry["key"] for entry in entries])
+    return chunks.join(data, entries, manifest["sha256"])
+
+
+def snapshot_read(family: str) -> tuple[dict, bytes]:
+    """The current manifest and its decompressed body, verified."""
+    manifest = manifest_read(family)
+    if manifest is None:
+        raise PublishError(f"{family} has no current version")
+    return manifest, chunks.decompress(chunks_fetch(manifest), manifest["codec"])
+
+
+def publish(
+    family: str,
+    body: bytes,
+    *,
+    as_of: datetime,
+    build_id: str,
+    started_at: datetime,
+    progress: Progress | None = None,
+) -> Published:
+    """Publish `body` as the current version of `family`, unless it already is."""
+    backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
+    progress = progress or (lambda stage, done, total: None)
+    current = manifest_read(family)
+    version = chunks.sha16(body)
+    if current and current["version"] == version and not current.get("stale"):
+        return Published(family, version, current.get("previous_version"), changed=False)
+
+    codec = settings.CACHEOPS_CODEC
+    compressed = chunks.compress(body, codec)
+    zsha = chunks.sha16(compressed)
+    pieces = chunks.split(compressed, settings.CACHEOPS_CHUNK_BYTES)
+    entries = [
+        {"index": c.index, "key": keys.chunk_key(family, zsha, c.index), "bytes": len(c.data), "sha256": c.sha256}
+        for c in pieces
+    ]
+    for done, (entry, piece) in enumerate(zip(entries, pieces, strict=True), 1):
+        backend.set(entry["key"], piece.data, ttl)
+        progress("write", done, len(entries))
+    # Read back before the swap: a reader must never find a manifest whose chunks are not there.
+    try:
+        chunks.join(backend.get_many([e["key"] for e in entries]), entries, hashlib.sha256(compressed).hexdigest())
+    except chunks.ChunkError as exc:
+        raise PublishError(f"verification failed: {exc}") from exc
+    progress("verify", len(entries), len(entries))
+
+    now = _now()
+    manifest = {
+        "name": family,
+        "version": version,
+        "codec": codec,
+        "raw_bytes": len(body),
+        "compressed_bytes": len(compressed),
+        "sha256": hashlib.sha256(compressed).hexdigest(),
+        "chunks": entries,
+        "as_of": _iso(as_of),
+        "built_at": _iso(now),
+        "expires_at": _iso(now + timedelta(seconds=ttl)),
+        "previous_version": _previous_version(current, version),
+        "staged": None,
+    }
+    manifest_swap(family, manifest, build_id=build_id, started_at=started_at)
+    return Published(family, version, manifest["previous_version"], changed=True)
+
+
+def _previous_version(current: dict | None, version: str) -> str | None:
+    if current is None:
+        return None
+    return current["version"] if current["version"] != version else current.get("previous_version")
+
+
+def rollback(family: str, *, build_id: str, started_at: datetime) -> Published:
+    """Make the previous version current again, if its chunks are still there."""
+    current = manifest_read(family)
+    if not current or not current.get("previous_version"):
+        raise PublishError(f"{family} has no previous version to roll back to")
+    previous = manifest_version_read(family, current["previous_version"])
+    if previous is None:
+        raise PublishError(f"version {current['previous_version']} of {family} has expired")
+    try:
+        chunks_fetch(previous)
+    except chunks.ChunkError as exc:
+        raise PublishError(f"version {previous['version']} of {family} is no longer complete: {exc}") from exc
+    manifest = {**previous, "previous_version": current["version"], "built_at": _iso(_now()), "stale": False}
+    manifest_swap(family, manifest, build_id=build_id, started_at=started_at)
+    return Published(family, manifest["version"], current["version"], changed=True)
+
+
+def manifest_swap(family: str, manifest: dict, *, build_id: str, started_at: datetime) -> None:
+    """Make `manifest` current if this build still holds the lock and nothing newer was published."""
+    backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
+    if backend.get(keys.lock_key(family)) != build_id.encode():
+        raise LockLost(f"the build lock of {family} expired before the swap")
+    latest = manifest_read(family)
+    if latest and latest["built_at"] > _iso(started_at):
+        raise LockLost(f"a newer version of {family} was published meanwhile")
+    raw = orjson.dumps(manifest)
+    backend.set(keys.manifest_version_key(family, manifest["version"]), raw, ttl)
+    backend.set(keys.manifest_key(family), raw, ttl)
+    if family not in families_read():
+        backend.set(keys.families_key(), orjson.dumps(families_read() + [family]), ttl)
+
+
+def manifest_mark_stale(family: str) -> dict | None:
+    """Flag the current manifest stale; readers keep using it until a rebuild replaces it."""
+    manifest = manifest_read(family)
+    if manifest is not None:
+        manifest["stale"] = True
+        backend_get().set(keys.manifest_key(family), orjson.dumps(manifest), settings.CACHEOPS_TTL_SECONDS)
+    return manifest
+
+
+def manifest_remove(family: str) -> dict | None:
+    """Remove the pointer to the current version (chunks expire by themselves)."""
+    manifest = manifest_read(family)
+    backend_get().delete(keys.manifest_key(family))
+    return manifest
+
+
+def ttl_refresh(family: str, progress: Progress | None = None) -> dict | None:
+    """Write the current version's chunks and manifest again with a fresh TTL."""
+    backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
+    manifest = manifest_read(family)
+    if manifest is None:
+        return None
+    compressed = chunks_fetch(manifest)
+    entries = manifest["chunks"]
+    for done, entry in enumerate(entries, 1):
+        start = sum(e["bytes"] for e in entries[: entry["index"]])
+        backend.set(entry["key"], compressed[start : start + entry["bytes"]], ttl)
+        (progress or (lambda *a: None))("refresh", done, len(entries))
+    manifest["expires_at"] = _iso(_now() + timedelta(seconds=ttl))
+    raw = orjson.dumps(manifest)
+    backend.set(keys.manifest_version_key(family, manifest["version"]), raw, ttl)
+    backend.set(keys.manifest_key(family), raw, ttl)
+    return manifest
