@@ -79,6 +79,9 @@ class ContentForm(forms.Form):
         """Attach a service ValidationError to its fields (or to the form)."""
         if hasattr(error, "error_dict"):
             for field, errors in error.error_dict.items():
+                # Services name the stored field (key_art); the form's file input is key_art_upload.
+                if f"{field}_upload" in self.fields:
+                    field = f"{field}_upload"
                 self.add_error(field if field in self.fields else None, errors)
         else:
             self.add_error(None, error)

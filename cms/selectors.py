@@ -57,6 +57,11 @@ def _merge(streams: list[Stream], keys: list, keep: list, starts: list, size: in
         heads[i] = next(iters[i], None)
         if keep[i](obj):
             items.append(obj)
+    # Step over items the next page would drop anyway, so a "next" link never leads to an empty page.
+    for i, head in enumerate(heads):
+        while head is not None and not keep[i](head[0]):
+            positions[i] = head[1]
+            head = heads[i] = next(iters[i], None)
     following = [(positions[i], heads[i] is None) for i in range(len(streams))]
     return items, following, any(head is not None for head in heads)
 

@@ -107,7 +107,7 @@ def image_validate(upload, field: str) -> None:
         upload.seek(0)
         with Image.open(upload) as image:
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise ValidationError({field: _("Upload a valid image (JPEG, PNG, GIF or WebP).")}) from None
     finally:
         upload.seek(0)
