@@ -1,6 +1,7 @@
 """Real servers for the suite: a moto server process for DynamoDB and S3, Redis, SQL."""
 
 import os
+import shutil
 
 import pytest
 from django.conf import settings
@@ -40,3 +41,10 @@ def dynamodb(dynamodb_tables):
 
     tables_truncate()
     return dynamodb_tables
+
+
+@pytest.fixture(scope="session", autouse=True)
+def media_root_cleanup():
+    """Remove the suite's temporary media folder when the session ends."""
+    yield
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
