@@ -1,0 +1,39 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# gettext provides msgfmt for compilemessages.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gettext \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN useradd --create-home --uid 10001 airtime
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY manage.py .
+COPY cms cms
+COPY cacheops cacheops
+COPY templates templates
+COPY locale locale
+
+# collectstatic loads the settings: give it a throwaway key, only for this step, so no real
+# key is ever baked into the image.
+ARG DJANGO_SECRET_KEY=build-only-not-a-secret
+RUN DJANGO_SECRET_KEY=$DJANGO_SECRET_KEY python manage.py collectstatic --noinput \
+    && python manage.py compilemessages \
+    && mkdir -p /data/media \
+    && chown -R airtime:airtime /data
+
+# /data holds uploaded media when no S3 bucket is configured: mount a volume there.
+ENV DJANGO_MEDIA_ROOT=/data/media \
+    WEB_CONCURRENCY=3
+
+USER airtime
+EXPOSE 8000
+CMD ["gunicorn", "cms.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -1,0 +1,31 @@
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.requirements-installed
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/airtime
+
+.PHONY: venv run test lint messages
+
+# The virtualenv, brought up to date whenever requirements.txt changes.
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -r requirements.txt
+	touch $@
+
+# Everything locally: Redis, a moto server, Django, a Celery worker and beat.
+run:
+	bin/run
+
+# The suite on SQLite (browser tests included), then again on PostgreSQL.
+test: venv
+	bin/test-setup
+	env -u DATABASE_URL $(VENV)/bin/pytest
+	DATABASE_URL='$(TEST_POSTGRES_URL)' $(VENV)/bin/pytest -m "not browser"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+messages: venv
+	$(VENV)/bin/python manage.py compilemessages --ignore=$(VENV)
