@@ -57,7 +57,7 @@ class ProgramAdmin(StoreModelAdmin):
                 p.id,
                 _link(self._url("change", p.id), p.title),
                 p.title_kana,
-                p.genre,
+                forms.GENRE_LABELS.get(p.genre, p.genre),
                 STATUS_LABELS[p.status],
                 p.sort_order,
                 jst(p.publish_at),
@@ -67,7 +67,7 @@ class ProgramAdmin(StoreModelAdmin):
         return headers, rows
 
     def filters(self, request):
-        genres = [("", _("All"))] + [(g, g) for g in forms.domain.GENRES]
+        genres = [("", _("All"))] + forms.GENRE_CHOICES[1:]
         return [STATUS_FILTER, ("genre", _("Genre"), genres)]
 
     def obj_get(self, object_id):

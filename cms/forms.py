@@ -15,7 +15,18 @@ STATUS_CHOICES = [
     (domain.DRAFT, gettext_lazy("Draft")),
     (domain.PUBLISHED, gettext_lazy("Published")),
 ]
-GENRE_CHOICES = [("", "---------")] + [(g, g) for g in domain.GENRES]
+GENRE_LABELS = {
+    "drama": gettext_lazy("Drama"),
+    "anime": gettext_lazy("Anime"),
+    "variety": gettext_lazy("Variety"),
+    "documentary": gettext_lazy("Documentary"),
+    "news": gettext_lazy("News"),
+    "sports": gettext_lazy("Sports"),
+    "music": gettext_lazy("Music"),
+    "kids": gettext_lazy("Kids"),
+    "movie": gettext_lazy("Movie"),
+}
+GENRE_CHOICES = [("", "---------")] + [(g, GENRE_LABELS.get(g, g)) for g in domain.GENRES]
 
 
 class BroadcastDateTimeField(forms.CharField):

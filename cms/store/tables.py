@@ -16,13 +16,50 @@ BATCH_WRITE_LIMIT = 25  # DynamoDB's limit, enforced here because local servers 
 
 
 def tables_create() -> list[str]:
-    """Create every missing table with its indexes; return the names created."""
+    """Create every missing table and index; return their names ("table" or "table/index")."""
     created = []
     for model in MODELS:
         if not model.exists():
             model.create_table(wait=True)
             created.append(model.Meta.table_name)
+        else:
+            created += _indexes_add(model)
     return created
+
+
+def _indexes_add(model) -> list[str]:
+    """Add the indexes declared on `model` that its existing table lacks."""
+    client, table = _client(), model.Meta.table_name
+    description = client.describe_table(TableName=table)["Table"]
+    present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
+    added = []
+    for index in model._get_schema()["global_secondary_indexes"]:
+        if index["index_name"] in present:
+            continue
+        # DynamoDB takes one new index per UpdateTable call, hash key first.
+        create = {
+            "IndexName": index["index_name"],
+            "KeySchema": sorted(index["key_schema"], key=lambda key: key["KeyType"]),
+            "Projection": index["projection"],
+        }
+        client.update_table(
+            TableName=table,
+            AttributeDefinitions=index["attribute_definitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": create}],
+        )
+        _index_wait(client, table, index["index_name"])
+        added.append(f"{table}/{index['index_name']}")
+    return added
+
+
+def _index_wait(client, table: str, name: str) -> None:
+    # NOTE: on AWS an index backfills for minutes; the next UpdateTable is refused until then.
+    while True:
+        description = client.describe_table(TableName=table)["Table"]
+        statuses = {i["IndexName"]: i.get("IndexStatus") for i in description.get("GlobalSecondaryIndexes", [])}
+        if description["TableStatus"] == "ACTIVE" and statuses.get(name) == "ACTIVE":
+            return
+        time.sleep(2)
 
 
 def _client():
@@ -37,27 +74,69 @@ def _logical_names() -> dict[str, str]:
 
 
 def items_dump(out: IO[str]) -> int:
-    """Write every item of every table as JSON lines of raw attribute maps."""
+    """Write every item of every table as JSON lines of raw attribute maps, sorted by key."""
     client, count = _client(), 0
-    for table, logical in _logical_names().items():
-        for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-            for item in page["Items"]:
-                out.write(json.dumps({"table": logical, "item": item}, ensure_ascii=False, sort_keys=True))
-                out.write("\n")
-                count += 1
+    for model in MODELS:
+        table, key = model.Meta.table_name, model._hash_key_attribute().attr_name
+        logical = _logical_names()[table]
+        items = [
+            item
+            for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+            for item in page["Items"]
+        ]
+        # Scan order depends on the server and on write history; sorting by key makes dumps comparable.
+        items.sort(key=lambda item: item[key]["S"])
+        for item in items:
+            out.write(json.dumps({"table": logical, "item": item}, ensure_ascii=False, sort_keys=True))
+            out.write("\n")
+        count += len(items)
     return count
+
+
+_ATTRIBUTE_TYPES = {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}
 
 
 def _lines(source: IO[str]) -> Iterator[tuple[str, dict]]:
     logical_to_table = {v: k for k, v in _logical_names().items()}
+    seen: dict[tuple[str, str], int] = {}
     for number, line in enumerate(source, 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            yield logical_to_table[record["table"]], record["item"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"line {number}: not an item of a known table ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {number}, column {exc.colno}: not JSON ({exc.msg})") from None
+        problem = _record_problem(record, logical_to_table)
+        if problem:
+            raise ValueError(f"line {number}: {problem}")
+        table, item = logical_to_table[record["table"]], record["item"]
+        # A repeated key would make DynamoDB refuse its batch halfway through the load.
+        key = (table, item[_hash_key(table)]["S"])
+        if key in seen:
+            raise ValueError(f"line {number}: the same item as line {seen[key]}")
+        seen[key] = number
+        yield table, item
+
+
+def _hash_key(table: str) -> str:
+    return next(m for m in MODELS if m.Meta.table_name == table)._hash_key_attribute().attr_name
+
+
+def _record_problem(record, logical_to_table: dict[str, str]) -> str | None:
+    """Say what is wrong with a dump record, checked before anything is written."""
+    if not isinstance(record, dict) or not isinstance(record.get("item"), dict):
+        return 'expected {"table": ..., "item": {...}}'
+    name = record.get("table")
+    table = logical_to_table.get(name) if isinstance(name, str) else None
+    if table is None:
+        return f"unknown table {name!r}"
+    item = record["item"]
+    if not all(isinstance(v, dict) and len(v) == 1 and set(v) <= _ATTRIBUTE_TYPES for v in item.values()):
+        return "an attribute is not a DynamoDB attribute value"
+    key = _hash_key(table)
+    if not isinstance(item.get(key, {}).get("S"), str):
+        return f"the item has no {key!r}"
+    return None
 
 
 def items_load(source: IO[str]) -> int:

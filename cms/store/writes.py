@@ -13,6 +13,8 @@ from .errors import AlreadyExists, NotFound, NotUnique, StaleVersion
 from .models import UniqueItem
 
 CONDITION_FAILED = "ConditionalCheckFailed"
+# Another transaction touched the same item at the same moment: as good as a stale read.
+TRANSACTION_CONFLICT = "TransactionConflict"
 
 
 def _connection() -> Connection:
@@ -51,6 +53,8 @@ def item_write(
     except TransactWriteError as exc:
         # DynamoDB reports reasons in request order: condition checks, deletes, then puts.
         reasons = _reasons(exc)
+        if TRANSACTION_CONFLICT in reasons:
+            raise StaleVersion(item.id) from exc
         checks_failed = reasons[: len(checks)]
         main, *claimed = reasons[len(checks) + len(releases) :]
         if main == CONDITION_FAILED:

@@ -1,8 +1,9 @@
-"""Template filters for showing content times to editors."""
+"""Template filters for showing content times and statuses to editors."""
 
 from django import template
 
 from cms.broadcast import broadcast_format, clock_format
+from cms.forms import STATUS_CHOICES
 
 register = template.Library()
 
@@ -20,3 +21,9 @@ def jst(value) -> str:
 def lookup(mapping, key):
     """mapping[key] in a template, '' when absent."""
     return mapping.get(key, "")
+
+
+@register.filter
+def status_label(status: str) -> str:
+    """The editor-facing name of a content status (draft, published)."""
+    return dict(STATUS_CHOICES).get(status, status)

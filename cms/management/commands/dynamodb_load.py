@@ -1,0 +1,29 @@
+"""Put the items of a dynamodb_dump file back into the content tables."""
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from cms.store.tables import items_load
+
+
+class Command(BaseCommand):
+    help = "Load a file written by dynamodb_dump; a bad line stops the load before anything is written."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help=_("file written by dynamodb_dump"))
+
+    def handle(self, *args, path, **options):
+        try:
+            with open(path, encoding="utf-8") as source:
+                count = items_load(source)
+        except OSError as exc:
+            raise CommandError(_("Cannot read %(path)s: %(error)s") % {"path": path, "error": exc.strerror}) from exc
+        except ValueError as exc:
+            # items_load parses the whole file first, so nothing was written.
+            raise CommandError(
+                _("Nothing loaded, %(path)s is not a dump: %(error)s") % {"path": path, "error": exc}
+            ) from exc
+        except (BotoCoreError, ClientError) as exc:
+            raise CommandError(_("Cannot write the content tables: %(error)s") % {"error": exc}) from exc
+        self.stdout.write(_("Loaded %(count)d items from %(path)s.") % {"count": count, "path": path})

@@ -1,0 +1,244 @@
+"""The content management commands: init, demo seeding, dump and load."""
+
+import io
+import os
+import re
+import subprocess
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.utils import translation
+
+from cms import demo, domain, validation
+from cms.store import programs as program_store
+from cms.store.convert import time_load
+from cms.store.tables import tables_truncate
+
+NOW = "2026-11-26T23:40:00+09:00"
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    with translation.override("en"):
+        call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def dump(tmp_path, name: str) -> str:
+    run("dynamodb_dump", str(tmp_path / name))
+    return (tmp_path / name).read_text(encoding="utf-8")
+
+
+def test_dynamodb_init_restores_missing_tables_and_indexes_and_is_idempotent(raw_dynamodb):
+    client, programs, uniques = raw_dynamodb.client, raw_dynamodb.table("programs"), raw_dynamodb.table("uniques")
+    client.delete_table(TableName=uniques)
+    client.update_table(TableName=programs, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by_deleted"}}])
+
+    first = run("dynamodb_init")
+    assert f"Created {uniques}." in first
+    assert f"Created {programs}/by_deleted." in first
+    indexes = client.describe_table(TableName=programs)["Table"]["GlobalSecondaryIndexes"]
+    assert "by_deleted" in {index["IndexName"] for index in indexes}
+    assert program_store.programs_deleted_ids() == []  # the restored index answers queries
+
+    assert run("dynamodb_init").strip() == "All tables and indexes exist already."
+
+
+def test_seed_demo_is_deterministic_for_a_seed(raw_dynamodb, tmp_path):
+    run("seed_demo", "--programs", "8", "--seed", "7", "--now", NOW, "--reset")
+    first = dump(tmp_path, "first.jsonl")
+    run("seed_demo", "--programs", "8", "--seed", "7", "--now", NOW, "--reset")
+    assert dump(tmp_path, "second.jsonl") == first
+    assert raw_dynamodb.count("programs") == 8
+
+    run("seed_demo", "--programs", "8", "--seed", "8", "--now", NOW, "--reset")
+    assert dump(tmp_path, "other.jsonl") != first
+
+
+def test_demo_content_is_the_same_all_hour():
+    early = demo.demo_generate(seed=3, programs=6, now=datetime(2026, 11, 26, 14, 1, tzinfo=UTC))
+    late = demo.demo_generate(seed=3, programs=6, now=datetime(2026, 11, 26, 14, 59, tzinfo=UTC))
+    next_hour = demo.demo_generate(seed=3, programs=6, now=datetime(2026, 11, 26, 15, 0, tzinfo=UTC))
+    assert early == late
+    assert early != next_hour
+
+
+def live(item, at: datetime) -> bool:
+    return (
+        item.status == domain.PUBLISHED
+        and (item.publish_at is None or item.publish_at <= at)
+        and (item.expire_at is None or at < item.expire_at)
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_demo_always_has_draft_expired_and_scheduled_programs(seed):
+    now = datetime.now(UTC)
+    programs = demo.demo_generate(seed=seed, programs=5).programs
+    assert any(p.status == domain.DRAFT for p in programs)
+    assert any(p.status == domain.PUBLISHED and p.expire_at and p.expire_at < now for p in programs)
+    assert any(p.status == domain.PUBLISHED and p.publish_at and p.publish_at > now for p in programs)
+    assert any(live(p, now) for p in programs)
+
+
+def boundaries(content: demo.DemoContent) -> list[datetime]:
+    objects = [*content.programs, *content.seasons, *content.episodes]
+    return [t for obj in objects for t in (obj.publish_at, obj.expire_at) if t]
+
+
+@pytest.mark.parametrize("hour", range(0, 24, 3))
+def test_demo_times_keep_an_hour_clear_of_now_at_any_time_of_day(hour):
+    start = datetime(2026, 11, 26, hour, tzinfo=UTC)
+    for minute in (0, 59):
+        now = start + timedelta(minutes=minute)
+        times = boundaries(demo.demo_generate(seed=hour, programs=60, now=now))
+        assert not [t for t in times if abs(t - now) < timedelta(hours=1)]
+        assert any(t < now for t in times) and any(t > now for t in times)
+
+
+def test_seeded_programs_show_every_state_and_keep_clear_of_now(raw_dynamodb):
+    before = datetime.now(UTC)
+    run("seed_demo", "--programs", "6")
+    now = datetime.now(UTC)
+    programs = [p for p, _ in program_store.programs_stream()]
+    assert {p.slug for p in programs} == {p.slug for p in demo.demo_generate(seed=1, programs=6).programs}
+    assert any(p.status == domain.DRAFT for p in programs)
+    assert any(p.status == domain.PUBLISHED and p.expire_at and p.expire_at < now for p in programs)
+    assert any(p.status == domain.PUBLISHED and p.publish_at and p.publish_at > now for p in programs)
+
+    tables = raw_dynamodb.snapshot()
+    stored = [
+        time_load(item[name])
+        for table in ("programs", "seasons", "episodes")
+        for item in tables[table]
+        for name in ("publish_at", "expire_at")
+        if name in item
+    ]
+    assert len(stored) > 100
+    assert not [t for t in stored if before - timedelta(hours=1) < t < now + timedelta(hours=1)]
+
+
+def test_seed_demo_reports_progress(raw_dynamodb):
+    output = run("seed_demo", "--programs", "20")
+    assert re.search(r"Generated 20 programs, \d+ seasons, \d+ episodes \(seed 1,", output)
+    steps = [(int(done), int(total)) for done, total in re.findall(r"Written (\d+) of (\d+) items", output)]
+    assert len(steps) >= 3
+    assert [done for done, _ in steps] == sorted(done for done, _ in steps)
+    assert steps[-1][0] == steps[-1][1] == sum(raw_dynamodb.counts().values())
+
+
+def test_seed_demo_refuses_to_take_a_slug_in_use(raw_dynamodb):
+    slug = demo.demo_generate(seed=1, programs=3).programs[2].slug
+    program_store.program_create(domain.Program(id="existing", slug=slug, title="既存の番組"))
+    before = raw_dynamodb.snapshot()
+
+    with pytest.raises(CommandError, match="--reset"):
+        run("seed_demo", "--programs", "3")
+    assert raw_dynamodb.snapshot() == before
+
+    run("seed_demo", "--programs", "3", "--reset")
+    assert raw_dynamodb.count("programs") == 3
+
+
+def test_demo_content_passes_the_editorial_rules():
+    content = demo.demo_generate(seed=2, programs=60)
+    for program in content.programs:
+        validation.program_validate(program)
+    for season in content.seasons:
+        validation.season_validate(season)
+    numbers = set()
+    for episode in content.episodes:
+        validation.episode_validate(episode)
+        assert episode.video_url.startswith("https://") and episode.video_url.endswith(".m3u8")
+        assert episode.duration_s > 0
+        numbers.add((episode.season_id, episode.number))
+    assert len(numbers) == len(content.episodes)
+    assert len({p.slug for p in content.programs}) == 60
+    kana = [p.title_kana for p in content.programs]
+    assert all(re.fullmatch(r"[\u3041-\u309f\u30a0-\u30ff0-9・ー]+", k) for k in kana)
+    assert any(re.fullmatch(r"[A-Za-z0-9 ]+", p.title) for p in content.programs)  # some English titles
+
+
+def test_demo_at_360_programs_is_a_ten_megabyte_catalog():
+    content = demo.demo_generate(seed=1, programs=360)
+    now = datetime.now(UTC)
+    programs = {p.id: p for p in content.programs if live(p, now)}
+    seasons = {s.id: s for s in content.seasons if live(s, now) and s.program_id in programs}
+    episodes = [e for e in content.episodes if live(e, now) and e.season_id in seasons]
+    catalog = {
+        "programs": [asdict(p) for p in programs.values()],
+        "seasons": [asdict(s) for s in seasons.values()],
+        "episodes": [asdict(e) for e in episodes],
+    }
+    assert 15_000 <= len(content.episodes) <= 19_000
+    assert 8_500_000 <= len(orjson.dumps(catalog)) <= 11_500_000
+
+
+def test_dump_and_load_commands_round_trip(dynamodb, tmp_path):
+    run("seed_demo", "--programs", "5")
+    first = dump(tmp_path, "first.jsonl")
+    tables_truncate()
+    output = run("dynamodb_load", str(tmp_path / "first.jsonl"))
+    assert f"Loaded {first.count(chr(10))} items" in output
+    assert dump(tmp_path, "second.jsonl") == first
+
+
+BROKEN_LINES = {
+    "cut short": lambda line: line[:40],
+    "unknown table": lambda line: line.replace('"table": "', '"table": "no-such-'),
+    "no id": lambda line: line.replace('"id": {"S"', '"ident": {"S"'),
+    "repeated": lambda line: line,
+}
+
+
+@pytest.mark.parametrize("breakage", BROKEN_LINES, ids=list(BROKEN_LINES))
+def test_dynamodb_load_of_a_broken_file_writes_nothing(raw_dynamodb, tmp_path, breakage):
+    run("seed_demo", "--programs", "2")
+    lines = dump(tmp_path, "good.jsonl").splitlines()
+    tables_truncate()
+    lines[3] = BROKEN_LINES[breakage](lines[0 if breakage == "repeated" else 3])
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with pytest.raises(CommandError) as refused:
+        run("dynamodb_load", str(broken))
+    assert "line 4" in str(refused.value) and "\n" not in str(refused.value)
+    assert set(raw_dynamodb.counts().values()) == {0}
+
+
+def test_dynamodb_load_of_a_missing_file_fails_cleanly(dynamodb, tmp_path):
+    with pytest.raises(CommandError, match="missing.jsonl"):
+        run("dynamodb_load", str(tmp_path / "missing.jsonl"))
+
+
+def test_dynamodb_load_exits_non_zero_with_one_line(tmp_path):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"table": "programs", "item": {"id": {"S": "x"}}}\nnot json\n', encoding="utf-8")
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "cms.settings",
+        "DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:9",  # never reached: the file is refused first
+        "LOG_LEVEL": "WARNING",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "dynamodb_load", str(broken)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("CommandError:") and "line 2" in line
+
+
+def test_dynamodb_dump_to_a_missing_folder_fails_cleanly(dynamodb, tmp_path):
+    with pytest.raises(CommandError, match="Cannot write"):
+        run("dynamodb_dump", str(tmp_path / "missing" / "dump.jsonl"))
+    assert not (tmp_path / "missing").exists()
