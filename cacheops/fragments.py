@@ -26,6 +26,9 @@ def sources_refresh_all() -> tuple[dict[str, dict], int]:
 
 def sources_refresh(program_ids: set[str]) -> int:
     """Re-read the given programs with Queries; return the number of items read."""
+    if not sources_exist():
+        # Stored sources stand for the whole catalog, so the first read must be a full one.
+        return sources_refresh_all()[1]
     read = 0
     for program_id in sorted(program_ids):
         content = program_content(program_id)

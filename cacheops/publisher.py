@@ -185,8 +185,13 @@ def manifest_swap(family: str, manifest: dict, *, build_id: str, started_at: dat
     raw = orjson.dumps(manifest)
     backend.set(keys.manifest_version_key(family, manifest["version"]), raw, ttl)
     backend.set(keys.manifest_key(family), raw, ttl)
-    if family not in families_read():
-        backend.set(keys.families_key(), orjson.dumps(families_read() + [family]), ttl)
+    _family_remember(family, ttl)
+
+
+def _family_remember(family: str, ttl: int) -> None:
+    # Rewritten on every publish and refresh: the list must live as long as the entries it names.
+    names = families_read()
+    backend_get().set(keys.families_key(), orjson.dumps(names if family in names else [*names, family]), ttl)
 
 
 def manifest_mark_stale(family: str) -> dict | None:
@@ -221,4 +226,5 @@ def ttl_refresh(family: str, progress: Progress | None = None) -> dict | None:
     raw = orjson.dumps(manifest)
     backend.set(keys.manifest_version_key(family, manifest["version"]), raw, ttl)
     backend.set(keys.manifest_key(family), raw, ttl)
+    _family_remember(family, ttl)
     return manifest

@@ -1,17 +1,29 @@
-"""Real servers for the cache backends: the Redis at CACHEOPS_REDIS_URL and an in-process Momento-protocol server."""
+"""Real cache servers (Redis at CACHEOPS_REDIS_URL, an in-process Momento-protocol server) and the engine on each."""
 
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
+import zstandard
 from django.conf import settings
 from momento import Configurations, CredentialProvider
 from momento.config import Configuration
 
+from cacheops.backends import backend_reset
 from cacheops.backends.momento import MomentoBackend
 from cacheops.backends.redis import RedisBackend
 from cacheops.momento_local import MomentoLocalServer
+from cms import services
 
 MOMENTO_TEST_CACHE = "airtime-test"
 
@@ -67,3 +79,166 @@ def backend(request):
     instance = RedisBackend(settings.CACHEOPS_REDIS_URL)
     yield instance
     instance.close()
+
+
+class RedisView:
+    """Plain redis-py reads and writes of one test's keys, independent of the engine's backend code."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(url)
+
+    def get(self, name: str) -> bytes | None:
+        return self.client.get(name)
+
+    def set(self, name: str, value: bytes, ttl_s: int) -> None:
+        self.client.set(name, value, ex=ttl_s)
+
+    def delete(self, name: str) -> None:
+        self.client.delete(name)
+
+    def keys(self) -> set[str]:
+        return {k.decode() for k in self.client.scan_iter(match=f"{self.prefix}:*", count=1000)}
+
+    def ttl_left(self, name: str) -> float | None:
+        left = self.client.pttl(name)
+        return left / 1000 if left >= 0 else None
+
+    def close(self) -> None:
+        stale = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
+        if stale:
+            self.client.delete(*stale)
+        self.client.close()
+
+
+class MomentoView:
+    """Reads and writes through a separate SDK client; key listing and TTLs from the server's own store."""
+
+    def __init__(self, client: MomentoBackend, server: MomentoLocalServer, prefix: str) -> None:
+        self.prefix = prefix
+        self.client = client
+        self.server = server
+
+    def get(self, name: str) -> bytes | None:
+        return self.client.get(name)
+
+    def set(self, name: str, value: bytes, ttl_s: int) -> None:
+        self.client.set(name, value, ttl_s)
+
+    def delete(self, name: str) -> None:
+        self.client.delete(name)
+
+    def _items(self) -> dict:
+        now = time.monotonic()
+        with self.server.store.lock:
+            items = dict(self.server.store.caches[MOMENTO_TEST_CACHE].items)
+        return {k.decode(): item for k, item in items.items() if item.expires_at > now}
+
+    def keys(self) -> set[str]:
+        return {name for name in self._items() if name.startswith(f"{self.prefix}:")}
+
+    def ttl_left(self, name: str) -> float | None:
+        item = self._items().get(name)
+        return item.expires_at - time.monotonic() if item else None
+
+    def close(self) -> None:
+        with self.server.store.lock:
+            cache = self.server.store.caches[MOMENTO_TEST_CACHE]
+            for name in [k for k in cache.items if k.startswith(f"{self.prefix}:".encode())]:
+                del cache.items[name]
+
+
+def _engine_use(request, settings, name: str):
+    """Point the whole cache engine at backend `name` under a key prefix of its own; yield a raw view."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    settings.CACHEOPS_BACKEND = name
+    settings.CACHEOPS_KEY_PREFIX = prefix
+    if name == "momento":
+        server = request.getfixturevalue("momento_local")
+        settings.MOMENTO_LOCAL = f"{server.host}:{server.port}"
+        settings.MOMENTO_CACHE_NAME = MOMENTO_TEST_CACHE
+        view = MomentoView(request.getfixturevalue("momento_connect")(server), server, prefix)
+    else:
+        view = RedisView(settings.CACHEOPS_REDIS_URL, prefix)
+    backend_reset()
+    yield view
+    backend_reset()
+    view.close()
+
+
+@pytest.fixture(params=["redis", "momento"])
+def engine(request, settings):
+    """The engine on each backend in turn; yields plain access to this test's keys."""
+    yield from _engine_use(request, settings, request.param)
+
+
+@pytest.fixture
+def redis_engine(request, settings):
+    """The engine on Redis; yields plain redis-py access to this test's keys."""
+    yield from _engine_use(request, settings, "redis")
+
+
+def reassemble(view, family: str = "catalog") -> tuple[dict, bytes]:
+    """Read a family's manifest and chunks straight from the cache and verify them with hashlib only."""
+    manifest = json.loads(view.get(f"{view.prefix}:{family}:manifest"))
+    parts = []
+    for entry in manifest["chunks"]:
+        data = view.get(entry["key"])
+        assert data is not None, f"chunk {entry['index']} is gone"
+        assert len(data) == entry["bytes"] and hashlib.sha256(data).hexdigest() == entry["sha256"]
+        parts.append(data)
+    stream = b"".join(parts)
+    assert hashlib.sha256(stream).hexdigest() == manifest["sha256"]
+    assert len(stream) == manifest["compressed_bytes"]
+    return manifest, stream
+
+
+def body_of(manifest: dict, stream: bytes) -> bytes:
+    """Decode a compressed stream with the standard libraries only."""
+    body = gzip.decompress(stream) if manifest["codec"] == "gzip" else zstandard.ZstdDecompressor().decompress(stream)
+    assert len(body) == manifest["raw_bytes"]
+    return body
+
+
+@dataclass
+class Show:
+    program: object
+    season: object
+    episodes: list
+
+
+def show_create(title: str, slug: str, episodes=("第1話",), *, season_status="published", **program_fields) -> Show:
+    """A program with one season and numbered episodes, saved through the services (all published by default)."""
+    program_fields.setdefault("status", "published")
+    program = services.program_create(user="test", title=title, slug=slug, genre="anime", **program_fields)
+    season = services.season_create(user="test", program_id=program.id, title=f"{title} 第1期", status=season_status)
+    made = [
+        services.episode_create(
+            user="test",
+            program_id=program.id,
+            season_id=season.id,
+            number=number,
+            title=episode_title,
+            duration_s=1440,
+            synopsis=f"{title}の{episode_title}。",
+            status="published",
+        )
+        for number, episode_title in enumerate(episodes, 1)
+    ]
+    return Show(program, season, made)
+
+
+def process_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """Environment for a Django process sharing this test's servers and key prefix, with its own SQLite file."""
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "cms.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DJANGO_MEDIA_ROOT": str(tmp_path / "media"),
+        "DYNAMODB_ENDPOINT_URL": settings.DYNAMODB_ENDPOINT_URL,
+        "DYNAMODB_TABLE_PREFIX": settings.DYNAMODB_TABLE_PREFIX,
+        "CACHEOPS_BACKEND": "redis",
+        "CACHEOPS_REDIS_URL": settings.CACHEOPS_REDIS_URL,
+        "CACHEOPS_KEY_PREFIX": settings.CACHEOPS_KEY_PREFIX,
+        "LOG_LEVEL": "WARNING",
+    }
+    return env | overrides

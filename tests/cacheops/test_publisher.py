@@ -1,0 +1,239 @@
+"""The publish protocol on every backend: keys, manifest, versions, locks, crashes of the lock holder."""
+
+import hashlib
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cacheops import publisher
+from cacheops.publisher import BuildBusy, LockLost, PublishError
+from tests.cacheops.conftest import body_of, reassemble
+
+AS_OF = datetime(2026, 11, 26, 14, 45, tzinfo=UTC)
+MANIFEST_FIELDS = {
+    "name", "version", "codec", "raw_bytes", "compressed_bytes", "sha256", "chunks",
+    "as_of", "built_at", "expires_at", "previous_version", "staged",
+}  # fmt: skip
+
+
+def catalog(label: str, programs: int = 200) -> bytes:
+    """A catalog body that compresses to a few kilobytes (random ids keep gzip honest)."""
+    items = [{"id": os.urandom(8).hex(), "title": f"{label} 第{n}話"} for n in range(programs)]
+    return json.dumps({"programs": items}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def publish(body: bytes, family: str = "catalog", progress=None) -> publisher.Published:
+    with publisher.build_lock(family) as build_id:
+        return publisher.publish(
+            family, body, as_of=AS_OF, build_id=build_id, started_at=datetime.now(UTC), progress=progress
+        )
+
+
+def raw_manifest(engine, family: str = "catalog") -> dict | None:
+    raw = engine.get(f"{engine.prefix}:{family}:manifest")
+    return json.loads(raw) if raw else None
+
+
+def chunk_keys(engine) -> set[str]:
+    return {k for k in engine.keys() if ":chunk:" in k}
+
+
+def parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def test_publish_stores_chunks_and_a_manifest_under_the_published_keys(engine, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 1000
+    body = catalog("A")
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    result = publish(body)
+
+    manifest, stream = reassemble(engine)
+    zsha = hashlib.sha256(stream).hexdigest()[:16]
+    assert set(manifest) == MANIFEST_FIELDS
+    assert manifest["name"] == "catalog"
+    assert manifest["version"] == result.version == hashlib.sha256(body).hexdigest()[:16]
+    assert manifest["codec"] == "gzip" and body_of(manifest, stream) == body
+    assert manifest["raw_bytes"] == len(body) and manifest["compressed_bytes"] == len(stream)
+    assert len(manifest["chunks"]) == -(-len(stream) // 1000) > 1
+    assert [c["index"] for c in manifest["chunks"]] == list(range(len(manifest["chunks"])))
+    assert [c["key"] for c in manifest["chunks"]] == [
+        f"{engine.prefix}:catalog:chunk:{zsha}:{i}" for i in range(len(manifest["chunks"]))
+    ]
+    assert all(c["bytes"] <= 1000 for c in manifest["chunks"])
+    assert manifest["as_of"] == "2026-11-26T14:45:00Z"
+    built = parse(manifest["built_at"])
+    assert before <= built <= datetime.now(UTC)
+    assert parse(manifest["expires_at"]) == built + timedelta(seconds=settings.CACHEOPS_TTL_SECONDS)
+    assert manifest["previous_version"] is None and manifest["staged"] is None
+    assert chunk_keys(engine) == {c["key"] for c in manifest["chunks"]}
+    assert f"{engine.prefix}:catalog:lock" not in engine.keys()
+
+
+def test_the_same_content_again_rewrites_nothing(engine):
+    body = catalog("A")
+    publish(body)
+    manifest_bytes = engine.get(f"{engine.prefix}:catalog:manifest")
+    keys = engine.keys()
+
+    again = publish(body)
+
+    assert again.changed is False
+    assert engine.get(f"{engine.prefix}:catalog:manifest") == manifest_bytes
+    assert engine.keys() == keys
+
+
+def test_a_new_version_remembers_the_previous_one_and_rollback_restores_it(engine):
+    body_a, body_b = catalog("A"), catalog("B")
+    first = publish(body_a)
+    second = publish(body_b)
+    assert raw_manifest(engine)["previous_version"] == first.version
+    assert second.previous == first.version
+
+    with publisher.build_lock("catalog") as build_id:
+        publisher.rollback("catalog", build_id=build_id, started_at=datetime.now(UTC))
+
+    manifest, stream = reassemble(engine)
+    assert manifest["version"] == first.version
+    assert manifest["previous_version"] == second.version
+    assert body_of(manifest, stream) == body_a
+    assert publisher.snapshot_read("catalog")[1] == body_a
+
+
+def test_soft_invalidation_keeps_the_old_version_readable_until_a_rebuild(engine):
+    body = catalog("A")
+    version = publish(body).version
+
+    publisher.manifest_mark_stale("catalog")
+
+    manifest, stream = reassemble(engine)
+    assert manifest["stale"] is True and manifest["version"] == version
+    assert body_of(manifest, stream) == body
+
+    rebuilt = publish(body)
+
+    assert rebuilt.changed is True
+    manifest, stream = reassemble(engine)
+    assert not manifest.get("stale") and manifest["version"] == version
+    assert body_of(manifest, stream) == body
+
+
+def test_hard_invalidation_removes_the_pointer(engine):
+    version = publish(catalog("A")).version
+    old_chunks = chunk_keys(engine)
+
+    publisher.manifest_remove("catalog")
+
+    assert raw_manifest(engine) is None
+    with pytest.raises(PublishError, match="catalog has no current version"):
+        publisher.snapshot_read("catalog")
+    # A reader still holding the old manifest can finish reading it.
+    assert chunk_keys(engine) == old_chunks
+    assert publisher.manifest_version_read("catalog", version)["version"] == version
+
+
+def test_a_build_whose_lock_was_taken_over_gives_up_and_keeps_the_previous_version(engine, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 200
+    body_a = catalog("A")
+    first = publish(body_a)
+    lock = f"{engine.prefix}:catalog:lock"
+
+    def taken_over(stage, done, total):
+        if stage == "write" and done == 1:
+            engine.delete(lock)
+            engine.set(lock, b"another-build", 60)
+
+    with pytest.raises(LockLost, match="lock of catalog expired"):
+        publish(catalog("B"), progress=taken_over)
+
+    manifest, stream = reassemble(engine)
+    assert manifest["version"] == first.version
+    assert body_of(manifest, stream) == body_a
+    assert engine.get(lock) == b"another-build"  # the loser leaves the new holder's lock alone
+
+
+def test_a_dead_workers_lock_blocks_builds_only_until_it_expires(engine, settings):
+    settings.CACHEOPS_LOCK_SECONDS = 1
+    engine.set(f"{engine.prefix}:catalog:lock", b"dead-worker", 1)
+
+    with pytest.raises(BuildBusy, match="another build of catalog"):
+        publish(catalog("A"))
+    assert raw_manifest(engine) is None
+
+    time.sleep(1.2)
+    result = publish(catalog("A"))
+
+    assert raw_manifest(engine)["version"] == result.version
+
+
+def test_concurrent_builds_end_with_one_consistent_version(engine, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 300
+    bodies = [catalog(label) for label in "ABCD"]
+    start = threading.Barrier(len(bodies))
+    outcomes = {}
+
+    def build(body: bytes) -> None:
+        start.wait()
+        try:
+            outcomes[body] = publish(body).version
+        except (BuildBusy, LockLost) as exc:
+            outcomes[body] = exc
+
+    threads = [threading.Thread(target=build, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    published = {v: body for body, v in outcomes.items() if isinstance(v, str)}
+    assert len(outcomes) == 4 and published
+    manifest, stream = reassemble(engine)
+    assert manifest["version"] in published
+    assert body_of(manifest, stream) == published[manifest["version"]]
+    assert f"{engine.prefix}:catalog:lock" not in engine.keys()
+
+
+def test_ttl_refresh_pushes_expiry_later_and_keeps_the_family_listed(engine, settings):
+    settings.CACHEOPS_TTL_SECONDS = 1
+    body = catalog("A")
+    publish(body)
+    before = raw_manifest(engine)
+
+    settings.CACHEOPS_TTL_SECONDS = 3600
+    publisher.ttl_refresh("catalog")
+    time.sleep(1.2)  # past the first TTL
+
+    manifest, stream = reassemble(engine)
+    assert parse(manifest["expires_at"]) >= parse(before["expires_at"]) + timedelta(seconds=3500)
+    assert body_of(manifest, stream) == body
+    assert all(engine.ttl_left(c["key"]) > 3500 for c in manifest["chunks"])
+    assert publisher.families_read() == ["catalog"]
+
+
+def test_small_chunks_make_many_pieces_that_reassemble(engine, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 100
+    body = catalog("A", programs=300)
+
+    publish(body)
+
+    manifest, stream = reassemble(engine)
+    assert len(manifest["chunks"]) == -(-len(stream) // 100) >= 30
+    assert all(c["bytes"] == 100 for c in manifest["chunks"][:-1])
+    assert body_of(manifest, stream) == body
+
+
+def test_zstd_can_be_chosen(engine, settings):
+    settings.CACHEOPS_CODEC = "zstd"
+    body = catalog("A")
+
+    publish(body)
+
+    manifest, stream = reassemble(engine)
+    assert manifest["codec"] == "zstd"
+    assert body_of(manifest, stream) == body
+    assert publisher.snapshot_read("catalog")[1] == body
