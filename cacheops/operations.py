@@ -45,14 +45,25 @@ def _version(family: str) -> str:
     return manifest["version"] if manifest else ""
 
 
-def rebuild_request(*, program_id: str | None = None, family: str = CATALOG) -> bool:
+def rebuild_request(*, program_id: str | None = None, family: str = CATALOG, requested_by: str = "") -> bool:
     """Note a change and queue one build unless one is queued already; True if queued now."""
     from .tasks import rebuild
 
     if not pending.change_record(family, program_id or PendingChange.FULL):
         return False
-    rebuild.delay(family)
+    rebuild.delay(family, requested_by=requested_by)
     return True
+
+
+def stalled_changes_requeue(*, older_than_s: int = 60) -> list[str]:
+    """Queue a build for families whose changes waited too long (their build task was lost or gave up)."""
+    from .tasks import rebuild
+
+    families = pending.families_waiting(older_than_s)
+    for family in families:
+        pending.queued_mark(family)
+        rebuild.delay(family, requested_by="beat")
+    return families
 
 
 def catalog_rebuild(
@@ -122,7 +133,7 @@ def invalidate(*, family: str = CATALOG, hard: bool = False, requested_by: str =
             publisher.manifest_mark_stale(family)
         op.result = "done"
     if not hard:
-        rebuild_request(family=family)
+        rebuild_request(family=family, requested_by=requested_by)
     return op
 
 

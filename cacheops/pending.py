@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
+from django.utils import timezone
 
 from .models import BuildRequest, PendingChange
 
@@ -30,3 +33,14 @@ def changes_return(family: str, program_ids: set[str], *, full: bool) -> None:
     """Put taken changes back after a failed build, so the retry sees them."""
     ids = set(program_ids) | ({PendingChange.FULL} if full else set())
     PendingChange.objects.bulk_create([PendingChange(family=family, program_id=pid) for pid in ids])
+
+
+def families_waiting(older_than_s: int) -> list[str]:
+    """Families with a change noted more than `older_than_s` seconds ago and still not built."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    return sorted(set(PendingChange.objects.filter(created_at__lt=cutoff).values_list("family", flat=True)))
+
+
+def queued_mark(family: str) -> None:
+    """Record that a build of `family` is queued."""
+    BuildRequest.objects.update_or_create(family=family, defaults={"queued": True})

@@ -72,3 +72,9 @@ def rollback(self, family: str = "catalog", requested_by: str = ""):
 def refresh_ttl(self):
     """Rewrite entries that would expire before the next run."""
     return operations.ttl_refresh_due()
+
+
+@shared_task(acks_late=True)
+def rebuild_stalled():
+    """Queue builds for changes no build has picked up (a lost or failed task)."""
+    return operations.stalled_changes_requeue()

@@ -28,10 +28,10 @@ STALE_MESSAGE = gettext_lazy(
 )
 
 
-def _content_changed(program_id: str) -> None:
+def _content_changed(program_id: str, user: str) -> None:
     """Queue a catalog rebuild that re-reads this program (folded with other saves)."""
     if settings.CACHEOPS_REBUILD_ON_SAVE:
-        rebuild_request(program_id=program_id)
+        rebuild_request(program_id=program_id, requested_by=user)
 
 
 def new_id() -> str:
@@ -90,7 +90,7 @@ def program_create(*, user: str, key_art_upload=None, **fields) -> domain.Progra
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
         program_store.program_create(program)
-    _content_changed(program.id)
+    _content_changed(program.id, user)
     return program
 
 
@@ -104,7 +104,7 @@ def program_update(*, program_id: str, version: int, user: str, key_art_upload=N
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
         program_store.program_update(program, old_slug=current.slug)
-    _content_changed(program.id)
+    _content_changed(program.id, user)
     return program
 
 
@@ -115,7 +115,7 @@ def program_delete(*, program_id: str, version: int, user: str) -> None:
     program = replace(program_store.program_get(program_id), version=version)
     with _store_errors():
         program_store.program_mark_deleted(_stamp(program, user))
-    _content_changed(program_id)
+    _content_changed(program_id, user)
     program_purge.delay(program_id)
 
 
@@ -139,7 +139,7 @@ def season_create(*, user: str, **fields) -> domain.Season:
     validation.season_validate(season)
     with _store_errors():
         season_store.season_save(season, create=True)
-    _content_changed(season.program_id)
+    _content_changed(season.program_id, user)
     return season
 
 
@@ -149,7 +149,7 @@ def season_update(*, season_id: str, version: int, user: str, **fields) -> domai
     validation.season_validate(season)
     with _store_errors():
         season_store.season_save(season, create=False)
-    _content_changed(season.program_id)
+    _content_changed(season.program_id, user)
     return season
 
 
@@ -161,7 +161,7 @@ def season_delete(*, season_id: str, version: int, user: str) -> None:
             season_store.season_delete(season)
     except season_store.SeasonNotEmpty as exc:
         raise ValidationError(_("Delete or move this season's episodes first.")) from exc
-    _content_changed(season.program_id)
+    _content_changed(season.program_id, user)
 
 
 def episode_create(*, user: str, thumbnail_upload=None, **fields) -> domain.Episode:
@@ -190,7 +190,7 @@ def _episode_save(episode: domain.Episode, *, old, upload) -> domain.Episode:
         episode.thumbnail = stored
     with _image_rollback(stored), _store_errors():
         episode_store.episode_save(episode, old=old)
-    _content_changed(episode.program_id)
+    _content_changed(episode.program_id, episode.updated_by)
     return episode
 
 
@@ -199,7 +199,7 @@ def episode_delete(*, episode_id: str, version: int, user: str) -> None:
     episode = replace(episode_store.episode_get(episode_id), version=version)
     with _store_errors():
         episode_store.episode_delete(episode)
-    _content_changed(episode.program_id)
+    _content_changed(episode.program_id, user)
 
 
 def content_status_set(*, kind: str, ids: list[str], status: str, user: str) -> tuple[int, int]:

@@ -114,6 +114,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-programs": {"task": "cms.tasks.deleted_programs_sweep", "schedule": 300.0},
     "refresh-cache-ttls": {"task": "cacheops.tasks.refresh_ttl", "schedule": 3600.0},
+    "rebuild-stalled-changes": {"task": "cacheops.tasks.rebuild_stalled", "schedule": 60.0},
 }
 
 # Catalog cache: the chunked snapshot in Redis (local) or Momento (production), or a backend class's

@@ -10,3 +10,4 @@ MEDIA_ROOT = tempfile.mkdtemp(prefix="airtime-media-")
 DYNAMODB_TABLE_PREFIX = "test-"
 LANGUAGE_CODE = "ja"
 CACHEOPS_REBUILD_ON_SAVE = False  # cache tests turn it on where they test it
+STATIC_ROOT = None  # nothing is collected for tests; the staticfiles finders serve the admin CSS
