@@ -179,7 +179,8 @@ class StoreModelAdmin(admin.ModelAdmin):
             except NotFound:
                 form.add_error(None, _("Someone else deleted this item since you opened it."))
             else:
-                self.log_change(request, self.anchor(updated), [{"changed": {"fields": form.changed_data}}])
+                # Field labels, stored untranslated, so the history shows them in each reader's language.
+                self.log_change(request, self.anchor(updated), self.construct_change_message(request, form, None))
                 messages.success(request, _("“%(title)s” was changed.") % {"title": updated.title})
                 return HttpResponseRedirect(self._url("change", updated.id))
         title = _("Change %(name)s") if can_change else _("View %(name)s")

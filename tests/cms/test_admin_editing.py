@@ -13,7 +13,7 @@ from django.utils import translation
 from PIL import Image
 
 from cms import services
-from tests.cms.conftest import form_read, link_href, listed_titles
+from tests.cms.conftest import form_read, ja, ja_plural, link_href, listed_titles
 
 PROGRAMS = "/admin/cms/program/"
 SEASONS = "/admin/cms/season/"
@@ -37,6 +37,11 @@ def contents_link(response, model: str) -> str:
 
 def page_text(response) -> str:
     return html.unescape(response.content.decode())
+
+
+def items_on_page(count: int) -> str:
+    """The changelist's "N items on this page" line, as an editor sees it."""
+    return ja_plural("%(counter)s item on this page", "%(counter)s items on this page", count, counter=count)
 
 
 def program_data(**overrides) -> dict:
@@ -105,9 +110,9 @@ def test_program_page_shows_jst_and_broadcast_notation(editor_client, raw_dynamo
 
     response = editor_client.get(change_url("program", program_id))
 
-    assert "“葬送のフリーレン” was added." in page_text(response)
+    assert ja("“%(title)s” was added.", title="葬送のフリーレン") in page_text(response)
     assert form_read(response, "program_form").values["publish_at"] == "2026-11-27 01:30"
-    assert "Broadcast notation: 2026-11-26 25:30" in page_text(response)
+    assert ja("Broadcast notation: %(alt)s", alt="2026-11-26 25:30") in page_text(response)
     listed = page_text(editor_client.get(PROGRAMS))
     assert "2026-11-27 01:30 (2026-11-26 25:30)" in listed
 
@@ -115,7 +120,7 @@ def test_program_page_shows_jst_and_broadcast_notation(editor_client, raw_dynamo
 def test_season_and_episode_added_through_the_program_page_links(editor_client, raw_dynamodb, png_upload):
     program_id = created_id(editor_client.post(f"{PROGRAMS}add/", program_data()))
     program_page = editor_client.get(change_url("program", program_id))
-    assert "No seasons yet." in page_text(program_page)
+    assert ja("No seasons yet.") in page_text(program_page)
 
     season_add = contents_link(program_page, "season")
     season_form = editor_client.get(season_add)
@@ -251,14 +256,17 @@ def test_program_delete_confirms_counts_and_removes_everything(editor_client, tr
 
     confirm = editor_client.get(delete_url)
 
-    assert "2 seasons and 3 episodes will be deleted with it." in page_text(confirm)
+    seasons = ja_plural("%(count)d season", "%(count)d seasons", 2, count=2)
+    episodes = ja_plural("%(count)d episode", "%(count)d episodes", 3, count=3)
+    summary = ja("%(seasons)s and %(episodes)s will be deleted with it.", seasons=seasons, episodes=episodes)
+    assert summary in page_text(confirm)
     assert "鬼滅の刃" in page_text(confirm)
     assert '<input type="hidden" name="version" value="1">' in confirm.content.decode()
     response = editor_client.post(delete_url, {"version": "1", "post": "yes"})
 
     assert response.status_code == 302
     listing = editor_client.get(response["Location"])
-    assert "“鬼滅の刃” was deleted." in page_text(listing)
+    assert ja("“%(title)s” was deleted.", title="鬼滅の刃") in page_text(listing)
     assert listed_titles(listing) == ["進撃の巨人"]
     assert raw_dynamodb.get("programs", tree.program.id) is None
     for season_id in (tree.season.id, season2.id):
@@ -274,7 +282,7 @@ def test_season_with_episodes_is_not_deleted(editor_client, tree, raw_dynamodb):
     response = editor_client.post(reverse("admin:cms_season_delete", args=[tree.season.id]), {"version": "1"})
 
     assert response.status_code == 409
-    assert "Delete or move this season's episodes first." in page_text(response)
+    assert ja("Delete or move this season's episodes first.") in page_text(response)
     assert raw_dynamodb.get("seasons", tree.season.id)["title"] == "竈門炭治郎 立志編"
 
 
@@ -302,7 +310,7 @@ def test_history_lists_additions_and_changes_with_the_user(editor_client, editor
     for row, message in zip(rows, messages, strict=True):
         assert editor.username in row
         assert message in html.unescape(row)
-    assert "Title" in messages[1]
+    assert ja("Title") in messages[1]
 
 
 # Bulk actions
@@ -318,7 +326,7 @@ def test_bulk_publish_and_unpublish(editor_client, tree, raw_dynamodb):
         follow=True,
     )
 
-    assert "2 changed, 1 refused." in page_text(response)
+    assert ja("%(changed)d changed, %(refused)d refused.", changed=2, refused=1) in page_text(response)
     statuses = {p.id: raw_dynamodb.get("programs", p.id)["status"] for p in (tree.program, second, third)}
     assert statuses == {tree.program.id: "published", second.id: "published", third.id: "draft"}
     assert set(listed_titles(editor_client.get(PROGRAMS, {"status": "published"}))) == {"呪術廻戦", "鬼滅の刃"}
@@ -327,7 +335,7 @@ def test_bulk_publish_and_unpublish(editor_client, tree, raw_dynamodb):
         PROGRAMS, {"action": "unpublish", "_selected_action": [second.id, third.id]}, follow=True
     )
 
-    assert "1 changed, 0 refused." in page_text(response)
+    assert ja("%(changed)d changed, %(refused)d refused.", changed=1, refused=0) in page_text(response)
     assert raw_dynamodb.get("programs", second.id)["status"] == "draft"
     assert raw_dynamodb.get("programs", second.id)["version"] == 3
     assert raw_dynamodb.get("programs", third.id)["version"] == 1
@@ -340,7 +348,7 @@ def test_bulk_publish_episodes(editor_client, tree, raw_dynamodb):
         EPISODES, {"action": "publish", "_selected_action": [tree.episode.id, second.id]}, follow=True
     )
 
-    assert "2 changed, 0 refused." in page_text(response)
+    assert ja("%(changed)d changed, %(refused)d refused.", changed=2, refused=0) in page_text(response)
     assert raw_dynamodb.get("episodes", tree.episode.id)["status"] == "published"
     assert raw_dynamodb.get("episodes", second.id)["status"] == "published"
 
@@ -352,7 +360,7 @@ def test_bulk_without_action_or_selection_changes_nothing(editor_client, tree, r
     no_selection = editor_client.post(PROGRAMS, {"action": "publish"}, follow=True)
 
     for response in (no_action, no_selection):
-        assert "Choose an action and at least one item." in page_text(response)
+        assert ja("Choose an action and at least one item.") in page_text(response)
     assert raw_dynamodb.snapshot() == before
 
 
@@ -401,7 +409,7 @@ def test_program_search_by_normalised_prefix(editor_client, shelf, query, expect
     assert sorted(titles) == sorted(expected)
     assert len(titles) == len(set(titles))
     if not expected:
-        assert "Nothing matches." in page_text(response)
+        assert ja("Nothing matches.") in page_text(response)
 
 
 def test_program_filters_by_status_and_genre(editor_client, shelf):
@@ -516,7 +524,7 @@ def test_episode_list_pages_forward_and_back(editor_client, many_episodes):
     first = editor_client.get(EPISODES, {"status": "draft", "o": "program"})
     page1 = listed_titles(first)
     assert page1 == many_episodes[:50]
-    assert "50 items on this page" in page_text(first)
+    assert items_on_page(50) in page_text(first)
     assert link_href(first, "prev-page") is None
     next_href = link_href(first, "next-page")
     assert "status=draft" in next_href and "o=program" in next_href
@@ -528,7 +536,7 @@ def test_episode_list_pages_forward_and_back(editor_client, many_episodes):
 
     third = editor_client.get(EPISODES + link_href(second, "next-page"))
     assert listed_titles(third) == many_episodes[100:]
-    assert "20 items on this page" in page_text(third)
+    assert items_on_page(20) in page_text(third)
     assert link_href(third, "next-page") is None
 
     assert listed_titles(editor_client.get(EPISODES + link_href(third, "prev-page"))) == page2
@@ -546,5 +554,5 @@ def test_episode_list_pages_forward_and_back(editor_client, many_episodes):
         response = editor_client.get(EPISODES + href)
 
         assert response.status_code == 400
-        assert "That page link is invalid or out of date; showing the first page." in page_text(response)
+        assert ja("That page link is invalid or out of date; showing the first page.") in page_text(response)
         assert "Traceback" not in page_text(response)

@@ -12,33 +12,26 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import translation
 from PIL import Image
 
 from cms import selectors, services, validation
 from cms.store import episodes as episode_store
 from cms.store.errors import ItemTooLarge
-from tests.cms.conftest import field_error, form_read, listed_titles
+from tests.cms.conftest import field_error, form_read, ja, listed_titles
 
 PROGRAM_ADD = "/admin/cms/program/add/"
 SEASON_ADD = "/admin/cms/season/add/"
 EPISODE_ADD = "/admin/cms/episode/add/"
 
 
-def ja(message: str, **values) -> str:
-    """`message` as a Japanese editor sees it (Django's own strings are translated)."""
-    with translation.override("ja"):
-        text = translation.gettext(message)
-    return text % values if values else text
-
-
 REQUIRED = ja("This field is required.")
 WHOLE_NUMBER = ja("Enter a whole number.")
-BAD_TIME = "Enter a date and time like 2026-11-26 23:45 (hours up to 29 are accepted)."
-BAD_IMAGE = "Upload a valid image (JPEG, PNG, GIF or WebP)."
-TOO_LONG_TITLE = "Keep this to 200 characters or fewer."
-TOO_LONG_TEXT = "Keep this to 4000 characters or fewer."
-BAD_LIST = "At most 50 entries of 100 characters each."
+BAD_TIME = ja("Enter a date and time like 2026-11-26 23:45 (hours up to 29 are accepted).")
+BAD_IMAGE = ja("Upload a valid image (JPEG, PNG, GIF or WebP).")
+TOO_LONG_TITLE = ja("Keep this to %(max)d characters or fewer.", max=200)
+TOO_LONG_TEXT = ja("Keep this to %(max)d characters or fewer.", max=4000)
+BAD_LIST = ja("At most %(count)d entries of %(max)d characters each.", count=50, max=100)
+TAKEN_SLUG = ja("Another program already uses this slug.")
 
 
 def invalid_choice(value: str) -> str:
@@ -104,24 +97,24 @@ PROGRAM_CASES = {
     "blank title": ({"title": "   "}, "title", REQUIRED),
     "201-char title": ({"title": "あ" * 201}, "title", TOO_LONG_TITLE),
     "201-char reading": ({"title_kana": "あ" * 201}, "title_kana", TOO_LONG_TITLE),
-    "bad slug": ({"slug": "Bad Slug!"}, "slug", "Use lowercase letters, digits and hyphens only (at most 100)."),
-    "empty slug": ({"slug": ""}, "slug", "Use lowercase letters, digits and hyphens only (at most 100)."),
-    "101-char slug": ({"slug": "a" * 101}, "slug", "Use lowercase letters, digits and hyphens only (at most 100)."),
+    "bad slug": ({"slug": "Bad Slug!"}, "slug", ja("Use lowercase letters, digits and hyphens only (at most 100).")),
+    "empty slug": ({"slug": ""}, "slug", ja("Use lowercase letters, digits and hyphens only (at most 100).")),
+    "101-char slug": ({"slug": "a" * 101}, "slug", ja("Use lowercase letters, digits and hyphens only (at most 100).")),
     "expire before publish": (
         {"publish_at": "2026-12-01 00:00", "expire_at": "2026-11-30 23:59"},
         "expire_at",
-        "The end of availability must be after the start.",
+        ja("The end of availability must be after the start."),
     ),
     "expire equal to publish in the other notation": (
         {"publish_at": "2026-11-27 01:30", "expire_at": "2026-11-26 25:30"},
         "expire_at",
-        "The end of availability must be after the start.",
+        ja("The end of availability must be after the start."),
     ),
     "unparsable date": ({"publish_at": "next friday"}, "publish_at", BAD_TIME),
     "hour 30": ({"publish_at": "2026-11-26 30:00"}, "publish_at", BAD_TIME),
     "minute 60": ({"expire_at": "2026-11-26 23:60"}, "expire_at", BAD_TIME),
     "february 30th": ({"publish_at": "2026-02-30 10:00"}, "publish_at", BAD_TIME),
-    "negative sort order": ({"sort_order": "-1"}, "sort_order", "Sort order cannot be negative."),
+    "negative sort order": ({"sort_order": "-1"}, "sort_order", ja("Sort order cannot be negative.")),
     "sort order not a number": ({"sort_order": "first"}, "sort_order", WHOLE_NUMBER),
     "unknown genre": ({"genre": "horror"}, "genre", invalid_choice("horror")),
     "unknown status": ({"status": "archived"}, "status", invalid_choice("archived")),
@@ -136,7 +129,7 @@ def test_program_add_refuses(refused, overrides, field, message):
 
 UPLOAD_CASES = {
     "text file named .png": (text_as_png, BAD_IMAGE),
-    "6 MB image": (big_png, "Images can be at most 5 MB."),
+    "6 MB image": (big_png, ja("Images can be at most %(mb)d MB.", mb=5)),
     "image claiming 20000x20000 pixels": (giant_dimensions_png, BAD_IMAGE),
 }
 
@@ -147,9 +140,9 @@ def test_key_art_upload_refused(refused, upload, message):
 
 
 def test_duplicate_slug_refused_and_its_upload_removed(refused, tree, png_upload):
-    response = refused(PROGRAM_ADD, program_form(slug="kimetsu", key_art_upload=png_upload()), "slug", "slug")
+    response = refused(PROGRAM_ADD, program_form(slug="kimetsu", key_art_upload=png_upload()), "slug", TAKEN_SLUG)
 
-    assert field_error(response, "slug") == "Another program already uses this slug."
+    assert field_error(response, "slug") == TAKEN_SLUG
     assert form_read(response, "program_form").values["title"] == "ぼっち・ざ・ろっく！"
 
 
@@ -158,7 +151,7 @@ def test_changing_to_a_taken_slug_refused(refused, editor_client, tree):
     url = reverse("admin:cms_program_change", args=[other.id])
     values = form_read(editor_client.get(url), "program_form").values
 
-    refused(url, {**values, "slug": "kimetsu"}, "slug", "Another program already uses this slug.")
+    refused(url, {**values, "slug": "kimetsu"}, "slug", TAKEN_SLUG)
 
 
 def episode_form(tree, **overrides) -> dict:
@@ -175,33 +168,33 @@ def episode_form(tree, **overrides) -> dict:
 
 EPISODE_CASES = {
     "empty title": ({"title": ""}, "title", REQUIRED),
-    "negative duration": ({"duration_s": "-5"}, "duration_s", "Duration must be more than zero seconds."),
-    "zero duration": ({"duration_s": "0"}, "duration_s", "Duration must be more than zero seconds."),
+    "negative duration": ({"duration_s": "-5"}, "duration_s", ja("Duration must be more than zero seconds.")),
+    "zero duration": ({"duration_s": "0"}, "duration_s", ja("Duration must be more than zero seconds.")),
     "missing duration": ({"duration_s": ""}, "duration_s", REQUIRED),
     "http video URL": (
         {"video_url": "http://video.example.com/kimetsu/2/master.m3u8"},
         "video_url",
-        "The video URL must start with https://.",
+        ja("The video URL must start with https://."),
     ),
     "javascript video URL": (
         {"video_url": "javascript:alert(1)"},
         "video_url",
-        "The video URL must start with https://.",
+        ja("The video URL must start with https://."),
     ),
     "oversized synopsis": ({"synopsis": "あ" * 4001}, "synopsis", TOO_LONG_TEXT),
-    "episode number 0": ({"number": "0"}, "number", "Episode numbers start at 1."),
+    "episode number 0": ({"number": "0"}, "number", ja("Episode numbers start at 1.")),
     "episode number not a number": ({"number": "二"}, "number", WHOLE_NUMBER),
     "duplicate number in the season": (
         {"number": "1"},
         "number",
-        "This season already has an episode with this number.",
+        ja("This season already has an episode with this number."),
     ),
     "51 tags": ({"tags": ", ".join(f"tag{i}" for i in range(51))}, "tags", BAD_LIST),
     "101-char cast name": ({"cast": "花江夏樹, " + "長" * 101}, "cast", BAD_LIST),
     "airtime after the end": (
         {"publish_at": "2026-11-26 25:00", "expire_at": "2026-11-27 00:59"},
         "expire_at",
-        "The end of availability must be after the start.",
+        ja("The end of availability must be after the start."),
     ),
     "unknown status": ({"status": "live"}, "status", invalid_choice("live")),
 }
@@ -247,7 +240,7 @@ def test_season_of_another_program_refused_by_the_service(raw_dynamodb, tree, ot
             status="draft",
         )
 
-    assert caught.value.message_dict == {"season_id": ["Choose a season of this episode's program."]}
+    assert caught.value.message_dict == {"season_id": [ja("Choose a season of this episode's program.")]}
     assert raw_dynamodb.snapshot() == before
 
 
@@ -258,12 +251,12 @@ def test_moving_an_episode_onto_a_taken_number_refused(refused, editor_client, t
     url = reverse("admin:cms_episode_change", args=[second.id])
     values = form_read(editor_client.get(url), "episode_form").values
 
-    refused(url, {**values, "number": "1"}, "number", "This season already has an episode with this number.")
+    refused(url, {**values, "number": "1"}, "number", ja("This season already has an episode with this number."))
 
 
 SEASON_CASES = {
     "empty title": ({"title": ""}, "title", REQUIRED),
-    "negative sort order": ({"sort_order": "-3"}, "sort_order", "Sort order cannot be negative."),
+    "negative sort order": ({"sort_order": "-3"}, "sort_order", ja("Sort order cannot be negative.")),
     "unknown program": ({"program_id": "01NOSUCHPROGRAM"}, "program_id", invalid_choice("01NOSUCHPROGRAM")),
 }
 
@@ -296,7 +289,7 @@ def test_item_too_large_is_a_field_error_in_the_form(refused, tree, monkeypatch)
         f"{EPISODE_ADD}?program={tree.program.id}",
         episode_form(tree, cast=cast),
         "cast",
-        "Too large to store: the whole item must stay under 400 KB.",
+        ja("Too large to store: the whole item must stay under 400 KB."),
     )
 
 
@@ -328,7 +321,7 @@ def test_tampered_cursor_gives_400_with_a_clear_message(editor_client, tree):
 
         assert response.status_code == 400
         page = html.unescape(response.content.decode())
-        assert "That page link is invalid or out of date; showing the first page." in page
+        assert ja("That page link is invalid or out of date; showing the first page.") in page
         assert listed_titles(response) == ["残酷", "育手"]
 
 
