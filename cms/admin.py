@@ -14,6 +14,9 @@ from . import forms, models, selectors, services
 from .store_admin import StoreModelAdmin, initial_from
 from .templatetags.airtime import jst
 
+admin.site.site_header = gettext_lazy("Airtime back office")
+admin.site.site_title = gettext_lazy("Airtime back office")
+
 STATUS_FILTER = (
     "status",
     gettext_lazy("Status"),

@@ -79,6 +79,8 @@ class ContentForm(forms.Form):
                 alt = broadcast_format(self.initial[name])
                 if alt:
                     field.help_text = _("Broadcast notation: %(alt)s") % {"alt": alt}
+            if type(field.widget) is forms.TextInput and not isinstance(field, BroadcastDateTimeField):
+                field.widget.attrs.setdefault("class", "vTextField")
             if read_only:
                 field.disabled = True
 
