@@ -135,7 +135,8 @@ def test_twenty_saves_during_a_build_fold_into_one_follow_up_build(worker, redis
             "SELECT result FROM cacheops_operation WHERE kind = 'rebuild' AND family = 'catalog' "
             "AND result IN ('published', 'unchanged')"
         ).fetchall()
-    assert 1 <= len(builds) <= 2
+    # Twenty saves: the build already queued, plus at most one follow-up.
+    assert len(builds) in (1, 2)
 
 
 @pytest.mark.django_db
