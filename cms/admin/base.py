@@ -3,7 +3,7 @@ with list, add, change and delete views that call selectors and services."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -14,8 +14,17 @@ from django.urls import reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from . import domain, selectors, services
-from .store.errors import NotFound
+from cms import domain, selectors, services
+from cms.store.errors import NotFound
+
+
+@dataclass
+class Row:
+    """One changelist row: the item it stands for and the cells shown."""
+
+    id: str
+    version: int | None
+    cells: list
 
 
 class StoreModelAdmin(admin.ModelAdmin):
@@ -32,7 +41,7 @@ class StoreModelAdmin(admin.ModelAdmin):
     def page(self, request, params: dict) -> domain.Page:
         raise NotImplementedError
 
-    def columns(self, items: list) -> tuple[list[str], list[list]]:
+    def columns(self, items: list) -> tuple[list[str], list[Row]]:
         raise NotImplementedError
 
     def filters(self, request) -> list[tuple[str, str, list[tuple[str, str]]]]:

@@ -10,9 +10,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from . import forms, models, selectors, services
-from .store_admin import StoreModelAdmin, initial_from
-from .templatetags.airtime import jst
+from cms import forms, models, selectors, services
+from cms.templatetags.airtime import jst
+
+from .base import Row, StoreModelAdmin, initial_from
 
 admin.site.site_header = gettext_lazy("Airtime back office")
 admin.site.site_title = gettext_lazy("Airtime back office")
@@ -56,15 +57,18 @@ class ProgramAdmin(StoreModelAdmin):
     def columns(self, items):
         headers = [_("Title"), _("Reading"), _("Genre"), _("Status"), _("Sort order"), _("Available from")]
         rows = [
-            [
+            Row(
                 p.id,
-                _link(self._url("change", p.id), p.title),
-                p.title_kana,
-                forms.GENRE_LABELS.get(p.genre, p.genre),
-                STATUS_LABELS[p.status],
-                p.sort_order,
-                jst(p.publish_at),
-            ]
+                p.version,
+                [
+                    _link(self._url("change", p.id), p.title),
+                    p.title_kana,
+                    forms.GENRE_LABELS.get(p.genre, p.genre),
+                    STATUS_LABELS[p.status],
+                    p.sort_order,
+                    jst(p.publish_at),
+                ],
+            )
             for p in items
         ]
         return headers, rows
@@ -129,14 +133,17 @@ class SeasonAdmin(StoreModelAdmin):
         titles = selectors.program_titles([s.program_id for s in items])
         headers = [_("Title"), _("Program"), _("Sort order"), _("Status"), _("Available from")]
         rows = [
-            [
+            Row(
                 s.id,
-                _link(self._url("change", s.id), s.title),
-                titles.get(s.program_id, "—"),
-                s.sort_order,
-                STATUS_LABELS[s.status],
-                jst(s.publish_at),
-            ]
+                s.version,
+                [
+                    _link(self._url("change", s.id), s.title),
+                    titles.get(s.program_id, "—"),
+                    s.sort_order,
+                    STATUS_LABELS[s.status],
+                    jst(s.publish_at),
+                ],
+            )
             for s in items
         ]
         return headers, rows
@@ -181,15 +188,18 @@ class EpisodeAdmin(StoreModelAdmin):
         titles = selectors.program_titles([e.program_id for e in items])
         headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Airtime"), _("Running time")]
         rows = [
-            [
+            Row(
                 e.id,
-                _link(self._url("change", e.id), e.title),
-                titles.get(e.program_id, "—"),
-                e.number,
-                STATUS_LABELS[e.status],
-                jst(e.publish_at),
-                f"{e.duration_s // 60}:{e.duration_s % 60:02d}",
-            ]
+                e.version,
+                [
+                    _link(self._url("change", e.id), e.title),
+                    titles.get(e.program_id, "—"),
+                    e.number,
+                    STATUS_LABELS[e.status],
+                    jst(e.publish_at),
+                    f"{e.duration_s // 60}:{e.duration_s % 60:02d}",
+                ],
+            )
             for e in items
         ]
         return headers, rows
