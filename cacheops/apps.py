@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class CacheopsConfig(AppConfig):
     name = "cacheops"
     verbose_name = _("Catalog cache")
+
+    def ready(self) -> None:
+        from cms.signals import content_changed
+
+        from .receivers import content_changed_receive
+
+        content_changed.connect(content_changed_receive, dispatch_uid="cacheops.content_changed")

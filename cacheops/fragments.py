@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import orjson
 from django.db import transaction
 
@@ -11,39 +13,66 @@ from .models import ProgramSource
 from .snapshot import sources_build
 
 
-def sources_refresh_all() -> tuple[dict[str, dict], int]:
-    """Re-read everything (parallel Scan) and replace every source; return them and items read."""
+@dataclass
+class Refresh:
+    """What a refresh did: items read, and programs left at their last good source."""
+
+    read: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def source_dump(source: dict) -> bytes | None:
+    """The stored form of a source, or None when JSON cannot carry it (an integer past 53 bits, say)."""
+    try:
+        # Strict: a number a browser's JSON.parse would round must not reach the catalog either.
+        return orjson.dumps(source, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def sources_refresh_all() -> tuple[dict[str, dict], Refresh]:
+    """Re-read everything (parallel Scan) and replace every publishable source; return the sources kept."""
     content = content_scan()
-    sources = sources_build(content)
+    built = sources_build(content)
+    dumped = {pid: source_dump(source) for pid, source in built.items()}
+    skipped = sorted(pid for pid, data in dumped.items() if data is None)
     with transaction.atomic():
-        ProgramSource.objects.all().delete()
+        # One unpublishable program must not hold back the others: it keeps its last good source, if any.
+        ProgramSource.objects.exclude(program_id__in=skipped).delete()
         ProgramSource.objects.bulk_create(
-            [ProgramSource(program_id=pid, data=orjson.dumps(source)) for pid, source in sources.items()],
+            [ProgramSource(program_id=pid, data=data) for pid, data in dumped.items() if data is not None],
             batch_size=200,
         )
-    return sources, sum(len(part) for part in content)
+        kept = sources_load(skipped)
+    sources = {pid: source for pid, source in built.items() if pid not in skipped} | kept
+    return sources, Refresh(sum(len(part) for part in content), skipped)
 
 
-def sources_refresh(program_ids: set[str]) -> int:
-    """Re-read the given programs with Queries; return the number of items read."""
+def sources_refresh(program_ids: set[str]) -> Refresh:
+    """Re-read the given programs with Queries; an unpublishable one keeps its last good source."""
     if not sources_exist():
         # Stored sources stand for the whole catalog, so the first read must be a full one.
         return sources_refresh_all()[1]
-    read = 0
+    refresh = Refresh()
     for program_id in sorted(program_ids):
         content = program_content(program_id)
-        read += sum(len(part) for part in content)
+        refresh.read += sum(len(part) for part in content)
         source = sources_build(content).get(program_id)
         if source is None:
             ProgramSource.objects.filter(program_id=program_id).delete()
+        elif (data := source_dump(source)) is None:
+            refresh.skipped.append(program_id)
         else:
-            ProgramSource.objects.update_or_create(program_id=program_id, defaults={"data": orjson.dumps(source)})
-    return read
+            ProgramSource.objects.update_or_create(program_id=program_id, defaults={"data": data})
+    return refresh
 
 
-def sources_load() -> dict[str, dict]:
-    """Every stored source by program id."""
-    return {row.program_id: orjson.loads(bytes(row.data)) for row in ProgramSource.objects.all()}
+def sources_load(program_ids: list[str] | None = None) -> dict[str, dict]:
+    """Every stored source (or those of `program_ids`) by program id."""
+    rows = (
+        ProgramSource.objects.all() if program_ids is None else ProgramSource.objects.filter(program_id__in=program_ids)
+    )
+    return {row.program_id: orjson.loads(bytes(row.data)) for row in rows}
 
 
 def sources_exist() -> bool:

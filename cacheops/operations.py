@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from datetime import UTC, datetime
 
 from django.conf import settings
+
+from cms.enqueue import task_send
 
 from . import fragments, pending, publisher
 from .models import Operation, PendingChange
 from .snapshot import catalog_body, program_body
 
 CATALOG = "catalog"
+REBUILD_TASK = "cacheops.tasks.rebuild"
+
+logger = logging.getLogger(__name__)
 
 
 def program_family(program_id: str) -> str:
@@ -47,23 +53,31 @@ def _version(family: str) -> str:
 
 def rebuild_request(*, program_id: str | None = None, family: str = CATALOG, requested_by: str = "") -> bool:
     """Note a change and queue one build unless one is queued already; True if queued now."""
-    from .tasks import rebuild
-
     if not pending.change_record(family, program_id or PendingChange.FULL):
         return False
-    rebuild.delay(family, requested_by=requested_by)
-    return True
+    return _rebuild_send(family, requested_by)
 
 
 def stalled_changes_requeue(*, older_than_s: int = 60) -> list[str]:
     """Queue a build for families whose changes waited too long (their build task was lost or gave up)."""
-    from .tasks import rebuild
-
+    # Whatever the queued flag says: a flag can outlive its task (a worker lost it, a send half failed).
     families = pending.families_waiting(older_than_s)
     for family in families:
         pending.queued_mark(family)
-        rebuild.delay(family, requested_by="beat")
+        _rebuild_send(family, "beat")
     return families
+
+
+def _rebuild_send(family: str, requested_by: str) -> bool:
+    """Send the rebuild task for a family whose queued flag the caller holds; release the flag if it fails."""
+    try:
+        task_send(REBUILD_TASK, family, requested_by=requested_by)
+    except Exception:
+        # Callers run after a stored write: the change stays noted and the beat sweep queues it later.
+        pending.queued_release(family)
+        logger.warning("Rebuild of %s not queued; the stalled-changes sweep will retry it", family, exc_info=True)
+        return False
+    return True
 
 
 def catalog_rebuild(
@@ -77,10 +91,10 @@ def catalog_rebuild(
         asked_full, changed = pending.changes_take(CATALOG)
         try:
             if full or asked_full or not fragments.sources_exist():
-                sources, read = fragments.sources_refresh_all()
+                sources, refresh = fragments.sources_refresh_all()
                 mode = "full"
             else:
-                read = fragments.sources_refresh(changed)
+                refresh = fragments.sources_refresh(changed)
                 sources = fragments.sources_load()
                 mode = "incremental"
         except Exception:
@@ -93,7 +107,11 @@ def catalog_rebuild(
         )
         op.version_after = result.version
         op.result = "published" if result.changed else "unchanged"
-        op.detail = f"{mode}; {read} items read; {len(body)} bytes"
+        op.detail = f"{mode}; {refresh.read} items read; {len(body)} bytes"
+        if refresh.skipped:
+            # The others were published; these keep their last good entry until their content is fixed.
+            op.result = "partial"
+            op.detail += "; not publishable (last good entry kept, if any): " + ", ".join(refresh.skipped)
     for program_id in sorted(changed):
         program_rebuild(program_id=program_id, as_of=as_of, requested_by=requested_by)
     return op

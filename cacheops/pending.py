@@ -12,10 +12,12 @@ from .models import BuildRequest, PendingChange
 
 def change_record(family: str, program_id: str) -> bool:
     """Note a change; True when the caller must queue a build (none is queued yet)."""
-    PendingChange.objects.create(family=family, program_id=program_id)
-    BuildRequest.objects.get_or_create(family=family)
-    # An UPDATE on one row is atomic: exactly one of many concurrent savers flips it.
-    return BuildRequest.objects.filter(family=family, queued=False).update(queued=True) == 1
+    # A savepoint of its own: a failure here must not break the saving request's transaction.
+    with transaction.atomic():
+        PendingChange.objects.create(family=family, program_id=program_id)
+        BuildRequest.objects.get_or_create(family=family)
+        # An UPDATE on one row is atomic: exactly one of many concurrent savers flips it.
+        return BuildRequest.objects.filter(family=family, queued=False).update(queued=True) == 1
 
 
 def changes_take(family: str) -> tuple[bool, set[str]]:
@@ -44,3 +46,8 @@ def families_waiting(older_than_s: int) -> list[str]:
 def queued_mark(family: str) -> None:
     """Record that a build of `family` is queued."""
     BuildRequest.objects.update_or_create(family=family, defaults={"queued": True})
+
+
+def queued_release(family: str) -> None:
+    """Record that no build of `family` is queued after all (sending it failed), so the next save queues one."""
+    BuildRequest.objects.filter(family=family).update(queued=False)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from celery import shared_task
 from pynamodb.exceptions import PynamoDBException
 
+from cms.store.errors import StoreUnavailable
+
 from . import operations
 from .backends.base import CacheUnavailable
 from .publisher import BuildBusy
 
-# Reads only: any DynamoDB error left after botocore's own retries (throttling, say) is worth retrying.
-TRANSIENT = (CacheUnavailable, PynamoDBException)
+# Reads only: any DynamoDB error left after botocore's own retries (throttling, a stalled store) is worth
+# retrying.
+TRANSIENT = (CacheUnavailable, PynamoDBException, StoreUnavailable)
 RETRY = {
     "bind": True,
     "acks_late": True,

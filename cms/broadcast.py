@@ -9,7 +9,20 @@ from zoneinfo import ZoneInfo
 JST = ZoneInfo("Asia/Tokyo")
 # Broadcast days run until 05:00 the next morning, so hours 24..29 are allowed.
 BROADCAST_LAST_HOUR = 29
+# Every stored time falls in this window: far enough for any schedule, and clear of the
+# year 1 / year 9999 edges where converting to UTC overflows.
+EARLIEST = datetime(2000, 1, 1, tzinfo=JST)
+LATEST = datetime(2100, 1, 1, tzinfo=JST)
 _PATTERN = re.compile(r"^\s*(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2}))?\s*$")
+
+
+class OutOfWindow(ValueError):
+    """A well-formed time outside EARLIEST..LATEST."""
+
+
+def time_in_window(value: datetime) -> bool:
+    """Whether `value` falls between EARLIEST and LATEST (both included)."""
+    return EARLIEST <= value <= LATEST
 
 
 def broadcast_parse(text: str) -> datetime:
@@ -21,7 +34,13 @@ def broadcast_parse(text: str) -> datetime:
     if hour > BROADCAST_LAST_HOUR or minute > 59:
         raise ValueError(text)
     day = date(int(match["y"]), int(match["m"]), int(match["d"]))
-    return datetime.combine(day, time(0, minute), tzinfo=JST) + timedelta(hours=hour)
+    # Checked before adding hours: 9999-12-31 29:59 would overflow.
+    if not EARLIEST.year - 1 <= day.year <= LATEST.year:
+        raise OutOfWindow(text)
+    moment = datetime.combine(day, time(0, minute), tzinfo=JST) + timedelta(hours=hour)
+    if not time_in_window(moment):
+        raise OutOfWindow(text)
+    return moment
 
 
 def clock_format(value: datetime) -> str:

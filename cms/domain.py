@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,8 +13,19 @@ STATUSES = (DRAFT, PUBLISHED)
 
 GENRES = ("drama", "anime", "variety", "documentary", "news", "sports", "music", "kids", "movie")
 
+# Ids are ULIDs (26 Crockford base32 characters) or uuid4 strings; nothing else names an item.
+_ID = re.compile(
+    r"[0-7][0-9A-HJKMNP-TV-Z]{25}"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
+)
+
 # Katakana U+30A1..U+30F6 sit exactly 0x60 above their hiragana twins.
 _KATAKANA_TO_HIRAGANA = {cp: cp - 0x60 for cp in range(0x30A1, 0x30F7)}
+
+
+def id_valid(value: str) -> bool:
+    """Tell whether `value` has the shape of an item id."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def title_normalize(text: str) -> str:

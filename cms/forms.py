@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import domain
-from .broadcast import broadcast_format, broadcast_parse, clock_format
+from . import domain, validation
+from .broadcast import OutOfWindow, broadcast_format, broadcast_parse, clock_format
 
 STATUS_CHOICES = [
     (domain.DRAFT, gettext_lazy("Draft")),
@@ -50,10 +51,25 @@ class BroadcastDateTimeField(forms.CharField):
             return None
         try:
             return broadcast_parse(value)
+        except OutOfWindow:
+            raise forms.ValidationError(validation.time_window_message()) from None
         except ValueError:
             raise forms.ValidationError(
                 _("Enter a date and time like 2026-11-26 23:45 (hours up to 29 are accepted).")
             ) from None
+
+
+class NumberField(forms.IntegerField):
+    """A whole number inside one of the stored bounds, refused in the same words as the service would."""
+
+    def __init__(self, *, bound: validation.Bound, **kwargs):
+        self.bound = bound
+        super().__init__(min_value=bound.low, max_value=bound.high, **kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and (message := self.bound.error(value)):
+            raise forms.ValidationError(message)
 
 
 class ListField(forms.CharField):
@@ -70,7 +86,7 @@ class ListField(forms.CharField):
 class ContentForm(forms.Form):
     """Shared plumbing: the version the editor read, and both forms of shown times."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    version = NumberField(bound=validation.VERSION, widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, read_only: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,6 +99,16 @@ class ContentForm(forms.Form):
                 field.widget.attrs.setdefault("class", "vTextField")
             if read_only:
                 field.disabled = True
+            if isinstance(field, forms.CharField):
+                # Django's own wording for NUL is vague (in Japanese: "enter some characters").
+                field.error_messages["null_characters_not_allowed"] = validation.invisible_character_message("\0")
+
+    def clean(self):
+        cleaned = super().clean()
+        # The version rides in a hidden input, where an error would not be shown: report it on the form.
+        if self._errors.pop("version", None):
+            self.add_error(None, validation.VERSION_INVALID)
+        return cleaned
 
     def values(self, *, exclude=("version",)) -> dict:
         """Cleaned values for a service call."""
@@ -111,33 +137,45 @@ class ProgramForm(ContentForm):
     slug = forms.CharField(label=gettext_lazy("Slug"), required=False)
     description = forms.CharField(label=gettext_lazy("Description"), widget=forms.Textarea, required=False)
     genre = forms.ChoiceField(label=gettext_lazy("Genre"), choices=GENRE_CHOICES, required=False)
-    sort_order = forms.IntegerField(label=gettext_lazy("Sort order"), initial=0)
+    sort_order = NumberField(label=gettext_lazy("Sort order"), bound=validation.SORT_ORDER, initial=0)
     status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
     publish_at = BroadcastDateTimeField(label=gettext_lazy("Available from"))
     expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
     key_art_upload = forms.FileField(label=gettext_lazy("Key art"), required=False)
 
 
+class FixedChoiceInput(forms.Select):
+    """Show the chosen option as text and send its value back as it was: a choice made once."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        label = dict(self.choices).get(value, value)
+        hidden = forms.HiddenInput().render(name, value, attrs, renderer)
+        return format_html('{}<div class="readonly">{}</div>', hidden, label)
+
+
 class SeasonForm(ContentForm):
     program_id = forms.ChoiceField(label=gettext_lazy("Program"))
     title = _title_field()
-    sort_order = forms.IntegerField(label=gettext_lazy("Sort order"), initial=0)
+    sort_order = NumberField(label=gettext_lazy("Sort order"), bound=validation.SORT_ORDER, initial=0)
     status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
     publish_at = BroadcastDateTimeField(label=gettext_lazy("Available from"))
     expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
 
-    def __init__(self, *args, programs: list[tuple[str, str]], **kwargs):
+    def __init__(self, *args, programs: list[tuple[str, str]], program_fixed: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        if program_fixed:
+            # A season stays in the program it was created in (the service refuses a change).
+            self.fields["program_id"].widget = FixedChoiceInput()
         self.fields["program_id"].choices = programs
 
 
 class EpisodeForm(ContentForm):
     program_id = forms.CharField(widget=forms.HiddenInput)
     season_id = forms.ChoiceField(label=gettext_lazy("Season"))
-    number = forms.IntegerField(label=gettext_lazy("Episode number"), initial=1)
+    number = NumberField(label=gettext_lazy("Episode number"), bound=validation.EPISODE_NUMBER, initial=1)
     title = _title_field()
     synopsis = forms.CharField(label=gettext_lazy("Synopsis"), widget=forms.Textarea, required=False)
-    duration_s = forms.IntegerField(label=gettext_lazy("Duration (seconds)"))
+    duration_s = NumberField(label=gettext_lazy("Duration (seconds)"), bound=validation.DURATION)
     video_url = forms.CharField(label=gettext_lazy("Video URL (HLS)"), required=False)
     tags = ListField(label=gettext_lazy("Tags"), required=False)
     cast = ListField(label=gettext_lazy("Cast"), required=False)

@@ -14,6 +14,8 @@ from .store import seasons as season_store
 from .store.errors import NotFound
 
 CURSOR_SALT = "cms.changelist.cursor"
+# Titles are searched by prefix in a DynamoDB sort-key condition, which AWS refuses beyond 1024 bytes.
+SEARCH_MAX_CHARS = 100
 Stream = Callable[[object], Iterator[tuple[object, object]]]
 
 
@@ -81,6 +83,11 @@ def _page(streams, query: dict, cursor: str | None, size: int, keys=None, keep=N
     )
 
 
+def _prefix(q: str) -> str:
+    """The normalised search prefix, cut after normalising (NFKC may lengthen text)."""
+    return domain.title_normalize(q)[:SEARCH_MAX_CHARS]
+
+
 def _filters(**values) -> dict:
     return {name: value for name, value in values.items() if value}
 
@@ -89,7 +96,7 @@ def programs_page(
     *, q: str = "", status: str = "", genre: str = "", order: str = "sort", cursor: str | None = None, size: int = 50
 ) -> domain.Page:
     """One page of live programs, searched by title or kana prefix, filtered and ordered."""
-    prefix = domain.title_normalize(q)
+    prefix = _prefix(q)
     filters = _filters(status=status, genre=genre)
     query = {"q": prefix, "status": status, "genre": genre, "order": order}
     if not prefix:
@@ -123,7 +130,7 @@ def seasons_page(
     *, q: str = "", status: str = "", program_id: str = "", cursor: str | None = None, size: int = 50
 ) -> domain.Page:
     """One page of seasons of one or all programs."""
-    prefix = domain.title_normalize(q)
+    prefix = _prefix(q)
     query = {"q": prefix, "status": status, "program": program_id}
     filters = _filters(status=status)
 
@@ -143,7 +150,7 @@ def episodes_page(
     size: int = 50,
 ) -> domain.Page:
     """One page of episodes by program/season/number or airtime, searched by title prefix."""
-    prefix = domain.title_normalize(q)
+    prefix = _prefix(q)
     query = {"q": prefix, "status": status, "program": program_id, "order": order}
     filters = _filters(status=status)
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from ulid import ULID
 
-from cacheops.operations import rebuild_request
-
 from . import domain, validation
+from .enqueue import task_send
+from .signals import content_changed
+from .store import cascade
 from .store import episodes as episode_store
 from .store import programs as program_store
 from .store import seasons as season_store
@@ -28,10 +29,17 @@ STALE_MESSAGE = gettext_lazy(
 )
 
 
-def _content_changed(program_id: str, user: str) -> None:
-    """Queue a catalog rebuild that re-reads this program (folded with other saves)."""
-    if settings.CACHEOPS_REBUILD_ON_SAVE:
-        rebuild_request(program_id=program_id, requested_by=user)
+logger = logging.getLogger(__name__)
+KINDS = {domain.Program: "program", domain.Season: "season", domain.Episode: "episode"}
+
+
+def _content_changed(obj: domain.Program | domain.Season | domain.Episode, user: str) -> None:
+    """Announce a stored write of `obj` (at `obj.version`) to whoever keeps derived data."""
+    program_id = obj.id if isinstance(obj, domain.Program) else obj.program_id
+    # The write is stored: a failing receiver is logged (by send_robust), never turned into an error page.
+    content_changed.send_robust(
+        sender=type(obj), program_id=program_id, items=[(KINDS[type(obj)], obj.id, obj.version)], user=user
+    )
 
 
 def new_id() -> str:
@@ -65,9 +73,11 @@ def _stamp(obj, user: str):
 
 
 def _image_save(upload, folder: str, field: str) -> str:
-    validation.image_validate(upload, field)
-    ext = os.path.splitext(upload.name)[1].lower()[:8]
-    return default_storage.save(f"{folder}/{new_id()}{ext}", upload)
+    # Name and content type come from the decoded picture, never from what the browser sent.
+    image = validation.image_clean(upload, field)
+    content = ContentFile(image.data)
+    content.content_type = image.content_type  # django-storages sends it to S3 as the object's type
+    return default_storage.save(f"{folder}/{new_id()}.{image.extension}", content)
 
 
 @contextlib.contextmanager
@@ -90,7 +100,7 @@ def program_create(*, user: str, key_art_upload=None, **fields) -> domain.Progra
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
         program_store.program_create(program)
-    _content_changed(program.id, user)
+    _content_changed(program, user)
     return program
 
 
@@ -104,25 +114,29 @@ def program_update(*, program_id: str, version: int, user: str, key_art_upload=N
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
         program_store.program_update(program, old_slug=current.slug)
-    _content_changed(program.id, user)
+    _content_changed(program, user)
     return program
 
 
 def program_delete(*, program_id: str, version: int, user: str) -> None:
     """Hide a program at once and let a worker remove its seasons and episodes."""
-    from .tasks import program_purge
-
     program = replace(program_store.program_get(program_id), version=version)
     with _store_errors():
         program_store.program_mark_deleted(_stamp(program, user))
-    _content_changed(program_id, user)
-    program_purge.delay(program_id)
+    _content_changed(program, user)
+    try:
+        task_send("cms.tasks.program_purge", program_id)
+    except Exception:
+        # The program is hidden already; the beat sweep of deleted programs finishes the purge.
+        logger.warning(
+            "Purge of program %s not queued; the deleted-programs sweep will do it", program_id, exc_info=True
+        )
 
 
 def program_purge(*, program_id: str) -> bool:
     """Remove what is left of a deleted program; True once nothing remains."""
-    episode_store.program_children_purge(program_id)
-    return program_store.program_remove_if_empty(program_id)
+    cascade.program_children_purge(program_id)
+    return cascade.program_remove_if_empty(program_id)
 
 
 def deleted_programs_sweep() -> int:
@@ -139,17 +153,23 @@ def season_create(*, user: str, **fields) -> domain.Season:
     validation.season_validate(season)
     with _store_errors():
         season_store.season_save(season, create=True)
-    _content_changed(season.program_id, user)
+    _content_changed(season, user)
     return season
 
 
 def season_update(*, season_id: str, version: int, user: str, **fields) -> domain.Season:
-    """Save changes to a season read at `version`."""
-    season = _stamp(replace(season_store.season_get(season_id), version=version, **fields), user)
+    """Save changes to a season read at `version`; its program stays the one it was created in."""
+    current = season_store.season_get(season_id)
+    if fields.get("program_id", current.program_id) != current.program_id:
+        # Its episodes name the program too; moving the season alone would strand them.
+        raise ValidationError(
+            {"program_id": _("A season's program cannot change; create a new season in the other program.")}
+        )
+    season = _stamp(replace(current, version=version, **fields), user)
     validation.season_validate(season)
     with _store_errors():
         season_store.season_save(season, create=False)
-    _content_changed(season.program_id, user)
+    _content_changed(season, user)
     return season
 
 
@@ -161,7 +181,7 @@ def season_delete(*, season_id: str, version: int, user: str) -> None:
             season_store.season_delete(season)
     except season_store.SeasonNotEmpty as exc:
         raise ValidationError(_("Delete or move this season's episodes first.")) from exc
-    _content_changed(season.program_id, user)
+    _content_changed(season, user)
 
 
 def episode_create(*, user: str, thumbnail_upload=None, **fields) -> domain.Episode:
@@ -190,7 +210,7 @@ def _episode_save(episode: domain.Episode, *, old, upload) -> domain.Episode:
         episode.thumbnail = stored
     with _image_rollback(stored), _store_errors():
         episode_store.episode_save(episode, old=old)
-    _content_changed(episode.program_id, episode.updated_by)
+    _content_changed(episode, episode.updated_by)
     return episode
 
 
@@ -199,24 +219,33 @@ def episode_delete(*, episode_id: str, version: int, user: str) -> None:
     episode = replace(episode_store.episode_get(episode_id), version=version)
     with _store_errors():
         episode_store.episode_delete(episode)
-    _content_changed(episode.program_id, user)
+    _content_changed(episode, user)
 
 
-def content_status_set(*, kind: str, ids: list[str], status: str, user: str) -> tuple[int, int]:
-    """Publish or unpublish several items; return (changed, refused)."""
+def content_status_set(*, kind: str, items: list[tuple[str, int]], status: str, user: str) -> tuple[int, int, int]:
+    """Publish or unpublish items read at the given versions; return (changed, refused, stale).
+
+    An item changed since its version was read is refused and also counted as stale.
+    """
     getters = {
         "program": (program_store.program_get, program_update, "program_id"),
         "season": (season_store.season_get, season_update, "season_id"),
         "episode": (episode_store.episode_get, episode_update, "episode_id"),
     }
     get, update, key = getters[kind]
-    changed = refused = 0
-    for item_id in ids:
+    changed = refused = stale = 0
+    for item_id, version in items:
         try:
             current = get(item_id)
+            if current.version != version:
+                raise ValidationError(STALE_MESSAGE, code="stale")
             if current.status != status:
-                update(**{key: item_id}, version=current.version, user=user, status=status)
+                update(**{key: item_id}, version=version, user=user, status=status)
                 changed += 1
-        except (ValidationError, NotFound):
+        except NotFound:
             refused += 1
-    return changed, refused
+        except ValidationError as exc:
+            refused += 1
+            if getattr(exc, "code", None) == "stale":
+                stale += 1
+    return changed, refused, stale

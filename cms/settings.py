@@ -1,8 +1,11 @@
 """Airtime settings, read from the environment in this one place."""
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,12 +26,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "cms.apps.CmsConfig",
     "cacheops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -37,6 +42,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login refused during a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cms.urls"
@@ -85,6 +92,7 @@ AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default=None)
 AWS_DEFAULT_REGION = env("AWS_DEFAULT_REGION", default="ap-northeast-1")
 AWS_S3_REGION_NAME = AWS_DEFAULT_REGION
 AWS_S3_ADDRESSING_STYLE = "path"
+AWS_S3_CUSTOM_DOMAIN = env("AWS_S3_CUSTOM_DOMAIN", default=None)
 AWS_QUERYSTRING_AUTH = env.bool("AWS_QUERYSTRING_AUTH", default=True)
 STORAGES = {
     "default": {
@@ -98,6 +106,12 @@ STORAGES = {
 # Content store (DynamoDB). Unset endpoint means AWS itself.
 DYNAMODB_ENDPOINT_URL = env("DYNAMODB_ENDPOINT_URL", default=None)
 DYNAMODB_TABLE_PREFIX = env("DYNAMODB_TABLE_PREFIX", default="airtime-")
+# An editor waits on every DynamoDB call: a stalled store must answer within about 10 s (two attempts of at
+# most connect + read timeout each), not minutes. Celery workers, which nobody waits on, may widen the
+# budget in their own environment, e.g. DYNAMODB_READ_TIMEOUT=30 DYNAMODB_MAX_RETRIES=8.
+DYNAMODB_CONNECT_TIMEOUT = env.float("DYNAMODB_CONNECT_TIMEOUT", default=2.0)
+DYNAMODB_READ_TIMEOUT = env.float("DYNAMODB_READ_TIMEOUT", default=3.0)
+DYNAMODB_MAX_RETRIES = env.int("DYNAMODB_MAX_RETRIES", default=1)
 
 # Redis and Celery.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -111,6 +125,16 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A save queues its rebuild after the content is stored, inside the editor's request: a stalled broker must
+# cost seconds, not minutes. Sends publish without retry (cms/enqueue.py) and the beat sweep queues what
+# could not be sent. Sending also subscribes to the task's result on the result backend's Redis
+# (ResultConsumer.consume_from), which retries its reconnect 20 times unless its policy is bounded too; when
+# it gives up it logs that the application must be restarted, but the next send simply reconnects.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+CELERY_REDIS_SOCKET_TIMEOUT = 1
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"timeout": 1}}
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-programs": {"task": "cms.tasks.deleted_programs_sweep", "schedule": 300.0},
     "refresh-cache-ttls": {"task": "cacheops.tasks.refresh_ttl", "schedule": 3600.0},
@@ -144,6 +168,49 @@ SECURE_HSTS_PRELOAD = DJANGO_HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if DJANGO_HTTPS else None
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+# Login throttling (django-axes): failures count per username and client address together, so guessing
+# an editor's password from one place is stopped without locking the editor out everywhere else.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_RESET_ON_SUCCESS = True
+# Refused tries during a lockout do not extend it, so the lockout page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "cms.admin.lockout.lockout_response"
+# The client address is the socket peer (REMOTE_ADDR): trusting X-Forwarded-For without a proxy would let
+# anyone choose the address their failures count against. Behind proxies that each append to the header,
+# DJANGO_TRUSTED_PROXIES is how many there are (2 for CloudFront then a load balancer).
+TRUSTED_PROXIES = env.int("DJANGO_TRUSTED_PROXIES", default=0)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if TRUSTED_PROXIES else ("REMOTE_ADDR",)
+# ipware counts the proxies named in the header; the nearest one is REMOTE_ADDR itself.
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXIES - 1 if TRUSTED_PROXIES else None
+# Count hops from the right, so whatever a client writes at the left of the header is ignored.
+IPWARE_STRICT = False
+
+# Content-Security-Policy (django-csp): every script and style is a static file of this origin, never
+# inline; images may also come from the media bucket.
+if not AWS_STORAGE_BUCKET_NAME:
+    MEDIA_ORIGINS = []
+elif AWS_S3_CUSTOM_DOMAIN:
+    MEDIA_ORIGINS = [f"https://{AWS_S3_CUSTOM_DOMAIN}"]
+elif AWS_S3_ENDPOINT_URL:
+    MEDIA_ORIGINS = ["{0.scheme}://{0.netloc}".format(urlsplit(AWS_S3_ENDPOINT_URL))]
+else:
+    MEDIA_ORIGINS = [f"https://s3.{AWS_S3_REGION_NAME}.amazonaws.com"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", *MEDIA_ORIGINS],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+    },
+}
+
 # Uploads: images are read into memory for verification, so keep the cap explicit.
 CMS_IMAGE_MAX_BYTES = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -154,6 +221,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # PynamoDB and botocore announce their defaults on every start; only their warnings matter.
-    "loggers": {name: {"level": "WARNING"} for name in ("pynamodb", "botocore")},
+    # PynamoDB, botocore and django-axes announce their defaults on every start (axes every login too);
+    # only their warnings (failed logins, lockouts) matter.
+    "loggers": {name: {"level": "WARNING"} for name in ("pynamodb", "botocore", "axes")},
 }

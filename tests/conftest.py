@@ -1,12 +1,18 @@
 """Real servers for the suite: a moto server process for DynamoDB and S3, Redis, SQL."""
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
+import time
 
+import boto3
 import pytest
+import redis
 from django.conf import settings
 
-from cms.store.local import moto_server_start
+from cms.store.local import free_port, moto_server_start
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -43,8 +49,114 @@ def dynamodb(dynamodb_tables):
     return dynamodb_tables
 
 
+@pytest.fixture
+def raw_number(dynamodb):
+    """Return a function writing a number straight into a content item with boto3, as stored before the rules."""
+    client = boto3.client(
+        "dynamodb", endpoint_url=settings.DYNAMODB_ENDPOINT_URL, region_name=settings.AWS_DEFAULT_REGION
+    )
+    written = []
+
+    def write(table: str, item_id: str, field: str, value: int) -> None:
+        client.update_item(
+            TableName=settings.DYNAMODB_TABLE_PREFIX + table,
+            Key={"id": {"S": item_id}},
+            UpdateExpression="SET #f = :v",
+            ExpressionAttributeNames={"#f": field},
+            ExpressionAttributeValues={":v": {"N": str(value)}},
+        )
+        written.append((table, item_id))
+
+    yield write
+    # moto cannot scan a table holding a number past 38 digits with a projection, as the next truncation does.
+    for table, item_id in written:
+        client.delete_item(TableName=settings.DYNAMODB_TABLE_PREFIX + table, Key={"id": {"S": item_id}})
+
+
 @pytest.fixture(scope="session", autouse=True)
 def media_root_cleanup():
     """Remove the suite's temporary media folder when the session ends."""
     yield
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def paused(proc: subprocess.Popen):
+    """Freeze a server process, as a stalled peer looks to its clients (connections open, no answers)."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def store_at(url: str):
+    """Point the content store at `url` for a while, then back at the session's server."""
+    from cms.store.models import models_configure
+
+    session_url = settings.DYNAMODB_ENDPOINT_URL
+    settings.DYNAMODB_ENDPOINT_URL = url
+    models_configure()
+    try:
+        yield
+    finally:
+        settings.DYNAMODB_ENDPOINT_URL = session_url
+        models_configure()
+
+
+@pytest.fixture(scope="session")
+def _spare_moto(dynamodb_tables):
+    """A second moto server process with the content tables, for tests that pause their store."""
+    from cms.store.tables import tables_create
+
+    proc, url = moto_server_start()
+    with store_at(url):
+        tables_create()
+    yield proc, url
+    os.kill(proc.pid, signal.SIGCONT)
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def private_moto(_spare_moto):
+    """An empty content store of this test's own, whose server process it may pause; yields the process."""
+    from cms.store.tables import tables_truncate
+
+    proc, url = _spare_moto
+    with store_at(url):
+        tables_truncate()
+        try:
+            yield proc
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server process of this test's own (which it may pause); yields (process, url)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None, "redis-server did not start"
+                time.sleep(0.05)
+        yield proc, url
+    finally:
+        client.close()
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.terminate()
+        proc.wait(timeout=10)

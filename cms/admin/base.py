@@ -3,19 +3,60 @@ with list, add, change and delete views that call selectors and services."""
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import asdict, dataclass
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
-from cms import domain, selectors, services
-from cms.store.errors import NotFound
+from cms import domain, selectors, services, validation
+from cms.store.errors import NotFound, StoreUnavailable, StoreUnconfirmed
+
+BULK_MAX_ITEMS = 100
+VERSION_MAX_DIGITS = 10
+
+
+logger = logging.getLogger(__name__)
+
+STORE_READ_UNAVAILABLE = gettext_lazy(
+    "The content store is not answering, so this page cannot be shown. Try again in a minute."
+)
+STORE_SAVE_UNAVAILABLE = gettext_lazy(
+    "The content store is not answering; your input is kept below; nothing was saved."
+)
+STORE_SAVE_UNCONFIRMED = gettext_lazy(
+    "The content store did not confirm the save; reload the page to check whether it went through before saving again."
+)
+STORE_CHANGE_UNCONFIRMED = gettext_lazy(
+    "The content store did not answer; reload the page to check whether your change went through before trying again."
+)
+
+
+def store_guarded(*, keeps_form: bool = False):
+    """Answer 503 with a message an editor can act on when the content store does not answer in time."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def guarded(self, request, *args, **kwargs):
+            try:
+                return view(self, request, *args, **kwargs)
+            except StoreUnavailable as error:
+                logger.warning("Content store unavailable: %s %s", request.method, request.path, exc_info=True)
+                if keeps_form and request.method == "POST":
+                    return self.store_unavailable_form(request, error, kwargs.get("object_id"))
+                return self.store_unavailable_page(request)
+
+        return guarded
+
+    return decorate
 
 
 @dataclass
@@ -68,6 +109,10 @@ class StoreModelAdmin(admin.ModelAdmin):
     def delete_summary(self, obj) -> list[str]:
         return []
 
+    def form_offline(self, request, object_id: str | None):
+        """The posted form, built without reading the content store (it is not answering)."""
+        return self.form_build(request, None, request.POST, request.FILES)
+
     # Plumbing shared by every content type.
     def get_queryset(self, request):
         return self.model.objects.none()
@@ -103,21 +148,23 @@ class StoreModelAdmin(admin.ModelAdmin):
             **extra,
         }
 
+    @store_guarded()
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         if request.method == "POST":
             return self._bulk_status(request)
-        params = {key: request.GET.get(key, "") for key in ("q", "status", "genre", "program", "o", "cursor")}
-        status = 200
+        filters = self.filters(request)
+        params, refused = self._params(request, filters)
+        status = 400 if refused else 200
         try:
             page = self.page(request, params)
         except selectors.BadCursor:
             messages.error(request, _("That page link is invalid or out of date; showing the first page."))
             page, status = self.page(request, {**params, "cursor": ""}), 400
         headers, rows = self.columns(page.items)
-        base = request.GET.copy()
-        base.pop("cursor", None)
+        base = QueryDict(mutable=True)
+        base.update({key: value for key, value in params.items() if value and key != "cursor"})
         context = self._context(
             request,
             title=capfirst(self.opts.verbose_name_plural),
@@ -126,30 +173,57 @@ class StoreModelAdmin(admin.ModelAdmin):
             rows=rows,
             params=params,
             query_base=base.urlencode(),
-            filters=self.filters(request),
+            filters=filters,
             orders=self.orders,
             add_url=self._url("add"),
             **(extra_context or {}),
         )
         return TemplateResponse(request, self.list_template, context, status=status)
 
+    def _params(self, request, filters) -> tuple[dict[str, str], bool]:
+        """The list's query parameters without values it does not offer, the search bounded; refused any?"""
+        params = {key: request.GET.get(key, "") for key in ("q", "status", "genre", "program", "o", "cursor")}
+        offered = {name: {value for value, _text in choices} for name, _label, choices in filters}
+        offered["o"] = {value for value, _label in self.orders}
+        checked = ("status", "genre", "program", "o")
+        unknown = [key for key in checked if params[key] and params[key] not in offered.get(key, ())]
+        if unknown:
+            messages.error(request, _("That link asks for a filter or order this list does not have; it was left out."))
+            params.update(dict.fromkeys(unknown, ""))
+        limit = selectors.SEARCH_MAX_CHARS
+        long_search = len(params["q"]) > limit
+        if long_search:
+            messages.error(request, _("Searches look at the first %(max)d characters only.") % {"max": limit})
+            params["q"] = params["q"][:limit]
+        return params, bool(unknown) or long_search
+
     def _bulk_status(self, request):
         if not self.has_change_permission(request):
             raise PermissionDenied
         action = request.POST.get("action")
-        ids = request.POST.getlist("_selected_action")
-        if action not in ("publish", "unpublish") or not ids:
+        selected = request.POST.getlist("_selected_action")
+        if action not in ("publish", "unpublish") or not selected:
             messages.warning(request, _("Choose an action and at least one item."))
             return HttpResponseRedirect(request.get_full_path())
+        items, malformed = selection_parse(selected)
         status = domain.PUBLISHED if action == "publish" else domain.DRAFT
-        changed, refused = services.content_status_set(
-            kind=self.kind, ids=ids, status=status, user=request.user.get_username()
+        changed, refused, stale = services.content_status_set(
+            kind=self.kind, items=items, status=status, user=request.user.get_username()
         )
+        refused += malformed
         messages.success(
             request, _("%(changed)d changed, %(refused)d refused.") % {"changed": changed, "refused": refused}
         )
+        if stale:
+            message = ngettext(
+                "%(count)d item had been changed by someone else since this list was shown; reload it first.",
+                "%(count)d items had been changed by someone else since this list was shown; reload it first.",
+                stale,
+            )
+            messages.warning(request, message % {"count": stale})
         return HttpResponseRedirect(request.get_full_path())
 
+    @store_guarded(keeps_form=True)
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -172,10 +246,12 @@ class StoreModelAdmin(admin.ModelAdmin):
         """Return a response to show instead of the add form (e.g. a picker), or None."""
         return None
 
+    @store_guarded(keeps_form=True)
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self._obj_or_404(object_id)
+        # Permission first, so a 404 never tells someone without rights that an id does not exist.
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
+        obj = self._obj_or_404(object_id)
         can_change = self.has_change_permission(request)
         if request.method == "POST" and not can_change:
             raise PermissionDenied
@@ -211,13 +287,14 @@ class StoreModelAdmin(admin.ModelAdmin):
         status = 400 if form.is_bound and form.errors else 200
         return TemplateResponse(request, self.form_template, context, status=status)
 
+    @store_guarded()
     def delete_view(self, request, object_id, extra_context=None):
-        obj = self._obj_or_404(object_id)
         if not self.has_delete_permission(request):
             raise PermissionDenied
+        obj = self._obj_or_404(object_id)
         if request.method == "POST":
             try:
-                self.delete(request, obj, int(request.POST.get("version", "")))
+                self.delete(request, obj, posted_version(request))
             except NotFound:
                 messages.error(request, _("Someone else deleted this item since you opened it."))
                 return HttpResponseRedirect(self._url("changelist"))
@@ -238,9 +315,85 @@ class StoreModelAdmin(admin.ModelAdmin):
         )
         return TemplateResponse(request, self.delete_template, context, status=409 if request.method == "POST" else 200)
 
+    @store_guarded()
     def history_view(self, request, object_id, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         self._obj_or_404(object_id)
         return super().history_view(request, object_id, extra_context)
+
+    def store_unavailable_form(self, request, error, object_id: str | None):
+        """The posted form again, the editor's input kept, saying whether the save may have happened."""
+        form = self.form_offline(request, object_id)
+        form.add_error(None, STORE_SAVE_UNCONFIRMED if isinstance(error, StoreUnconfirmed) else STORE_SAVE_UNAVAILABLE)
+        # Only what the request itself says about the item: reading it would wait on the store again.
+        original = {"id": object_id, "title": request.POST.get("title", "")} if object_id else None
+        title = _("Change %(name)s") if object_id else _("Add %(name)s")
+        context = self._context(
+            request,
+            title=title % {"name": self.opts.verbose_name},
+            form=form,
+            original=original,
+            object_id=object_id,
+            history_url=self._url("history", object_id) if object_id else None,
+            delete_url=self._url("delete", object_id) if object_id else None,
+            changelist_url=self._url("changelist"),
+            read_only=False,
+        )
+        return TemplateResponse(request, self.form_template, context, status=503)
+
+    def store_unavailable_page(self, request):
+        """A short page saying the store is not answering (and, after a change, that it may have happened)."""
+        message = STORE_CHANGE_UNCONFIRMED if request.method == "POST" else STORE_READ_UNAVAILABLE
+        context = self._context(
+            request,
+            title=capfirst(self.opts.verbose_name_plural),
+            message=message,
+            changelist_url=self._url("changelist"),
+        )
+        return TemplateResponse(request, "admin/cms/store_unavailable.html", context, status=503)
+
+
+def selection_parse(values: list[str]) -> tuple[list[tuple[str, int]], int]:
+    """Checked rows ("id:version" as listed) as (id, version) pairs, and how many values were unusable.
+
+    Malformed values, repeated ids and anything past BULK_MAX_ITEMS are unusable.
+    """
+    items, seen, unusable = [], set(), 0
+    for value in values:
+        item_id, _colon, version = value.partition(":")
+        usable = (
+            len(items) < BULK_MAX_ITEMS
+            and domain.id_valid(item_id)
+            and item_id not in seen
+            and version.isascii()
+            and version.isdigit()
+            and len(version) <= VERSION_MAX_DIGITS
+            and validation.VERSION.error(int(version)) is None
+        )
+        if usable:
+            seen.add(item_id)
+            items.append((item_id, int(version)))
+        else:
+            unusable += 1
+    return items, unusable
+
+
+def posted_version(request) -> int:
+    """The version the editor read, as posted; ValueError unless it is one the store could hold."""
+    text = request.POST.get("version", "")
+    if not (text.isascii() and text.isdigit() and len(text) <= VERSION_MAX_DIGITS):
+        raise ValueError(text)
+    version = int(text)
+    if validation.VERSION.error(version):
+        raise ValueError(text)
+    return version
+
+
+def posted_choices(request, name: str) -> list[tuple[str, str]]:
+    """The one choice the editor posted for `name`, labelled by its value: the store cannot name it now."""
+    value = request.POST.get(name, "")
+    return [(value, value)]
 
 
 def initial_from(obj) -> dict:

@@ -10,10 +10,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from cms import forms, models, selectors, services
+from cms import domain, forms, models, selectors, services
 from cms.templatetags.airtime import jst
 
-from .base import Row, StoreModelAdmin, initial_from
+from .base import Row, StoreModelAdmin, initial_from, posted_choices
 
 admin.site.site_header = gettext_lazy("Airtime back office")
 admin.site.site_title = gettext_lazy("Airtime back office")
@@ -156,7 +156,22 @@ class SeasonAdmin(StoreModelAdmin):
 
     def form_build(self, request, obj, data=None, files=None, read_only=False):
         initial = initial_from(obj) or {"program_id": request.GET.get("program", "")}
-        return forms.SeasonForm(data, files, initial=initial, read_only=read_only, programs=selectors.program_choices())
+        return forms.SeasonForm(
+            data,
+            files,
+            initial=initial,
+            read_only=read_only,
+            programs=selectors.program_choices(),
+            program_fixed=obj is not None,
+        )
+
+    def form_offline(self, request, object_id):
+        return forms.SeasonForm(
+            request.POST,
+            request.FILES,
+            programs=posted_choices(request, "program_id"),
+            program_fixed=object_id is not None,
+        )
 
     def create(self, request, form):
         return services.season_create(user=_user(request), **form.values())
@@ -212,7 +227,7 @@ class EpisodeAdmin(StoreModelAdmin):
 
     def add_precondition(self, request):
         program_id = request.POST.get("program_id") or request.GET.get("program")
-        if program_id:
+        if program_id and domain.id_valid(program_id):
             return None
         form = forms.ProgramPickForm(programs=selectors.program_choices())
         context = self._context(request, title=_("Add episode: choose its program"), form=form)
@@ -225,6 +240,9 @@ class EpisodeAdmin(StoreModelAdmin):
         return forms.EpisodeForm(
             data, files, initial=initial, read_only=read_only, seasons=[(s.id, s.title) for s in seasons]
         )
+
+    def form_offline(self, request, object_id):
+        return forms.EpisodeForm(request.POST, request.FILES, seasons=posted_choices(request, "season_id"))
 
     def form_extra_context(self, request, obj):
         return {"image_url": default_storage.url(obj.thumbnail) if obj and obj.thumbnail else None}

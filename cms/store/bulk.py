@@ -1,22 +1,35 @@
-"""Bulk inserts of new content (demo data, imports) with batch writes."""
+"""Bulk inserts of content (demo data, dumps): checked before the first write, written on condition."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.exceptions import ClientError
 
 from cms import domain
 
 from . import episodes as episode_store
 from . import programs as program_store
 from . import seasons as season_store
+from .client import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, batch_get, batch_write, batches, dynamodb_client
 from .convert import item_size_check
-from .errors import NotUnique
-from .models import EpisodeItem, ProgramItem, SeasonItem, UniqueItem
+from .counters import program_key, season_key
+from .errors import Clash, NotUnique
+from .models import CounterItem, EpisodeItem, ProgramItem, SeasonItem, UniqueItem
 
 Progress = Callable[[int, int], None]
 Group = tuple[list, list[tuple[str, str, str]]]
+Record = tuple[type, dict]  # a model and one of its items as DynamoDB attribute values
 FIRST_VERSION = 1
 PROGRESS_ITEMS = 500
+# Items written together, and taken back together if another writer got to one of them first.
+GROUP_ITEMS = 100
+# NOTE: conditional puts take one item per request (transactions would take 100, but a local
+# moto server copies the whole table for every item of a transaction); a few in flight hide
+# the round trips.
+WRITERS = 8
 
 
 def content_put_many(
@@ -24,39 +37,198 @@ def content_put_many(
     seasons: list[domain.Season],
     episodes: list[domain.Episode],
     progress: Progress | None = None,
+    *,
+    replace: bool = False,
 ) -> int:
-    """Insert new programs with their seasons and episodes; return the number of items written."""
-    # Batch writes skip version checks: this is for content nobody edits yet (seeding, imports).
+    """Insert new programs with their seasons and episodes (or overwrite them); return items written."""
     # Parents, unique slugs and numbers and item sizes are all checked before the first write,
     # and every season and episode must belong to a program of the same call.
-    groups = list(_groups(programs, seasons, episodes))
-    claims = {key: (owner, field) for _items, group_claims in groups for key, owner, field in group_claims}
-    _claims_check(claims)
-    total = sum(len(items) + len(group_claims) for items, group_claims in groups)
-    done = reported = 0
-    # NOTE: one writer on purpose: PynamoDB resends unprocessed items without backoff, so
-    # parallel writers would turn DynamoDB throttling into failed seeds.
-    with (
-        ProgramItem.batch_write() as program_batch,
-        SeasonItem.batch_write() as season_batch,
-        EpisodeItem.batch_write() as episode_batch,
-        UniqueItem.batch_write() as claim_batch,
-    ):
-        batches = {ProgramItem: program_batch, SeasonItem: season_batch, EpisodeItem: episode_batch}
-        for items, group_claims in groups:
-            for item in items:
-                batches[type(item)].save(item)
-            for key, owner, _field in group_claims:
-                claim_batch.save(UniqueItem(key, owner_id=owner))
-            done += len(items) + len(group_claims)
-            if progress and PROGRESS_ITEMS <= done - reported and done < total:
-                progress(done, total)
-                reported = done
+    records: list[Record] = []
+    for items, claims in _groups(programs, seasons, episodes):
+        records += [(type(item), item.serialize()) for item in items]
+        records += [(UniqueItem, UniqueItem(key, owner_id=owner).serialize()) for key, owner, _field in claims]
+    written = records_put(records, replace=replace, progress=progress)
     for obj in (*programs, *seasons, *episodes):
         obj.version = FIRST_VERSION
-    if progress:
-        progress(total, total)
-    return total
+    return written
+
+
+def records_put(records: list[Record], *, replace: bool = False, progress: Progress | None = None) -> int:
+    """Write raw items and count them on their parents' child counters; return how many were written.
+
+    Without `replace`, raise Clash before the first write if any item exists, and put each item only
+    if it still does not exist. A unique key claimed by another item raises NotUnique either way.
+    """
+    client = dynamodb_client()
+    existing = items_existing(client, records)
+    keys = [(model, _key_value(model, item)) for model, item in records]
+    for (model, item), key in zip(records, keys, strict=True):
+        if model is UniqueItem and key in existing and existing[key]["owner_id"] != item["owner_id"]:
+            raise NotUnique("slug" if key[1].startswith(program_store.slug_key("")) else "number")
+    if existing and not replace:
+        raise Clash([item_id for model, item_id in keys if (model, item_id) in existing])
+    tick = _ticker(progress, len(records))
+    if replace:
+        _overwrite(client, records, [(model, item) for (model, _id), item in existing.items()], tick)
+    else:
+        _insert(client, records, tick)
+    return len(records)
+
+
+def _ticker(progress: Progress | None, total: int) -> Callable[[int], None]:
+    """A function taking the count done so far that reports every PROGRESS_ITEMS items and at the end."""
+    reported = 0
+
+    def tick(done: int) -> None:
+        nonlocal reported
+        if progress and (done == total or PROGRESS_ITEMS <= done - reported):
+            progress(done, total)
+            reported = done
+
+    return tick
+
+
+def _insert(client, records: list[Record], tick: Callable[[int], None]) -> None:
+    """Put items that must not exist, a group at a time; on a clash take the group back and stop."""
+    done = 0
+    with ThreadPoolExecutor(WRITERS) as pool:
+        for group in batches(records, GROUP_ITEMS):
+            # Counted before they exist, so a counter is never below the children present.
+            _counts_add(client, _counts(group))
+            written = list(pool.map(lambda record: _put_new(client, record), group))
+            if not all(written):
+                lost = [record for record, ok in zip(group, written, strict=True) if not ok]
+                kept = [record for record, ok in zip(group, written, strict=True) if ok]
+                undone = list(pool.map(_undo_for(client), kept))
+                taken_back = [record for record, ok in zip(kept, undone, strict=True) if ok]
+                _counts_add(client, {key: -n for key, n in _counts(lost + taken_back).items()})
+                raise Clash([_key_value(*record) for record in lost], written=done)
+            done += len(group)
+            tick(done)
+
+
+def _overwrite(client, records: list[Record], old: list[Record], tick: Callable[[int], None]) -> None:
+    """Put items whether or not they exist (`old` are the stored ones), moving counts to new parents."""
+    counts = _counts(records)
+    counts.subtract(_counts(old))
+    # Rises before the writes and falls after them, so a counter never drops below the children present.
+    _counts_add(client, {key: n for key, n in counts.items() if n > 0})
+    done = 0
+    for batch in batches(records, BATCH_WRITE_LIMIT):
+        request: dict[str, list] = {}
+        for model, item in batch:
+            request.setdefault(model.Meta.table_name, []).append({"PutRequest": {"Item": item}})
+        batch_write(client, request)
+        done += len(batch)
+        tick(done)
+    _counts_add(client, {key: n for key, n in counts.items() if n < 0})
+    _claims_release(client, old, {item["key"]["S"] for model, item in records if model is UniqueItem})
+
+
+def _claims_release(client, old: list[Record], claimed: set[str]) -> None:
+    """Release the unique keys that overwritten items held and their new versions no longer claim."""
+    for model, item in old:
+        if model is ProgramItem:
+            key = program_store.slug_key(item["slug"]["S"])
+        elif model is EpisodeItem:
+            key = episode_store.number_key(item["season_id"]["S"], int(item["number"]["N"]))
+        else:
+            continue
+        if key not in claimed:
+            _delete_if(client, UniqueItem, {"key": {"S": key}}, "owner_id", item["id"])
+
+
+def items_existing(client, records: list[Record]) -> dict[tuple[type, str], dict]:
+    """The stored items under the records' keys, read strongly consistently."""
+    models = {model.Meta.table_name: model for model, _item in records}
+    found = {}
+    for batch in batches(records, BATCH_GET_LIMIT):
+        request: dict[str, dict] = {}
+        for model, item in batch:
+            keys = request.setdefault(model.Meta.table_name, {"Keys": [], "ConsistentRead": True})["Keys"]
+            keys.append(_key(model, item))
+        for table, items in batch_get(client, request).items():
+            found.update({(models[table], _key_value(models[table], item)): item for item in items})
+    return found
+
+
+def _counts(records: list[Record]) -> Counter[str]:
+    """How the records change their parents' child counters."""
+    counts: Counter[str] = Counter()
+    for model, item in records:
+        if model is SeasonItem:
+            counts[program_key(item["program_id"]["S"])] += 1
+        elif model is EpisodeItem:
+            counts.update((season_key(item["season_id"]["S"]), program_key(item["program_id"]["S"])))
+    return counts
+
+
+def _counts_add(client, counts: dict[str, int]) -> None:
+    for key, delta in counts.items():
+        if delta:
+            client.update_item(
+                TableName=CounterItem.Meta.table_name,
+                Key={"key": {"S": key}},
+                UpdateExpression="ADD #n :n",
+                ExpressionAttributeNames={"#n": "children"},
+                ExpressionAttributeValues={":n": {"N": str(delta)}},
+            )
+
+
+def _put_new(client, record: Record) -> bool:
+    """Put an item unless one with its key exists; tell whether it was written."""
+    model, item = record
+    try:
+        client.put_item(
+            TableName=model.Meta.table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(#k)",
+            ExpressionAttributeNames={"#k": _key_name(model)},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _undo_for(client) -> Callable[[Record], bool]:
+    """A function deleting a record this run wrote, unless someone changed it since."""
+
+    def undo(record: Record) -> bool:
+        model, item = record
+        field = "owner_id" if model is UniqueItem else "version"
+        return _delete_if(client, model, _key(model, item), field, item[field])
+
+    return undo
+
+
+def _delete_if(client, model, key: dict, field: str, value: dict) -> bool:
+    try:
+        client.delete_item(
+            TableName=model.Meta.table_name,
+            Key=key,
+            ConditionExpression="#f = :v",
+            ExpressionAttributeNames={"#f": field},
+            ExpressionAttributeValues={":v": value},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _key_name(model) -> str:
+    return model._hash_key_attribute().attr_name
+
+
+def _key(model, item: dict) -> dict:
+    return {_key_name(model): item[_key_name(model)]}
+
+
+def _key_value(model, item: dict) -> str:
+    return item[_key_name(model)]["S"]
 
 
 def _groups(programs, seasons, episodes) -> Iterator[Group]:
@@ -92,11 +264,3 @@ def _groups(programs, seasons, episodes) -> Iterator[Group]:
                 raise NotUnique(field)
             keys.add(key)
         yield items, claims
-
-
-def _claims_check(claims: dict[str, tuple[str, str]]) -> None:
-    """Refuse unique values already claimed by other items; re-inserting the same items is fine."""
-    for claim in UniqueItem.batch_get(list(claims)):
-        owner, field = claims[claim.key]
-        if claim.owner_id != owner:
-            raise NotUnique(field)

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from cms import domain
 
 from .convert import NO_AIRTIME, episode_from_item, item_values, time_dump
-from .models import EpisodeItem, ProgramItem, SeasonItem, UniqueItem
+from .counters import episode_counts
+from .models import EpisodeItem, ProgramItem, SeasonItem
 from .paging import Position, query_stream
 from .writes import item_delete, item_get, item_write
 
@@ -43,12 +44,15 @@ def episode_save(episode: domain.Episode, *, old: domain.Episode | None) -> doma
     item_write(
         item,
         create=old is None,
+        # The counters change by what `old` says, so the stored item must still be `old`.
+        condition=None if old is None else _placed(old),
         claims=[(new_key, "number")] if moved else [],
         releases=[old_key] if moved and old_key else [],
         checks=[
             (ProgramItem, episode.program_id, ProgramItem.id.exists() & ProgramItem.deleted_at.does_not_exist()),
             (SeasonItem, episode.season_id, SeasonItem.program_id == episode.program_id),
         ],
+        counts=episode_counts(old, episode),
     )
     episode.version = item.version
     return episode
@@ -56,7 +60,17 @@ def episode_save(episode: domain.Episode, *, old: domain.Episode | None) -> doma
 
 def episode_delete(episode: domain.Episode) -> None:
     """Delete an episode if its version is still the one read."""
-    item_delete(_item(episode), releases=[number_key(episode.season_id, episode.number)])
+    item_delete(
+        _item(episode),
+        condition=_placed(episode),
+        releases=[number_key(episode.season_id, episode.number)],
+        counts=episode_counts(episode, None),
+    )
+
+
+def _placed(episode: domain.Episode):
+    """Condition: the stored episode is in `episode`'s season and program."""
+    return (EpisodeItem.season_id == episode.season_id) & (EpisodeItem.program_id == episode.program_id)
 
 
 def episodes_of_season(season_id: str) -> list[domain.Episode]:
@@ -109,18 +123,3 @@ def episodes_stream(
         start=start,
         forward=order != "airtime",
     )
-
-
-def program_children_purge(program_id: str) -> int:
-    """Delete every episode and season of a program; safe to run again after a crash."""
-    removed = 0
-    with EpisodeItem.batch_write() as episodes, UniqueItem.batch_write() as claims:
-        for item in EpisodeItem.by_program.query(program_id):
-            claims.delete(UniqueItem(number_key(item.season_id, int(item.number))))
-            episodes.delete(item)
-            removed += 1
-    with SeasonItem.batch_write() as seasons:
-        for item in SeasonItem.by_program.query(program_id):
-            seasons.delete(item)
-            removed += 1
-    return removed

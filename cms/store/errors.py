@@ -32,3 +32,29 @@ class ItemTooLarge(StoreError):
         super().__init__(f"{field}: {size} bytes")
         self.field = field
         self.size = size
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer in time or could not be reached; nothing was written."""
+
+
+class StoreUnconfirmed(StoreUnavailable):
+    """A write reached the store but no answer came back: it may or may not have been applied."""
+
+
+class NotEmpty(StoreError):
+    """The item still has children (seasons or episodes), so it cannot be deleted."""
+
+
+class Clash(StoreError):
+    """A bulk insert met items that exist already; `written` items of it were kept."""
+
+    def __init__(self, ids: list[str], written: int = 0):
+        super().__init__(f"{len(ids)} items exist already: {self.ids_shown(ids)}")
+        self.ids = ids
+        self.written = written
+
+    @staticmethod
+    def ids_shown(ids: list[str], shown: int = 3) -> str:
+        """The first few ids, for a one-line message."""
+        return ", ".join(ids[:shown]) + (", …" if len(ids) > shown else "")

@@ -10,12 +10,12 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from .connection import StoreConnection
+
 
 class _Meta:
     billing_mode = "PAY_PER_REQUEST"
-    # NOTE: botocore retries throttling with exponential backoff; these widen its budget.
-    max_retry_attempts = 8
-    base_backoff_ms = 50
+    # Timeouts and retries (botocore's, with exponential backoff) come from settings: see models_configure().
 
 
 def _index(name: str, hash_attr: str, range_attr: str | None = None, keys_only: bool = False):
@@ -132,7 +132,19 @@ class UniqueItem(Model):
     owner_id = UnicodeAttribute()
 
 
-MODELS = (ProgramItem, SeasonItem, EpisodeItem, UniqueItem)
+class CounterItem(Model):
+    """How many children a parent has: seasons and episodes of a program, episodes of a season."""
+
+    class Meta(_Meta):
+        table_name = "counters"
+
+    key = UnicodeAttribute(hash_key=True)
+    children = NumberAttribute(default=0)
+
+
+# Counters are derived from the content: dumps leave them out, bulk writes keep them in step.
+CONTENT_MODELS = (ProgramItem, SeasonItem, EpisodeItem, UniqueItem)
+MODELS = (*CONTENT_MODELS, CounterItem)
 _BASE_NAMES = {model: model.Meta.table_name for model in MODELS}
 
 
@@ -142,4 +154,11 @@ def models_configure() -> None:
         model.Meta.table_name = settings.DYNAMODB_TABLE_PREFIX + base
         model.Meta.host = settings.DYNAMODB_ENDPOINT_URL
         model.Meta.region = settings.AWS_DEFAULT_REGION
+        model.Meta.connect_timeout_seconds = settings.DYNAMODB_CONNECT_TIMEOUT
+        model.Meta.read_timeout_seconds = settings.DYNAMODB_READ_TIMEOUT
+        model.Meta.max_retry_attempts = settings.DYNAMODB_MAX_RETRIES
         model._connection = None
+        # PynamoDB builds its own Connection and offers no hook for another class; the subclass only adds
+        # error translation, so swapping the class of the fresh instance is safe. It is kept while the
+        # table name stays the one set above.
+        model._get_connection().connection.__class__ = StoreConnection

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import DeleteError
-
 from cms import domain
 
 from .convert import item_values, program_from_item, time_dump
@@ -75,18 +73,6 @@ def program_mark_deleted(program: domain.Program, *, at: datetime | None = None)
         condition=ProgramItem.deleted_at.does_not_exist(),
         releases=[slug_key(program.slug)],
     )
-
-
-def program_remove_if_empty(program_id: str) -> bool:
-    """Remove a deleted program's own item once no season or episode of it is left."""
-    if program_children_count(program_id) != (0, 0):
-        return False
-    try:
-        ProgramItem(program_id).delete(ProgramItem.deleted_at.exists(), add_version_condition=False)
-    except DeleteError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    return True
 
 
 def programs_deleted_ids() -> list[str]:

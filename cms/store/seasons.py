@@ -7,15 +7,16 @@ from collections.abc import Iterator
 from cms import domain
 
 from .convert import item_values, season_from_item
-from .errors import StoreError
-from .models import EpisodeItem, ProgramItem, SeasonItem
+from .counters import children_count, program_key, season_key
+from .errors import NotEmpty
+from .models import ProgramItem, SeasonItem
 from .paging import Position, query_stream
 from .writes import item_delete, item_get, item_write
 
 KIND = "season"
 
 
-class SeasonNotEmpty(StoreError):
+class SeasonNotEmpty(NotEmpty):
     """A season that still has episodes cannot be deleted."""
 
 
@@ -36,18 +37,34 @@ def season_get(season_id: str) -> domain.Season:
 
 
 def season_save(season: domain.Season, *, create: bool) -> domain.Season:
-    """Insert or version-checked update of a season whose program must be live."""
+    """Insert or version-checked update of a season whose program must be live and never changes."""
     item = _item(season)
-    item_write(item, create=create, checks=[(ProgramItem, season.program_id, _program_live())])
+    item_write(
+        item,
+        create=create,
+        # Its episodes carry the program id too, so a season never moves to another program.
+        condition=None if create else SeasonItem.program_id == season.program_id,
+        checks=[(ProgramItem, season.program_id, _program_live())],
+        counts={program_key(season.program_id): 1} if create else None,
+    )
     season.version = item.version
     return season
 
 
+def season_delete_checked(season: domain.Season) -> None:
+    """Run after season_delete found the season empty and before it writes (a seam to pause in)."""
+
+
 def season_delete(season: domain.Season) -> None:
     """Delete an empty season if its version is still the one read."""
-    if EpisodeItem.by_season.count(season.id):
+    if children_count(season_key(season.id)):
         raise SeasonNotEmpty(season.id)
-    item_delete(_item(season))
+    season_delete_checked(season)
+    # The check above only saves a write: the counter condition decides, whatever was added since.
+    try:
+        item_delete(_item(season), empty=season_key(season.id), counts={program_key(season.program_id): -1})
+    except NotEmpty as exc:
+        raise SeasonNotEmpty(season.id) from exc
 
 
 def seasons_of_program(program_id: str) -> list[domain.Season]:

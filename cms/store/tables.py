@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import IO
 
-import boto3
 from django.conf import settings
 
-from .models import MODELS
-
-BATCH_WRITE_LIMIT = 25  # DynamoDB's limit, enforced here because local servers accept more.
+from .bulk import records_put
+from .client import BATCH_WRITE_LIMIT, batch_write, batches, dynamodb_client
+from .counters import counters_recount
+from .models import CONTENT_MODELS, MODELS, CounterItem
 
 
 def tables_create() -> list[str]:
@@ -24,12 +24,14 @@ def tables_create() -> list[str]:
             created.append(model.Meta.table_name)
         else:
             created += _indexes_add(model)
+    if CounterItem.Meta.table_name in created:
+        counters_recount()  # content written before counters existed
     return created
 
 
 def _indexes_add(model) -> list[str]:
     """Add the indexes declared on `model` that its existing table lacks."""
-    client, table = _client(), model.Meta.table_name
+    client, table = dynamodb_client(), model.Meta.table_name
     description = client.describe_table(TableName=table)["Table"]
     present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
     added = []
@@ -62,21 +64,15 @@ def _index_wait(client, table: str, name: str) -> None:
         time.sleep(2)
 
 
-def _client():
-    return boto3.client(
-        "dynamodb", endpoint_url=settings.DYNAMODB_ENDPOINT_URL, region_name=settings.AWS_DEFAULT_REGION
-    )
-
-
 def _logical_names() -> dict[str, str]:
     prefix = settings.DYNAMODB_TABLE_PREFIX
-    return {model.Meta.table_name: model.Meta.table_name[len(prefix) :] for model in MODELS}
+    return {model.Meta.table_name: model.Meta.table_name[len(prefix) :] for model in CONTENT_MODELS}
 
 
 def items_dump(out: IO[str]) -> int:
-    """Write every item of every table as JSON lines of raw attribute maps, sorted by key."""
-    client, count = _client(), 0
-    for model in MODELS:
+    """Write every content item as JSON lines of raw attribute maps, sorted by key (counters are derived)."""
+    client, count = dynamodb_client(), 0
+    for model in CONTENT_MODELS:
         table, key = model.Meta.table_name, model._hash_key_attribute().attr_name
         logical = _logical_names()[table]
         items = [
@@ -118,8 +114,12 @@ def _lines(source: IO[str]) -> Iterator[tuple[str, dict]]:
         yield table, item
 
 
+def _model(table: str):
+    return next(m for m in CONTENT_MODELS if m.Meta.table_name == table)
+
+
 def _hash_key(table: str) -> str:
-    return next(m for m in MODELS if m.Meta.table_name == table)._hash_key_attribute().attr_name
+    return _model(table)._hash_key_attribute().attr_name
 
 
 def _record_problem(record, logical_to_table: dict[str, str]) -> str | None:
@@ -139,36 +139,15 @@ def _record_problem(record, logical_to_table: dict[str, str]) -> str | None:
     return None
 
 
-def items_load(source: IO[str]) -> int:
-    """Put every item of a dump back, in batches of at most 25."""
-    client, count, pending = _client(), 0, {}
-    records = list(_lines(source))  # parse everything first: a bad line writes nothing
-    for table, item in records:
-        pending.setdefault(table, []).append({"PutRequest": {"Item": item}})
-    for table, requests in pending.items():
-        for batch in _batches(requests, BATCH_WRITE_LIMIT):
-            _batch_write(client, {table: batch})
-            count += len(batch)
-    return count
-
-
-def _batches(items: list, size: int) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _batch_write(client, request_items: dict) -> None:
-    delay = 0.05
-    while request_items:
-        request_items = client.batch_write_item(RequestItems=request_items).get("UnprocessedItems") or {}
-        if request_items:
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+def items_load(source: IO[str], *, replace: bool = False) -> int:
+    """Put every item of a dump back; without `replace`, refuse (raise Clash) if any exists already."""
+    records = [(_model(table), item) for table, item in _lines(source)]  # a bad line writes nothing
+    return records_put(records, replace=replace)
 
 
 def tables_truncate() -> int:
-    """Delete every item of every table (development and tests only)."""
-    client, removed = _client(), 0
+    """Delete every item of every table (development and tests only); return how many content items went."""
+    client, removed = dynamodb_client(), 0
     for model in MODELS:
         table = model.Meta.table_name
         keys = [attr.attr_name for attr in model.get_attributes().values() if attr.is_hash_key]
@@ -178,7 +157,7 @@ def tables_truncate() -> int:
             TableName=table, ProjectionExpression=",".join(names), ExpressionAttributeNames=names
         )
         requests = [{"DeleteRequest": {"Key": {k: item[k] for k in keys}}} for page in pages for item in page["Items"]]
-        for batch in _batches(requests, BATCH_WRITE_LIMIT):
-            _batch_write(client, {table: batch})
-        removed += len(requests)
+        for batch in batches(requests, BATCH_WRITE_LIMIT):
+            batch_write(client, {table: batch})
+        removed += len(requests) if model in CONTENT_MODELS else 0
     return removed

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from cms import domain
+
 from .convert import item_size_check
-from .errors import AlreadyExists, NotFound, NotUnique, StaleVersion
-from .models import UniqueItem
+from .counters import counter_empty, counts_add
+from .errors import AlreadyExists, NotEmpty, NotFound, NotUnique, StaleVersion
+from .models import CounterItem, UniqueItem
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Another transaction touched the same item at the same moment: as good as a stale read.
@@ -21,6 +24,11 @@ def _connection() -> Connection:
     return UniqueItem._get_connection().connection
 
 
+def transaction() -> TransactWrite:
+    """A write transaction over the content tables (all of them share one connection)."""
+    return TransactWrite(connection=_connection())
+
+
 def item_write(
     item,
     *,
@@ -29,11 +37,13 @@ def item_write(
     claims: Iterable[tuple[str, str]] = (),
     releases: Iterable[str] = (),
     checks: Iterable[tuple[type, str, object]] = (),
+    counts: Mapping[str, int] | None = None,
 ) -> None:
     """Save `item` with its version check, claiming and releasing unique keys atomically.
 
     `claims` are (unique key, field name) pairs; `checks` are (model, hash key, condition)
-    conditions on other items (a parent must still exist) checked in the same transaction.
+    conditions on other items (a parent must still exist) checked in the same transaction;
+    `counts` are changes to child counters made in it.
     """
     item_size_check(item)
     model = type(item)
@@ -50,8 +60,9 @@ def item_write(
                 tx.delete(UniqueItem(key, owner_id=item.id), condition=UniqueItem.owner_id == item.id)
             for check_model, hash_key, check_cond in checks:
                 tx.condition_check(check_model, hash_key, condition=check_cond)
+            counts_add(tx, counts or {})
     except TransactWriteError as exc:
-        # DynamoDB reports reasons in request order: condition checks, deletes, then puts.
+        # DynamoDB reports reasons in request order: condition checks, deletes, puts, then updates.
         reasons = _reasons(exc)
         if TRANSACTION_CONFLICT in reasons:
             raise StaleVersion(item.id) from exc
@@ -67,16 +78,40 @@ def item_write(
         raise
 
 
-def item_delete(item, *, releases: Iterable[str] = ()) -> None:
-    """Delete `item` if its version is still the one read, releasing its unique keys."""
+def item_delete(
+    item,
+    *,
+    condition=None,
+    versioned: bool = True,
+    releases: Iterable[str] = (),
+    empty: str | None = None,
+    counts: Mapping[str, int] | None = None,
+) -> None:
+    """Delete `item` if its version is still the one read, releasing its unique keys.
+
+    `empty` names the item's own child counter: it must be zero, and goes with the item;
+    `counts` are changes to its parents' counters made in the same transaction.
+    """
+    cond = type(item).id.exists()
+    if condition is not None:
+        cond &= condition
+    releases = list(releases)
     try:
         with TransactWrite(connection=_connection()) as tx:
-            tx.delete(item, condition=type(item).id.exists())
+            tx.delete(item, condition=cond, add_version_condition=versioned)
             for key in releases:
                 tx.delete(UniqueItem(key, owner_id=item.id), condition=UniqueItem.owner_id == item.id)
+            if empty:
+                tx.delete(CounterItem(empty), condition=counter_empty())
+            counts_add(tx, counts or {})
     except TransactWriteError as exc:
-        if _reasons(exc)[:1] == [CONDITION_FAILED]:
+        reasons = _reasons(exc)
+        if TRANSACTION_CONFLICT in reasons:
+            raise StaleVersion(item.id) from exc
+        if reasons[:1] == [CONDITION_FAILED]:
             _raise_main_failure(exc, item, create=False)
+        if empty and reasons[1 + len(releases)] == CONDITION_FAILED:
+            raise NotEmpty(item.id) from exc
         raise
 
 
@@ -96,6 +131,9 @@ def _raise_main_failure(exc, item, *, create: bool):
 
 def item_get(model, item_id: str):
     """Read one item strongly consistently, or raise NotFound."""
+    # A malformed id names no item, and DynamoDB answers an over-long key (2048 bytes) with an error.
+    if not domain.id_valid(item_id):
+        raise NotFound(item_id)
     try:
         return model.get(item_id, consistent_read=True)
     except DoesNotExist:

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 import redis
 import zstandard
 from django.conf import settings
+from django.contrib.auth.models import Group, User
 from momento import Configurations, CredentialProvider
 from momento.config import Configuration
 
@@ -226,6 +228,24 @@ def show_create(title: str, slug: str, episodes=("第1話",), *, season_status="
         for number, episode_title in enumerate(episodes, 1)
     ]
     return Show(program, season, made)
+
+
+def process_stop(proc: subprocess.Popen) -> None:
+    """Stop a server process started by a test: politely first, then for good."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def staff_client(client, group: str = "Editors"):
+    """Log `client` in as a staff member of `group`; return it."""
+    user = User.objects.create_user("eri", is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    client.force_login(user)
+    return client
 
 
 def process_env(tmp_path: Path, **overrides: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from cacheops import operations, pending, publisher, tasks
 from cacheops.models import Operation
 from cacheops.publisher import BuildBusy
 from cms import services
-from tests.cacheops.conftest import body_of, process_env, reassemble, show_create
+from tests.cacheops.conftest import body_of, process_env, process_stop, reassemble, show_create
 
 BROKER_URL = django_settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
 
@@ -96,12 +96,7 @@ def worker(tmp_path, redis_engine, dynamodb):
         time.sleep(0.05)
     assert "ready." in log.read_text(), log.read_text()
     yield env
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    process_stop(proc)
     broker.flushdb()
     broker.close()
 

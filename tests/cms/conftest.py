@@ -1,10 +1,15 @@
 """Shared fixtures for the content admin: staff in each group, their clients, a small program."""
 
 import html
+import importlib
 import io
+import os
 import re
+import types
+from collections import Counter
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from unittest import mock
 
 import boto3
 import pytest
@@ -15,6 +20,7 @@ from django.test import Client
 from django.utils import translation
 from PIL import Image
 
+import cms.settings
 from cms import services
 
 TABLES = ("programs", "seasons", "episodes", "uniques")
@@ -54,6 +60,21 @@ class RawDynamoDB:
             items = [{k: _plain(v) for k, v in item.items()} for page in pages for item in page["Items"]]
             result[name] = sorted(items, key=lambda item: item.get("id") or item.get("key"))
         return result
+
+    def counters(self) -> dict[str, int]:
+        """The child counters that are not zero, by key."""
+        pages = self.client.get_paginator("scan").paginate(TableName=self.table("counters"), ConsistentRead=True)
+        counters = {item["key"]["S"]: int(item["children"]["N"]) for page in pages for item in page["Items"]}
+        return {key: children for key, children in counters.items() if children}
+
+    def children(self) -> dict[str, int]:
+        """What the counters should say: seasons and episodes per program, episodes per season."""
+        tables, counts = self.snapshot(), Counter()
+        for season in tables["seasons"]:
+            counts[f"program#{season['program_id']}"] += 1
+        for episode in tables["episodes"]:
+            counts.update((f"season#{episode['season_id']}", f"program#{episode['program_id']}"))
+        return dict(counts)
 
 
 def _plain(value: dict):
@@ -251,3 +272,12 @@ def form_read(response, form_id: str) -> _FormReader:
     reader = _FormReader(form_id)
     reader.feed(response.content.decode())
     return reader
+
+
+def settings_from_env(**environ) -> types.SimpleNamespace:
+    """The settings cms/settings.py makes with `environ` added to the environment (e.g. a production setup)."""
+    with mock.patch.dict(os.environ, environ):
+        module = importlib.reload(cms.settings)
+        values = {name: getattr(module, name) for name in dir(module) if name.isupper()}
+    importlib.reload(cms.settings)
+    return types.SimpleNamespace(**values)

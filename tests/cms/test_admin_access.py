@@ -1,8 +1,11 @@
 """Who may see and change content in the admin: anonymous, Viewers, Ops and Editors."""
 
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
 from django.urls import reverse
 
+from cms import services
 from tests.cms.conftest import form_read
 
 MODELS = ("program", "season", "episode")
@@ -177,7 +180,8 @@ def test_editor_can_change_publish_and_delete(editor_client, tree, raw_dynamodb,
     assert changed.status_code == 302
     assert raw_dynamodb.get(table, item_id)["title"] == "Renamed"
 
-    bulk = editor_client.post(_url(tree, model, "changelist"), {"action": "publish", "_selected_action": item_id})
+    selected = f"{item_id}:{raw_dynamodb.get(table, item_id)['version']}"  # as the changelist row lists it
+    bulk = editor_client.post(_url(tree, model, "changelist"), {"action": "publish", "_selected_action": selected})
     assert bulk.status_code == 302
     assert raw_dynamodb.get(table, item_id)["status"] == "published"
 
@@ -186,3 +190,48 @@ def test_editor_can_change_publish_and_delete(editor_client, tree, raw_dynamodb,
     assert deleted.status_code == 302
     assert deleted["Location"] == _url(tree, model, "changelist")
     assert raw_dynamodb.get(table, item_id) is None
+
+
+# Answers that could tell which ids exist
+
+
+@pytest.fixture
+def nobody_client(db) -> Client:
+    """A staff member in no group: may log in to the admin, may see no content."""
+    client = Client()
+    client.force_login(User.objects.create_user("nao-nobody", password="secret-pass-123", is_staff=True))
+    return client
+
+
+def _item_urls(model: str, object_id: str) -> dict[str, str]:
+    return {view: reverse(f"admin:cms_{model}_{view}", args=[object_id]) for view in ("change", "delete", "history")}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_staff_without_rights_get_403_for_real_and_unknown_ids_alike(nobody_client, tree, raw_dynamodb, model):
+    before = raw_dynamodb.snapshot()
+
+    for object_id in (getattr(tree, model).id, services.new_id()):
+        for view, url in _item_urls(model, object_id).items():
+            assert nobody_client.get(url).status_code == 403, (view, object_id)
+            if view != "history":
+                assert nobody_client.post(url, {"title": "x", "version": "1"}).status_code == 403, (view, object_id)
+    assert raw_dynamodb.snapshot() == before
+
+
+@pytest.mark.parametrize("role", READ_ONLY_ROLES)
+@pytest.mark.parametrize("model", MODELS)
+def test_read_only_staff_get_403_for_delete_of_real_and_unknown_ids_alike(request, tree, role, model):
+    client = request.getfixturevalue(role)
+
+    for object_id in (getattr(tree, model).id, services.new_id()):
+        assert client.get(_item_urls(model, object_id)["delete"]).status_code == 403, object_id
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_staff_with_rights_get_404_for_an_unknown_id(editor_client, viewer_client, tree, model):
+    unknown = _item_urls(model, services.new_id())
+
+    assert {view: editor_client.get(url).status_code for view, url in unknown.items()} == dict.fromkeys(unknown, 404)
+    assert viewer_client.get(unknown["change"]).status_code == 404
+    assert viewer_client.get(unknown["history"]).status_code == 404

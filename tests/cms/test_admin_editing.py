@@ -13,7 +13,7 @@ from django.utils import translation
 from PIL import Image
 
 from cms import services
-from tests.cms.conftest import form_read, ja, ja_plural, link_href, listed_titles
+from tests.cms.conftest import field_error, form_read, ja, ja_plural, link_href, listed_titles
 
 PROGRAMS = "/admin/cms/program/"
 SEASONS = "/admin/cms/season/"
@@ -37,6 +37,13 @@ def contents_link(response, model: str) -> str:
 
 def page_text(response) -> str:
     return html.unescape(response.content.decode())
+
+
+def checkboxes(response) -> dict[str, str]:
+    """The changelist's row checkboxes: item id -> the value a browser sends when the row is ticked."""
+    form = form_read(response, "changelist-form")
+    values = [control["value"] for control in form.controls if control.get("name") == "_selected_action"]
+    return {value.split(":")[0]: value for value in values}
 
 
 def items_on_page(count: int) -> str:
@@ -242,6 +249,20 @@ def test_stale_delete_is_refused(editor_client, tree, raw_dynamodb):
     assert raw_dynamodb.get("programs", tree.program.id)["title"] == "Their title"
 
 
+@pytest.mark.parametrize("version", ["", "abc", "0", "-1", "1" + "0" * 40, "1" + "0" * 200, "9" * 5000, "１"])
+@pytest.mark.parametrize("kind", ["program", "season", "episode"])
+def test_delete_with_a_tampered_version_deletes_nothing(editor_client, tree, raw_dynamodb, kind, version):
+    before = raw_dynamodb.snapshot()
+
+    response = editor_client.post(
+        reverse(f"admin:cms_{kind}_delete", args=[getattr(tree, kind).id]), {"version": version}
+    )
+
+    assert response.status_code == 409
+    assert ja("Reload the page and try again.") in page_text(response)
+    assert raw_dynamodb.snapshot() == before
+
+
 # Deleting
 
 
@@ -286,6 +307,26 @@ def test_season_with_episodes_is_not_deleted(editor_client, tree, raw_dynamodb):
     assert raw_dynamodb.get("seasons", tree.season.id)["title"] == "竈門炭治郎 立志編"
 
 
+def test_a_season_stays_in_the_program_it_was_created_in(editor_client, tree, raw_dynamodb):
+    other = make_program("呪術廻戦")
+    url = change_url("season", tree.season.id)
+    page = editor_client.get(url)
+    values = form_read(page, "season_form").values
+    assert values["program_id"] == tree.program.id
+    assert '<select name="program_id"' not in page.content.decode()  # shown, not offered for change
+    assert tree.program.title in page_text(page)
+    before = raw_dynamodb.snapshot()
+
+    response = editor_client.post(url, {**values, "program_id": other.id, "title": "渋谷事変"})
+
+    assert response.status_code == 400
+    message = ja("A season's program cannot change; create a new season in the other program.")
+    assert field_error(response, "program_id") == message
+    assert raw_dynamodb.snapshot() == before
+    add_page = editor_client.get(f"{SEASONS}add/?program={other.id}").content.decode()
+    assert '<select name="program_id"' in add_page  # a new season still picks its program
+
+
 # History
 
 
@@ -319,10 +360,12 @@ def test_history_lists_additions_and_changes_with_the_user(editor_client, editor
 def test_bulk_publish_and_unpublish(editor_client, tree, raw_dynamodb):
     second = make_program("呪術廻戦")
     third = make_program("チェンソーマン")
+    boxes = checkboxes(editor_client.get(PROGRAMS))
+    gone = f"{services.new_id()}:1"
 
     response = editor_client.post(
         PROGRAMS,
-        {"action": "publish", "_selected_action": [tree.program.id, second.id, "01NOSUCHPROGRAM"]},
+        {"action": "publish", "_selected_action": [boxes[tree.program.id], boxes[second.id], gone]},
         follow=True,
     )
 
@@ -331,8 +374,9 @@ def test_bulk_publish_and_unpublish(editor_client, tree, raw_dynamodb):
     assert statuses == {tree.program.id: "published", second.id: "published", third.id: "draft"}
     assert set(listed_titles(editor_client.get(PROGRAMS, {"status": "published"}))) == {"呪術廻戦", "鬼滅の刃"}
 
+    boxes = checkboxes(editor_client.get(PROGRAMS))
     response = editor_client.post(
-        PROGRAMS, {"action": "unpublish", "_selected_action": [second.id, third.id]}, follow=True
+        PROGRAMS, {"action": "unpublish", "_selected_action": [boxes[second.id], boxes[third.id]]}, follow=True
     )
 
     assert ja("%(changed)d changed, %(refused)d refused.", changed=1, refused=0) in page_text(response)
@@ -343,14 +387,65 @@ def test_bulk_publish_and_unpublish(editor_client, tree, raw_dynamodb):
 
 def test_bulk_publish_episodes(editor_client, tree, raw_dynamodb):
     second = make_episode(tree.program, tree.season, 2, "鬼殺隊")
+    boxes = checkboxes(editor_client.get(EPISODES))
 
     response = editor_client.post(
-        EPISODES, {"action": "publish", "_selected_action": [tree.episode.id, second.id]}, follow=True
+        EPISODES, {"action": "publish", "_selected_action": [boxes[tree.episode.id], boxes[second.id]]}, follow=True
     )
 
     assert ja("%(changed)d changed, %(refused)d refused.", changed=2, refused=0) in page_text(response)
     assert raw_dynamodb.get("episodes", tree.episode.id)["status"] == "published"
     assert raw_dynamodb.get("episodes", second.id)["status"] == "published"
+
+
+def test_bulk_publish_refuses_an_item_changed_since_the_list_was_shown(editor_client, tree, raw_dynamodb):
+    second = make_program("呪術廻戦")
+    boxes = checkboxes(editor_client.get(PROGRAMS))
+    services.program_update(program_id=second.id, version=second.version, user="someone", title="呪術廻戦 第2期")
+
+    response = editor_client.post(
+        PROGRAMS, {"action": "publish", "_selected_action": [boxes[tree.program.id], boxes[second.id]]}, follow=True
+    )
+
+    text = page_text(response)
+    assert ja("%(changed)d changed, %(refused)d refused.", changed=1, refused=1) in text
+    stale = ja_plural(
+        "%(count)d item had been changed by someone else since this list was shown; reload it first.",
+        "%(count)d items had been changed by someone else since this list was shown; reload it first.",
+        1,
+        count=1,
+    )
+    assert stale in text
+    changed = raw_dynamodb.get("programs", second.id)
+    assert (changed["status"], changed["title"], changed["version"]) == ("draft", "呪術廻戦 第2期", 2)
+    assert raw_dynamodb.get("programs", tree.program.id)["status"] == "published"
+
+
+def test_bulk_refuses_malformed_and_surplus_selections_without_writing(editor_client, tree, raw_dynamodb):
+    item = tree.program.id
+    malformed = [
+        item,  # no version
+        f"{item}:",
+        f"{item}:abc",
+        f"{item}:-1",
+        f"{item}:0",
+        f"{item}:²",
+        f"{item}:1:1",
+        f"{item}:{10**30}",
+        "../../etc/passwd:1",
+        "x" * 5000 + ":1",
+    ]
+    # Only the first 100 usable selections are acted on; the real item comes after them.
+    surplus = [f"{services.new_id()}:1" for _ in range(100)] + [f"{item}:1"]
+    before = raw_dynamodb.snapshot()
+
+    for selection in (malformed, surplus):
+        response = editor_client.post(PROGRAMS, {"action": "publish", "_selected_action": selection}, follow=True)
+
+        assert response.status_code == 200
+        refused = ja("%(changed)d changed, %(refused)d refused.", changed=0, refused=len(selection))
+        assert refused in page_text(response)
+    assert raw_dynamodb.snapshot() == before
 
 
 def test_bulk_without_action_or_selection_changes_nothing(editor_client, tree, raw_dynamodb):

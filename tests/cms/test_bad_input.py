@@ -3,13 +3,15 @@
 import html
 import io
 import os
+import re
 import struct
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
@@ -27,11 +29,33 @@ EPISODE_ADD = "/admin/cms/episode/add/"
 REQUIRED = ja("This field is required.")
 WHOLE_NUMBER = ja("Enter a whole number.")
 BAD_TIME = ja("Enter a date and time like 2026-11-26 23:45 (hours up to 29 are accepted).")
-BAD_IMAGE = ja("Upload a valid image (JPEG, PNG, GIF or WebP).")
+BAD_IMAGE = ja("Upload a valid image (JPEG, PNG or WebP).")
 TOO_LONG_TITLE = ja("Keep this to %(max)d characters or fewer.", max=200)
 TOO_LONG_TEXT = ja("Keep this to %(max)d characters or fewer.", max=4000)
 BAD_LIST = ja("At most %(count)d entries of %(max)d characters each.", count=50, max=100)
 TAKEN_SLUG = ja("Another program already uses this slug.")
+BAD_SLUG = ja("Use lowercase letters, digits and hyphens only (at most 100).")
+HTTPS_ONLY = ja("The video URL must start with https://.")
+WINDOW = ja(
+    "Enter a time from %(earliest)s to %(latest)s (JST).", earliest="2000-01-01 00:00", latest="2100-01-01 00:00"
+)
+NEGATIVE_SORT = ja("Sort order cannot be negative.")
+SORT_TOO_BIG = ja("Sort order can be at most %(max)s.", max="1,000,000")
+NUMBER_TOO_SMALL = ja("Episode numbers start at 1.")
+NUMBER_TOO_BIG = ja("Episode numbers can be at most %(max)s.", max="9,999")
+NO_DURATION = ja("Duration must be more than zero seconds.")
+DURATION_TOO_BIG = ja("Duration can be at most %(max)s seconds (24 hours).", max="86,400")
+BAD_VERSION = ja("This page's version number is not valid; reload the page and try again.")
+STALE = ja(
+    "This item was changed by someone else since you opened it. Your input is kept below; "
+    "reload the page to see their changes."
+)
+
+
+def invisible(char: str) -> str:
+    return ja(
+        "Remove the invisible character %(char)s (a control or text-direction character).", char=f"U+{ord(char):04X}"
+    )
 
 
 def invalid_choice(value: str) -> str:
@@ -66,19 +90,30 @@ def giant_dimensions_png() -> SimpleUploadedFile:
     return SimpleUploadedFile("bomb.png", data, content_type="image/png")
 
 
+def form_note(response) -> str:
+    """The note shown above the form (problems of the whole form)."""
+    match = re.search(r'class="errornote"[^>]*>(.*?)</(?:div|p)>', response.content.decode(), re.S)
+    assert match, "no note above the form"
+    return html.unescape(match.group(1)).strip()
+
+
 @pytest.fixture
 def refused(editor_client, raw_dynamodb):
-    """Post a form and check it is refused with `message` next to `field`, writing nothing."""
+    """Post a form and check it is refused with `message` next to `field` (None: above the form), writing nothing."""
 
-    def check(url: str, data: dict, field: str, message: str):
+    def check(url: str, data: dict, field: str | None, message: str):
         before, files = raw_dynamodb.snapshot(), stored_files()
 
         response = editor_client.post(url, data)
 
         assert response.status_code == 400
-        shown = field_error(response, field)
-        assert message in shown
-        assert [str(e) for e in response.context["form"].errors[field]] == [shown]
+        if field is None:
+            assert message in form_note(response)
+            assert [str(e) for e in response.context["form"].non_field_errors()] == [message]
+        else:
+            shown = field_error(response, field)
+            assert message in shown
+            assert [str(e) for e in response.context["form"].errors[field]] == [shown]
         after = raw_dynamodb.snapshot()
         assert {table: len(items) for table, items in after.items()} == {t: len(i) for t, i in before.items()}
         assert after == before
@@ -258,6 +293,10 @@ SEASON_CASES = {
     "empty title": ({"title": ""}, "title", REQUIRED),
     "negative sort order": ({"sort_order": "-3"}, "sort_order", ja("Sort order cannot be negative.")),
     "unknown program": ({"program_id": "01NOSUCHPROGRAM"}, "program_id", invalid_choice("01NOSUCHPROGRAM")),
+    "sort order 10^40": ({"sort_order": str(10**40)}, "sort_order", SORT_TOO_BIG),
+    "ANSI escape in the title": ({"title": "\x1b[31m無限列車編"}, "title", invisible("\x1b")),
+    "start in year 9999 at 29:59": ({"publish_at": "9999-12-31 29:59"}, "publish_at", WINDOW),
+    "tampered version": ({"version": str(10**200)}, None, BAD_VERSION),
 }
 
 
@@ -355,3 +394,365 @@ def test_script_in_a_title_is_saved_and_shown_as_text(editor_client, raw_dynamod
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[0].content.decode()
     assert form_read(pages[0], "program_form").values["title"] == title
     assert listed_titles(pages[1]) == [title]
+
+
+# Hostile input on the program and episode forms, new and existing items alike
+
+
+@pytest.fixture
+def target(editor_client, tree):
+    """Return (url, values) of the program or episode form, new or of the existing item, as a browser sends it."""
+
+    def make(kind: str, mode: str) -> tuple[str, dict]:
+        if mode == "add":
+            if kind == "program":
+                return PROGRAM_ADD, program_form()
+            return f"{EPISODE_ADD}?program={tree.program.id}", episode_form(tree)
+        url = reverse(f"admin:cms_{kind}_change", args=[(tree.program if kind == "program" else tree.episode).id])
+        return url, form_read(editor_client.get(url), f"{kind}_form").values
+
+    return make
+
+
+HUGE = {"10^40": str(10**40), "10^200": str(10**200)}
+
+COMMON_CASES = {
+    "empty title": ({"title": ""}, "title", REQUIRED),
+    "whitespace-only title": ({"title": " \t\u3000 "}, "title", REQUIRED),
+    "10k-character title": ({"title": "鬼" * 10_000}, "title", TOO_LONG_TITLE),
+    "500 KB title": ({"title": "x" * 500 * 1024}, "title", TOO_LONG_TITLE),
+    "NUL in the title": ({"title": "鬼滅\x00の刃"}, "title", invisible("\x00")),
+    "bell in the title": ({"title": "鬼滅\x07の刃"}, "title", invisible("\x07")),
+    "tab inside a one-line title": ({"title": "鬼滅\tの刃"}, "title", invisible("\t")),
+    "DEL in the title": ({"title": "鬼滅\x7fの刃"}, "title", invisible("\x7f")),
+    "C1 control in the title": ({"title": "鬼滅\x9bの刃"}, "title", invisible("\x9b")),
+    "ANSI escape in the title": ({"title": "\x1b[31m鬼滅の刃\x1b[0m"}, "title", invisible("\x1b")),
+    "right-to-left override in the title": ({"title": "鬼滅\u202eの刃"}, "title", invisible("\u202e")),
+    "bidi isolate in the title": ({"title": "\u2067鬼滅の刃\u2069"}, "title", invisible("\u2067")),
+    "tampered version 0": ({"version": "0"}, None, BAD_VERSION),
+    "tampered version -1": ({"version": "-1"}, None, BAD_VERSION),
+    "tampered version 10^40": ({"version": HUGE["10^40"]}, None, BAD_VERSION),
+    "tampered version 10^200": ({"version": HUGE["10^200"]}, None, BAD_VERSION),
+    "tampered version not a number": ({"version": "1 OR 1=1"}, None, BAD_VERSION),
+    "airtime in year 1": ({"publish_at": "0001-01-01 00:00"}, "publish_at", WINDOW),
+    "airtime in 1900": ({"publish_at": "1900-01-01 00:00"}, "publish_at", WINDOW),
+    "a minute before 2000": ({"publish_at": "1999-12-31 23:59"}, "publish_at", WINDOW),
+    "end in year 9999": ({"expire_at": "9999-12-31 23:59"}, "expire_at", WINDOW),
+    "end at 29:59 on the last day of 9999": ({"expire_at": "9999-12-31 29:59"}, "expire_at", WINDOW),
+    "end a minute after 2100 in broadcast notation": ({"expire_at": "2099-12-31 24:01"}, "expire_at", WINDOW),
+    "hour 29:60": ({"publish_at": "2026-11-26 29:60"}, "publish_at", BAD_TIME),
+}
+
+PROGRAM_HOSTILE = {
+    **COMMON_CASES,
+    "10k-character reading": ({"title_kana": "き" * 10_000}, "title_kana", TOO_LONG_TITLE),
+    "newline in the reading": ({"title_kana": "きめつ\nのやいば"}, "title_kana", invisible("\n")),
+    "ANSI escape in the reading": ({"title_kana": "\x1b[1mきめつ"}, "title_kana", invisible("\x1b")),
+    "bidi embedding in the reading": ({"title_kana": "きめつ\u202aのやいば"}, "title_kana", invisible("\u202a")),
+    "10k-character description": ({"description": "説" * 10_000}, "description", TOO_LONG_TEXT),
+    "500 KB description": ({"description": "説" * 170_000}, "description", TOO_LONG_TEXT),
+    "NUL in the description": ({"description": "第一章\x00第二章"}, "description", invisible("\x00")),
+    "ANSI escape in the description": ({"description": "あらすじ\x1b[2J"}, "description", invisible("\x1b")),
+    "form feed in the description": ({"description": "一\x0c二"}, "description", invisible("\x0c")),
+    "C1 next line in the description": ({"description": "一\x85二"}, "description", invisible("\x85")),
+    "bidi override in the description": ({"description": "説明\u202d文"}, "description", invisible("\u202d")),
+    "empty slug": ({"slug": ""}, "slug", BAD_SLUG),
+    "whitespace-only slug": ({"slug": "   "}, "slug", BAD_SLUG),
+    "10k-character slug": ({"slug": "a" * 10_000}, "slug", BAD_SLUG),
+    "slug with a slash": ({"slug": "kimetsu/2"}, "slug", BAD_SLUG),
+    "slug ..": ({"slug": ".."}, "slug", BAD_SLUG),
+    "slug climbing directories": ({"slug": "../../etc/passwd"}, "slug", BAD_SLUG),
+    "upper-case slug": ({"slug": "Kimetsu"}, "slug", BAD_SLUG),
+    "DEL in the slug": ({"slug": "kimetsu\x7f"}, "slug", invisible("\x7f")),
+    "sort order -1": ({"sort_order": "-1"}, "sort_order", NEGATIVE_SORT),
+    "sort order 1,000,001": ({"sort_order": "1000001"}, "sort_order", SORT_TOO_BIG),
+    "sort order 10^40": ({"sort_order": HUGE["10^40"]}, "sort_order", SORT_TOO_BIG),
+    "sort order 10^200": ({"sort_order": HUGE["10^200"]}, "sort_order", SORT_TOO_BIG),
+    "sort order of 5,000 digits": ({"sort_order": "9" * 5000}, "sort_order", WHOLE_NUMBER),
+}
+
+
+EPISODE_HOSTILE = {
+    **COMMON_CASES,
+    "10k-character synopsis": ({"synopsis": "あ" * 10_000}, "synopsis", TOO_LONG_TEXT),
+    "500 KB synopsis": ({"synopsis": "あ" * 170_000}, "synopsis", TOO_LONG_TEXT),
+    "NUL in the synopsis": ({"synopsis": "前編\x00後編"}, "synopsis", invisible("\x00")),
+    "ANSI escape in the synopsis": ({"synopsis": "前編\x1b[0m後編"}, "synopsis", invisible("\x1b")),
+    "vertical tab in the synopsis": ({"synopsis": "前編\x0b後編"}, "synopsis", invisible("\x0b")),
+    "bidi isolate in the synopsis": ({"synopsis": "前編\u2068後編"}, "synopsis", invisible("\u2068")),
+    "NUL in a tag": ({"tags": "アニメ, 少年\x00漫画"}, "tags", invisible("\x00")),
+    "ANSI escape in a tag": ({"tags": "アニメ, \x1b[5m点滅"}, "tags", invisible("\x1b")),
+    "tab inside a tag": ({"tags": "少年\t漫画"}, "tags", invisible("\t")),
+    "10k-character tag": ({"tags": "長" * 10_000}, "tags", BAD_LIST),
+    "500 KB of tags": ({"tags": "x" * 500 * 1024}, "tags", BAD_LIST),
+    "bidi override in a cast name": ({"cast": "花江夏樹, \u202e樹夏江花"}, "cast", invisible("\u202e")),
+    "C1 control in a cast name": ({"cast": "花江\x90夏樹"}, "cast", invisible("\x90")),
+    "http video URL": ({"video_url": "http://video.example.com/kimetsu/2/master.m3u8"}, "video_url", HTTPS_ONLY),
+    "javascript: video URL": ({"video_url": "javascript:alert(1)"}, "video_url", HTTPS_ONLY),
+    "JavaScript: video URL in mixed case": (
+        {"video_url": "JavaScript:alert(document.cookie)"},
+        "video_url",
+        HTTPS_ONLY,
+    ),
+    "data: video URL": ({"video_url": "data:text/html,<script>alert(1)</script>"}, "video_url", HTTPS_ONLY),
+    "protocol-relative video URL": ({"video_url": "//evil.example.com/master.m3u8"}, "video_url", HTTPS_ONLY),
+    "10k-character video URL": (
+        {"video_url": "https://video.example.com/" + "a" * 10_000},
+        "video_url",
+        ja("Keep this to %(max)d characters or fewer.", max=2000),
+    ),
+    "ANSI escape in the video URL": (
+        {"video_url": "https://video.example.com/\x1b[0m.m3u8"},
+        "video_url",
+        invisible("\x1b"),
+    ),
+    "bidi override in the video URL": (
+        {"video_url": "https://video.example.com/\u202e8u3m.ts"},
+        "video_url",
+        invisible("\u202e"),
+    ),
+    "episode number 0": ({"number": "0"}, "number", NUMBER_TOO_SMALL),
+    "episode number -1": ({"number": "-1"}, "number", NUMBER_TOO_SMALL),
+    "episode number 10,000": ({"number": "10000"}, "number", NUMBER_TOO_BIG),
+    "episode number 10^40": ({"number": HUGE["10^40"]}, "number", NUMBER_TOO_BIG),
+    "episode number 10^200": ({"number": HUGE["10^200"]}, "number", NUMBER_TOO_BIG),
+    "duration 0": ({"duration_s": "0"}, "duration_s", NO_DURATION),
+    "duration -1": ({"duration_s": "-1"}, "duration_s", NO_DURATION),
+    "duration over 24 hours": ({"duration_s": "86401"}, "duration_s", DURATION_TOO_BIG),
+    "duration 10^40": ({"duration_s": HUGE["10^40"]}, "duration_s", DURATION_TOO_BIG),
+    "duration 10^200": ({"duration_s": HUGE["10^200"]}, "duration_s", DURATION_TOO_BIG),
+}
+
+
+HOSTILE = [
+    pytest.param(kind, *case, id=f"{kind}: {name}")
+    for kind, cases in (("program", PROGRAM_HOSTILE), ("episode", EPISODE_HOSTILE))
+    for name, case in cases.items()
+]
+
+
+@pytest.mark.parametrize("mode", ["add", "change"])
+@pytest.mark.parametrize(("kind", "overrides", "field", "message"), HOSTILE)
+def test_hostile_input_refused(refused, target, kind, mode, overrides, field, message):
+    url, values = target(kind, mode)
+    refused(url, {**values, **overrides}, field, message)
+
+
+@pytest.mark.parametrize("kind", ["program", "episode"])
+@pytest.mark.parametrize("version", ["", "999"])
+def test_missing_or_stale_version_refused_as_out_of_date(refused, target, kind, version):
+    url, values = target(kind, "change")
+    refused(url, {**values, "title": "新しい題名", "version": version}, None, STALE)
+
+
+# Legitimate but unusual input is stored verbatim and always shown as text
+
+PROGRAM_UNUSUAL = {
+    "title": "🎬 <b>鬼滅</b>の刃 👨‍👩‍👧 & \"Demon\" 'Slayer'",
+    "title_kana": "きめつのやいば🗡️<i>",
+    "description": "<script>alert('x')</script>\n🎉 二行目\r\n\tタブで始まる行 &amp; </textarea>",
+    "sort_order": "1000000",
+    "publish_at": "2000-01-01 00:00",
+    "expire_at": "2100-01-01 00:00",
+}
+EPISODE_UNUSUAL = {
+    "title": "<img src=x onerror=alert(1)> 🔥",
+    "synopsis": "<script>alert(1)</script>\n😀\tタブ付き\r\n<!-- 終 -->",
+    "tags": "🎌, <b>タグ</b>",
+    "cast": "花江夏樹🎤, <i>鬼頭明里</i>",
+    "video_url": "https://video.example.com/kimetsu/🎬/master.m3u8?a=1&b=<2>",
+    "number": "9999",
+    "duration_s": "86400",
+    "publish_at": "2026-11-26 29:59",
+}
+# Markup the admin itself never writes; "</textarea>" in the text is checked through the form's round trip.
+MARKUP = ("<b>鬼滅</b>", "<i>", "<script>", "<img src=x", "<!-- 終")
+
+
+@pytest.mark.parametrize("mode", ["add", "change"])
+@pytest.mark.parametrize("kind", ["program", "episode"])
+def test_emoji_and_markup_are_stored_verbatim_and_shown_as_text(editor_client, raw_dynamodb, target, kind, mode):
+    url, values = target(kind, mode)
+    sent = PROGRAM_UNUSUAL if kind == "program" else EPISODE_UNUSUAL
+
+    response = editor_client.post(url, {**values, **sent})
+
+    assert response.status_code == 302
+    item_id = response["Location"].split("/")[-3]
+    stored = raw_dynamodb.get(f"{kind}s", item_id)
+    for field in ("title", "title_kana", "description", "synopsis", "video_url"):
+        if field in sent:
+            assert stored[field] == sent[field], field
+    if kind == "program":
+        assert (stored["sort_order"], stored["publish_at"], stored["expire_at"]) == (
+            1_000_000,
+            "1999-12-31T15:00:00Z",
+            "2099-12-31T15:00:00Z",
+        )
+    else:
+        assert stored["tags"] == ["🎌", "<b>タグ</b>"] and stored["cast"] == ["花江夏樹🎤", "<i>鬼頭明里</i>"]
+        assert (stored["number"], stored["duration_s"], stored["publish_at"]) == (9999, 86400, "2026-11-26T20:59:00Z")
+    pages = [editor_client.get(response["Location"]), editor_client.get(f"/admin/cms/{kind}/")]
+    for page in pages:
+        assert page.status_code == 200
+        text = page.content.decode()
+        assert not [markup for markup in MARKUP if markup in text]
+    shown = form_read(pages[0], f"{kind}_form").values
+    assert [shown[field] for field in ("title", "description", "synopsis") if field in sent] == [
+        sent[field] for field in ("title", "description", "synopsis") if field in sent
+    ]
+    assert sent["title"] in listed_titles(pages[1])
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "message"), [("program", "sort_order", SORT_TOO_BIG), ("episode", "number", NUMBER_TOO_BIG)]
+)
+def test_a_number_stored_before_the_rules_is_shown_and_refused_on_save(
+    editor_client, refused, target, tree, raw_number, kind, field, message
+):
+    item = tree.program if kind == "program" else tree.episode
+    raw_number(f"{kind}s", item.id, field, 10**40)
+
+    url, values = target(kind, "change")
+
+    assert values[field] == str(10**40)
+    assert editor_client.get(f"/admin/cms/{kind}/").status_code == 200
+    refused(url, {**values, "title": "新しい題名"}, field, message)
+
+
+# Uploads: only a real JPEG, PNG or WebP is stored, under its own format's name
+
+
+def image_bytes(fmt: str, payload: bytes = b"") -> bytes:
+    buffer = io.BytesIO()
+    picture = Image.new("RGB", (48, 32), (20, 120, 200))
+    if fmt == "MPO":  # a phone's multi-picture JPEG: two frames
+        picture.save(buffer, fmt, save_all=True, append_images=[Image.new("RGB", (48, 32))])
+    else:
+        picture.save(buffer, fmt)
+    return buffer.getvalue() + payload
+
+
+SCRIPT = b"<script>alert(document.cookie)</script>"
+
+
+def gif_posing_as_html() -> SimpleUploadedFile:
+    return SimpleUploadedFile("x.html", image_bytes("GIF", SCRIPT), content_type="text/html")
+
+
+def plain_gif() -> SimpleUploadedFile:
+    return SimpleUploadedFile("anim.gif", image_bytes("GIF"), content_type="image/gif")
+
+
+def svg_with_script() -> SimpleUploadedFile:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>'
+    return SimpleUploadedFile("logo.svg", svg, content_type="image/svg+xml")
+
+
+def html_named_png() -> SimpleUploadedFile:
+    return SimpleUploadedFile("poster.png", b"<!doctype html><script>alert(1)</script>", content_type="image/png")
+
+
+def thirty_mb() -> SimpleUploadedFile:
+    return SimpleUploadedFile("huge.png", image_bytes("PNG") + b"\0" * (30 * 1024 * 1024), content_type="image/png")
+
+
+HOSTILE_UPLOADS = {
+    "text named .png": (text_as_png, BAD_IMAGE),
+    "HTML named .png": (html_named_png, BAD_IMAGE),
+    "GIF named .html with a script appended": (gif_posing_as_html, BAD_IMAGE),
+    "GIF": (plain_gif, BAD_IMAGE),
+    "SVG with a script": (svg_with_script, BAD_IMAGE),
+    "30 MB": (thirty_mb, ja("Images can be at most %(mb)d MB.", mb=5)),
+}
+
+
+@pytest.mark.parametrize("mode", ["add", "change"])
+@pytest.mark.parametrize("kind", ["program", "episode"])
+@pytest.mark.parametrize(("upload", "message"), HOSTILE_UPLOADS.values(), ids=HOSTILE_UPLOADS.keys())
+def test_hostile_upload_refused(refused, target, kind, mode, upload, message):
+    url, values = target(kind, mode)
+    field = "key_art_upload" if kind == "program" else "thumbnail_upload"
+    refused(url, {**values, field: upload()}, field, message)
+
+
+DISGUISED = {
+    "PNG named .html with a script appended": ("x.html", "text/html", "PNG", "PNG", "png"),
+    "JPEG named .gif": ("photo.gif", "image/gif", "JPEG", "JPEG", "jpg"),
+    "WebP named .png with a script appended": ("art.png", "image/png", "WEBP", "WEBP", "webp"),
+    "multi-picture JPEG from a phone": ("IMG_0001.JPG", "image/jpeg", "MPO", "JPEG", "jpg"),
+}
+
+
+@pytest.mark.parametrize("kind", ["program", "episode"])
+@pytest.mark.parametrize(
+    ("name", "content_type", "sent", "kept", "extension"), DISGUISED.values(), ids=DISGUISED.keys()
+)
+def test_upload_is_stored_under_its_real_format_with_nothing_appended(
+    editor_client, raw_dynamodb, target, kind, name, content_type, sent, kept, extension
+):
+    url, values = target(kind, "change")
+    field, stored_field = ("key_art_upload", "key_art") if kind == "program" else ("thumbnail_upload", "thumbnail")
+    upload = SimpleUploadedFile(name, image_bytes(sent, SCRIPT), content_type=content_type)
+
+    response = editor_client.post(url, {**values, field: upload})
+
+    assert response.status_code == 302
+    stored = raw_dynamodb.get(f"{kind}s", response["Location"].split("/")[-3])[stored_field]
+    assert stored.endswith(f".{extension}") and stored_files() >= {stored}
+    data = (Path(settings.MEDIA_ROOT) / stored).read_bytes()
+    assert b"<script" not in data
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.format, image.size) == (kept, (48, 32))
+        image.load()
+
+
+# Every write path gets the same rules: services called directly
+
+
+SERVICE_CASES = {
+    "ANSI escape in a title": ("title", "\x1b[31m赤", "title"),
+    "bidi override in a title": ("title", "abc\u202etxt.exe", "title"),
+    "NUL in the synopsis": ("synopsis", "a\x00b", "synopsis"),
+    "DEL in a tag": ("tags", ["ok", "bad\x7f"], "tags"),
+    "episode number 10^40": ("number", 10**40, "number"),
+    "duration 10^200": ("duration_s", 10**200, "duration_s"),
+    "airtime in year 1": ("publish_at", datetime(1, 1, 1, tzinfo=UTC), "publish_at"),
+    "end in year 9999": ("expire_at", datetime(9999, 12, 31, 23, 59, tzinfo=UTC), "expire_at"),
+    "version 10^200": ("version", 10**200, NON_FIELD_ERRORS),
+}
+
+
+@pytest.mark.parametrize(("name", "value", "error_key"), SERVICE_CASES.values(), ids=SERVICE_CASES.keys())
+def test_services_refuse_hostile_values_before_writing(raw_dynamodb, tree, name, value, error_key):
+    before = raw_dynamodb.snapshot()
+
+    with pytest.raises(ValidationError) as caught:
+        services.episode_update(
+            episode_id=tree.episode.id, user="script", **{"version": tree.episode.version, name: value}
+        )
+
+    assert list(caught.value.message_dict) == [error_key]
+    assert raw_dynamodb.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "error_key"),
+    [
+        ({"sort_order": 10**40}, "sort_order"),
+        ({"title_kana": "\u2066かな\u2069"}, "title_kana"),
+        ({"description": "ok\n\ttab\r\nbut \x1b[0m"}, "description"),
+        ({"publish_at": datetime(1900, 1, 1, tzinfo=UTC)}, "publish_at"),
+    ],
+)
+def test_program_and_season_services_refuse_hostile_values(raw_dynamodb, tree, fields, error_key):
+    before = raw_dynamodb.snapshot()
+
+    with pytest.raises(ValidationError) as caught:
+        services.program_update(program_id=tree.program.id, version=tree.program.version, user="script", **fields)
+    assert list(caught.value.message_dict) == [error_key]
+    if error_key in ("sort_order", "publish_at"):
+        with pytest.raises(ValidationError) as caught:
+            services.season_update(season_id=tree.season.id, version=tree.season.version, user="script", **fields)
+        assert list(caught.value.message_dict) == [error_key]
+    assert raw_dynamodb.snapshot() == before

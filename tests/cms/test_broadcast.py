@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cms.broadcast import JST, broadcast_format, broadcast_parse, clock_format
+from cms.broadcast import JST, OutOfWindow, broadcast_format, broadcast_parse, clock_format
 from cms.domain import title_normalize
 
 
@@ -22,6 +22,10 @@ from cms.domain import title_normalize
         ("2026-11-26T25:30", datetime(2026, 11, 27, 1, 30, tzinfo=JST)),
         ("  2026-11-26 25:30  ", datetime(2026, 11, 27, 1, 30, tzinfo=JST)),
         ("2026-11-26", datetime(2026, 11, 26, 0, 0, tzinfo=JST)),
+        ("2000-01-01 00:00", datetime(2000, 1, 1, 0, 0, tzinfo=JST)),
+        ("1999-12-31 29:59", datetime(2000, 1, 1, 5, 59, tzinfo=JST)),
+        ("2100-01-01 00:00", datetime(2100, 1, 1, 0, 0, tzinfo=JST)),
+        ("2099-12-31 24:00", datetime(2100, 1, 1, 0, 0, tzinfo=JST)),
     ],
 )
 def test_parse(text, expected):
@@ -117,3 +121,20 @@ def test_title_normalize(title, folded):
 def test_title_normalize_folds_kana_both_ways_to_the_same_key():
     assert title_normalize("かぐや様") == title_normalize("カグヤ様") == title_normalize("ｶｸﾞﾔ様")
     assert title_normalize(None) == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01 00:00",
+        "1900-01-01 00:00",
+        "1999-12-31 23:59",
+        "2100-01-01 00:01",
+        "2099-12-31 24:01",
+        "9999-12-31 23:59",
+        "9999-12-31 29:59",
+    ],
+)
+def test_parse_refuses_times_outside_2000_to_2100(text):
+    with pytest.raises(OutOfWindow):
+        broadcast_parse(text)

@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -15,6 +15,8 @@ from django.core.management import CommandError, call_command
 from django.utils import translation
 
 from cms import demo, domain, validation
+from cms.store import bulk
+from cms.store import episodes as episode_store
 from cms.store import programs as program_store
 from cms.store.convert import time_load
 from cms.store.tables import tables_truncate
@@ -143,6 +145,101 @@ def test_seed_demo_refuses_to_take_a_slug_in_use(raw_dynamodb):
 
     run("seed_demo", "--programs", "3", "--reset")
     assert raw_dynamodb.count("programs") == 3
+
+
+def manage(*args) -> subprocess.CompletedProcess:
+    """Run manage.py in a process of its own against the suite's moto server."""
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "cms.settings",
+        "DYNAMODB_ENDPOINT_URL": settings.DYNAMODB_ENDPOINT_URL,
+        "DYNAMODB_TABLE_PREFIX": settings.DYNAMODB_TABLE_PREFIX,
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "manage.py", *args]
+    return subprocess.run(command, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_seed_demo_over_seeded_content_refuses_unless_told_to_replace(raw_dynamodb):
+    run("seed_demo", "--programs", "2", "--now", NOW)
+    seeded = raw_dynamodb.snapshot()
+    first_id = demo.demo_generate(seed=1, programs=2, now=datetime.fromisoformat(NOW)).programs[0].id
+    program = program_store.program_get(first_id)
+    program_store.program_update(replace(program, title="編集済みの題名"), old_slug=program.slug)
+    before = raw_dynamodb.snapshot()
+
+    result = manage("seed_demo", "--programs", "2", "--now", NOW)
+
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("CommandError:") and program.id in line
+    assert "--replace" in line and "--reset" in line
+    assert raw_dynamodb.snapshot() == before
+    assert raw_dynamodb.get("programs", program.id)["version"] == 2
+    with pytest.raises(CommandError, match=f"{sum(raw_dynamodb.counts().values())} items exist already"):
+        run("seed_demo", "--programs", "2", "--now", NOW)
+
+    run("seed_demo", "--programs", "2", "--now", NOW, "--replace")
+    assert raw_dynamodb.snapshot() == seeded  # the edit was overwritten, at version 1 again
+    assert raw_dynamodb.counters() == raw_dynamodb.children()
+
+
+def test_dynamodb_load_over_existing_content_refuses_unless_told_to_replace(raw_dynamodb, tmp_path):
+    run("seed_demo", "--programs", "5", "--now", NOW)
+    first = dump(tmp_path, "first.jsonl")
+    # An editor renumbers an episode and moves another one to a different season of its program.
+    seasons = raw_dynamodb.snapshot()["seasons"]
+    program_id = next(s["program_id"] for s in seasons if sum(t["program_id"] == s["program_id"] for t in seasons) > 1)
+    first_season, second_season = [s["id"] for s in seasons if s["program_id"] == program_id][:2]
+    renumbered, moved = episode_store.episodes_of_season(first_season)[:2]
+    episode_store.episode_save(replace(renumbered, number=901), old=renumbered)
+    episode_store.episode_save(replace(moved, season_id=second_season, number=902), old=moved)
+    before = raw_dynamodb.snapshot()
+
+    with pytest.raises(CommandError) as refused:
+        run("dynamodb_load", str(tmp_path / "first.jsonl"))
+    message = str(refused.value)
+    exist = first.count("\n") - 2  # all but the two numbers the edits gave up
+    assert f"{exist} items exist already" in message and "nothing was written" in message
+    assert "--replace" in message and "\n" not in message
+    assert raw_dynamodb.snapshot() == before
+
+    run("dynamodb_load", str(tmp_path / "first.jsonl"), "--replace")
+    assert dump(tmp_path, "second.jsonl") == first  # numbers the edits claimed are released too
+    assert raw_dynamodb.counters() == raw_dynamodb.children()
+
+
+def test_dynamodb_load_racing_another_writer_keeps_what_was_whole_and_counts_right(raw_dynamodb, tmp_path, monkeypatch):
+    run("seed_demo", "--programs", "5", "--now", NOW)
+    lines = dump(tmp_path, "all.jsonl").splitlines()
+    tables_truncate()
+    # Another writer stores the dump's last item after the load found nothing there.
+    (tmp_path / "last.jsonl").write_text(lines[-1] + "\n", encoding="utf-8")
+    run("dynamodb_load", str(tmp_path / "last.jsonl"))
+    monkeypatch.setattr(bulk, "items_existing", lambda client, records: {})
+
+    with pytest.raises(CommandError) as refused:
+        run("dynamodb_load", str(tmp_path / "all.jsonl"))
+
+    kept = (len(lines) - 1) // bulk.GROUP_ITEMS * bulk.GROUP_ITEMS
+    assert f"the {kept} items written before it were kept" in str(refused.value)
+    assert sum(raw_dynamodb.counts().values()) == kept + 1  # its own group was taken back whole
+    assert raw_dynamodb.counters() == raw_dynamodb.children()
+
+
+def test_dynamodb_init_counts_the_children_of_content_written_before_counters(raw_dynamodb):
+    run("seed_demo", "--programs", "3", "--now", NOW)
+    counted = raw_dynamodb.counters()
+    raw_dynamodb.client.delete_table(TableName=raw_dynamodb.table("counters"))
+
+    assert f"Created {raw_dynamodb.table('counters')}." in run("dynamodb_init")
+    assert raw_dynamodb.counters() == raw_dynamodb.children() == counted
+
+    key = next(iter(counted))
+    raw_dynamodb.client.put_item(
+        TableName=raw_dynamodb.table("counters"), Item={"key": {"S": key}, "children": {"N": "99"}}
+    )
+    assert f"Counted the children of {len(counted)} programs and seasons." in run("dynamodb_init", "--recount")
+    assert raw_dynamodb.counters() == counted
 
 
 def test_demo_content_passes_the_editorial_rules():

@@ -29,9 +29,8 @@ def language_restored():
 
 @pytest.fixture
 def superuser_client(db) -> Client:
-    User.objects.create_superuser("sora-admin", password="secret-pass-123")
     client = Client()
-    assert client.login(username="sora-admin", password="secret-pass-123")
+    client.force_login(User.objects.create_superuser("sora-admin", password="secret-pass-123"))
     return client
 
 

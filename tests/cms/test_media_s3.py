@@ -58,3 +58,23 @@ def test_failed_content_write_leaves_no_orphan_upload_in_s3(dynamodb, s3_bucket)
         services.program_create(user="editor", key_art_upload=png_upload(), title="Two", slug="taken", status="draft")
 
     assert s3_bucket.list_objects_v2(Bucket="airtime-media").get("KeyCount") == 0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "key_end", "content_type"),
+    [("PNG", ".png", "image/png"), ("JPEG", ".jpg", "image/jpeg"), ("WEBP", ".webp", "image/webp")],
+)
+def test_upload_named_html_is_stored_in_s3_as_the_image_it_really_is(dynamodb, s3_bucket, fmt, key_end, content_type):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 36), (200, 30, 60)).save(buffer, fmt)
+    upload = SimpleUploadedFile("x.html", buffer.getvalue() + b"<script>alert(1)</script>", content_type="text/html")
+
+    program = services.program_create(user="editor", key_art_upload=upload, title="鬼滅の刃", slug="kimetsu")
+
+    stored = selectors.program_get(program.id).key_art
+    assert stored.startswith("key-art/") and stored.endswith(key_end)
+    obj = s3_bucket.get_object(Bucket="airtime-media", Key=stored)
+    assert obj["ContentType"] == content_type
+    data = obj["Body"].read()
+    assert b"<script" not in data
+    assert Image.open(io.BytesIO(data)).format == fmt

@@ -10,6 +10,7 @@ from itertools import islice
 import pytest
 
 from cms import domain, services
+from cms.store import cascade
 from cms.store import episodes as episode_store
 from cms.store import programs as program_store
 from cms.store import seasons as season_store
@@ -240,6 +241,91 @@ def test_sweep_finishes_a_purge_whose_worker_died(raw_dynamodb):
     assert family(raw_dynamodb, program.id) == (0, 0)
     assert [item["id"] for item in raw_dynamodb.snapshot()["programs"]] == [kept.id]
     assert family(raw_dynamodb, kept.id) == (2, 6)
+    assert services.deleted_programs_sweep() == 0
+
+
+def test_child_counters_follow_every_create_move_and_delete(raw_dynamodb):
+    program = program_with_children()
+    first, second = season_store.seasons_of_program(program.id)
+    counted = {f"program#{program.id}": 8, f"season#{first.id}": 3, f"season#{second.id}": 3}
+    assert raw_dynamodb.counters() == raw_dynamodb.children() == counted
+    episode = episode_store.episodes_of_season(first.id)[0]
+    episode_store.episode_save(replace(episode, season_id=second.id, number=9), old=episode)
+    assert raw_dynamodb.counters()[f"season#{second.id}"] == 4
+
+    for moved in episode_store.episodes_of_season(first.id):
+        episode_store.episode_delete(moved)
+    season_store.season_delete(season_store.season_get(first.id))
+    assert raw_dynamodb.counters() == raw_dynamodb.children() == {f"program#{program.id}": 5, f"season#{second.id}": 4}
+    with pytest.raises(season_store.SeasonNotEmpty):
+        season_store.season_delete(season_store.season_get(second.id))
+
+
+def test_a_season_deleted_while_an_episode_is_added_leaves_no_orphan(raw_dynamodb, monkeypatch):
+    season = season_new(program_new())
+    checked, resume = threading.Event(), threading.Event()
+    outcome = {}
+
+    def pause(_season) -> None:
+        checked.set()
+        resume.wait(timeout=10)
+
+    def delete() -> None:
+        try:
+            season_store.season_delete(season)
+            outcome["delete"] = "deleted"
+        except season_store.SeasonNotEmpty:
+            outcome["delete"] = "refused"
+
+    monkeypatch.setattr(season_store, "season_delete_checked", pause)
+    deleting = threading.Thread(target=delete)
+    deleting.start()
+    assert checked.wait(timeout=10)  # the delete found the season empty and is about to write
+    episode = episode_new(season)
+    resume.set()
+    deleting.join(timeout=10)
+
+    assert outcome == {"delete": "refused"}
+    tables = raw_dynamodb.snapshot()
+    assert [item["id"] for item in tables["seasons"]] == [season.id]
+    assert [(item["id"], item["season_id"]) for item in tables["episodes"]] == [(episode.id, season.id)]
+    assert raw_dynamodb.counters() == raw_dynamodb.children()
+
+
+def test_an_episode_added_to_a_season_deleted_since_it_was_read_is_refused(raw_dynamodb):
+    season = season_new(program_new())
+    season_store.season_delete(season)
+
+    with pytest.raises(NotFound):
+        episode_new(season)
+    assert raw_dynamodb.snapshot()["episodes"] == []
+    assert raw_dynamodb.counters() == raw_dynamodb.children() == {}
+
+
+def test_a_child_missing_from_a_lagging_index_keeps_the_program_until_a_sweep_finds_it(raw_dynamodb, monkeypatch):
+    program = program_with_children()
+    latest = episode_new(season_store.seasons_of_program(program.id)[0], number=4)
+    listed = cascade.children_listed
+
+    def lagging(program_id: str) -> tuple[list[str], list[str]]:
+        seasons, episodes = listed(program_id)
+        return seasons, [episode_id for episode_id in episodes if episode_id != latest.id]
+
+    monkeypatch.setattr(cascade, "children_listed", lagging)
+    program_store.program_mark_deleted(program)
+
+    assert services.program_purge(program_id=program.id) is False
+    assert services.deleted_programs_sweep() == 1  # the index still lags: nothing more can go
+    tables = raw_dynamodb.snapshot()
+    assert [(item["id"], "deleted_at" in item) for item in tables["programs"]] == [(program.id, True)]
+    assert [item["id"] for item in tables["seasons"]] == [latest.season_id]
+    assert [item["id"] for item in tables["episodes"]] == [latest.id]
+    assert raw_dynamodb.counters() == raw_dynamodb.children()
+
+    monkeypatch.setattr(cascade, "children_listed", listed)  # the index caught up
+    assert services.deleted_programs_sweep() == 1
+    assert raw_dynamodb.counts() == {"programs": 0, "seasons": 0, "episodes": 0, "uniques": 0}
+    assert raw_dynamodb.counters() == {}
     assert services.deleted_programs_sweep() == 0
 
 

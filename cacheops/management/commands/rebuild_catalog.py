@@ -2,9 +2,10 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cacheops import operations, tasks
+from cacheops import operations
 from cacheops.backends.base import CacheError
 from cacheops.publisher import PublishError
+from cms.enqueue import task_send
 
 
 def as_of_parse(value: str | None) -> datetime | None:
@@ -34,9 +35,16 @@ class Command(BaseCommand):
         if not (family == "catalog" or family.startswith("program:")):
             raise CommandError(f"unknown family {family!r}: use catalog or program:<id>")
         if not sync:
-            result = tasks.rebuild.delay(
-                family, as_of=when.isoformat() if when else None, requested_by="cli", full=full
-            )
+            try:
+                result = task_send(
+                    operations.REBUILD_TASK,
+                    family,
+                    as_of=when.isoformat() if when else None,
+                    requested_by="cli",
+                    full=full,
+                )
+            except Exception as exc:
+                raise CommandError(f"could not queue the rebuild of {family} ({exc}); try --sync") from None
             self.stdout.write(f"queued {family} rebuild as task {result.id}")
             return
         try:

@@ -9,8 +9,9 @@ from django.utils.translation import gettext as _
 from pynamodb.exceptions import PynamoDBException
 
 from cms.demo import demo_generate, hour_floor
+from cms.management.messages import clash_message
 from cms.store.bulk import content_put_many
-from cms.store.errors import NotUnique
+from cms.store.errors import Clash, NotUnique, StoreUnavailable
 from cms.store.tables import tables_truncate
 
 PROGRESS_STEP = 0.1
@@ -28,8 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help=_("random seed (default 1)"))
         parser.add_argument("--now", type=datetime.fromisoformat, help=_("reference time, ISO 8601 with offset"))
         parser.add_argument("--reset", action="store_true", help=_("delete every content item first"))
+        parser.add_argument("--replace", action="store_true", help=_("overwrite demo items that exist already"))
 
-    def handle(self, *args, programs, seed, now, reset, **options):
+    def handle(self, *args, programs, seed, now, reset, replace, **options):
         if programs < 0:
             raise CommandError(_("--programs cannot be negative."))
         if now is not None and now.tzinfo is None:
@@ -53,14 +55,21 @@ class Command(BaseCommand):
             if reset:
                 self.stdout.write(_("Deleted %(count)d existing items.") % {"count": tables_truncate()})
             written = content_put_many(
-                content.programs, content.seasons, content.episodes, progress=self._progress_reporter()
+                content.programs,
+                content.seasons,
+                content.episodes,
+                progress=self._progress_reporter(),
+                replace=replace,
             )
+        except Clash as exc:
+            advice = _("Run again with --replace to overwrite them, or with --reset to start over.")
+            raise CommandError(clash_message(exc, advice)) from exc
         except NotUnique as exc:
             raise CommandError(
                 _("Demo content clashes with existing content (%(field)s already taken); run again with --reset.")
                 % {"field": exc.field}
             ) from exc
-        except (BotoCoreError, ClientError, PynamoDBException) as exc:
+        except (BotoCoreError, ClientError, PynamoDBException, StoreUnavailable) as exc:
             raise CommandError(_("Cannot write the demo content: %(error)s") % {"error": exc}) from exc
         self.stdout.write(
             _("Done: %(count)d items written in %(seconds).1f s.")
