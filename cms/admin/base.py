@@ -3,8 +3,6 @@ with list, add, change and delete views that call selectors and services."""
 
 from __future__ import annotations
 
-import functools
-import logging
 from dataclasses import asdict, dataclass
 
 from django.contrib import admin, messages
@@ -15,48 +13,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 
-from cms import domain, selectors, services, validation
-from cms.store.errors import NotFound, StoreUnavailable, StoreUnconfirmed
+from cms import domain, selectors, services
+from cms.store.errors import NotFound
 
-BULK_MAX_ITEMS = 100
-VERSION_MAX_DIGITS = 10
-
-
-logger = logging.getLogger(__name__)
-
-STORE_READ_UNAVAILABLE = gettext_lazy(
-    "The content store is not answering, so this page cannot be shown. Try again in a minute."
-)
-STORE_SAVE_UNAVAILABLE = gettext_lazy(
-    "The content store is not answering; your input is kept below; nothing was saved."
-)
-STORE_SAVE_UNCONFIRMED = gettext_lazy(
-    "The content store did not confirm the save; reload the page to check whether it went through before saving again."
-)
-STORE_CHANGE_UNCONFIRMED = gettext_lazy(
-    "The content store did not answer; reload the page to check whether your change went through before trying again."
-)
-
-
-def store_guarded(*, keeps_form: bool = False):
-    """Answer 503 with a message an editor can act on when the content store does not answer in time."""
-
-    def decorate(view):
-        @functools.wraps(view)
-        def guarded(self, request, *args, **kwargs):
-            try:
-                return view(self, request, *args, **kwargs)
-            except StoreUnavailable as error:
-                logger.warning("Content store unavailable: %s %s", request.method, request.path, exc_info=True)
-                if keeps_form and request.method == "POST":
-                    return self.store_unavailable_form(request, error, kwargs.get("object_id"))
-                return self.store_unavailable_page(request)
-
-        return guarded
-
-    return decorate
+from .outage import StoreOutageMixin, store_guarded
+from .posted import posted_version, selection_parse
 
 
 @dataclass
@@ -68,7 +31,7 @@ class Row:
     cells: list
 
 
-class StoreModelAdmin(admin.ModelAdmin):
+class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
     """Subclasses name their form, columns, filters and the services they call."""
 
     form_class = None
@@ -321,79 +284,6 @@ class StoreModelAdmin(admin.ModelAdmin):
             raise PermissionDenied
         self._obj_or_404(object_id)
         return super().history_view(request, object_id, extra_context)
-
-    def store_unavailable_form(self, request, error, object_id: str | None):
-        """The posted form again, the editor's input kept, saying whether the save may have happened."""
-        form = self.form_offline(request, object_id)
-        form.add_error(None, STORE_SAVE_UNCONFIRMED if isinstance(error, StoreUnconfirmed) else STORE_SAVE_UNAVAILABLE)
-        # Only what the request itself says about the item: reading it would wait on the store again.
-        original = {"id": object_id, "title": request.POST.get("title", "")} if object_id else None
-        title = _("Change %(name)s") if object_id else _("Add %(name)s")
-        context = self._context(
-            request,
-            title=title % {"name": self.opts.verbose_name},
-            form=form,
-            original=original,
-            object_id=object_id,
-            history_url=self._url("history", object_id) if object_id else None,
-            delete_url=self._url("delete", object_id) if object_id else None,
-            changelist_url=self._url("changelist"),
-            read_only=False,
-        )
-        return TemplateResponse(request, self.form_template, context, status=503)
-
-    def store_unavailable_page(self, request):
-        """A short page saying the store is not answering (and, after a change, that it may have happened)."""
-        message = STORE_CHANGE_UNCONFIRMED if request.method == "POST" else STORE_READ_UNAVAILABLE
-        context = self._context(
-            request,
-            title=capfirst(self.opts.verbose_name_plural),
-            message=message,
-            changelist_url=self._url("changelist"),
-        )
-        return TemplateResponse(request, "admin/cms/store_unavailable.html", context, status=503)
-
-
-def selection_parse(values: list[str]) -> tuple[list[tuple[str, int]], int]:
-    """Checked rows ("id:version" as listed) as (id, version) pairs, and how many values were unusable.
-
-    Malformed values, repeated ids and anything past BULK_MAX_ITEMS are unusable.
-    """
-    items, seen, unusable = [], set(), 0
-    for value in values:
-        item_id, _colon, version = value.partition(":")
-        usable = (
-            len(items) < BULK_MAX_ITEMS
-            and domain.id_valid(item_id)
-            and item_id not in seen
-            and version.isascii()
-            and version.isdigit()
-            and len(version) <= VERSION_MAX_DIGITS
-            and validation.VERSION.error(int(version)) is None
-        )
-        if usable:
-            seen.add(item_id)
-            items.append((item_id, int(version)))
-        else:
-            unusable += 1
-    return items, unusable
-
-
-def posted_version(request) -> int:
-    """The version the editor read, as posted; ValueError unless it is one the store could hold."""
-    text = request.POST.get("version", "")
-    if not (text.isascii() and text.isdigit() and len(text) <= VERSION_MAX_DIGITS):
-        raise ValueError(text)
-    version = int(text)
-    if validation.VERSION.error(version):
-        raise ValueError(text)
-    return version
-
-
-def posted_choices(request, name: str) -> list[tuple[str, str]]:
-    """The one choice the editor posted for `name`, labelled by its value: the store cannot name it now."""
-    value = request.POST.get(name, "")
-    return [(value, value)]
 
 
 def initial_from(obj) -> dict:

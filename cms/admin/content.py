@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy, ngettext
 from cms import domain, forms, models, selectors, services
 from cms.templatetags.airtime import jst
 
-from .base import Row, StoreModelAdmin, initial_from, posted_choices
+from .base import Row, StoreModelAdmin, initial_from
+from .posted import posted_choices
 
 admin.site.site_header = gettext_lazy("Airtime back office")
 admin.site.site_title = gettext_lazy("Airtime back office")

@@ -8,7 +8,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from cms import selectors, services
-from cms.admin.base import STORE_READ_UNAVAILABLE, STORE_SAVE_UNAVAILABLE, STORE_SAVE_UNCONFIRMED
+from cms.admin.outage import STORE_READ_UNAVAILABLE, STORE_SAVE_UNAVAILABLE, STORE_SAVE_UNCONFIRMED
 from cms.store.local import free_port
 from tests.cms.conftest import form_read, ja, listed_titles
 from tests.conftest import paused, store_at
