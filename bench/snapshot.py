@@ -151,7 +151,8 @@ def full_rebuild(args) -> int:
 
 
 def incremental(args, full_read: int) -> None:
-    from cacheops import fragments, operations, pending, publisher
+    from cacheops import fragments, operations, pending
+    from cacheops.manifest import manifest_read
     from cacheops.models import Operation
     from cacheops.snapshot import program_entry
     from cms import services
@@ -170,14 +171,14 @@ def incremental(args, full_read: int) -> None:
 
     def edit_and_rebuild(i: int):
         current = program_get(program_id)
-        before = publisher.manifest_read(operations.CATALOG)["version"]
+        before = manifest_read(operations.CATALOG)["version"]
         started = time.perf_counter()
         services.program_update(
             program_id=program_id, version=current.version, user="bench", title=f"{base_title} ({i})"
         )
         pending.change_record(operations.CATALOG, program_id)
         op = operations.catalog_rebuild(requested_by="bench")
-        manifest = publisher.manifest_read(operations.CATALOG)
+        manifest = manifest_read(operations.CATALOG)
         elapsed = time.perf_counter() - started
         if op.result != "published" or manifest["version"] != op.version_after or manifest["version"] == before:
             raise SystemExit(f"edit {i} did not publish a new catalog: {op.result} {op.detail}")

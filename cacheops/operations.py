@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from cms.domain import time_parse
 from cms.enqueue import task_send
 
-from . import fragments, pending, publisher
+from . import fragments, lock, pending, publisher
+from .errors import BuildBusy
+from .manifest import families_read, manifest_read
 from .models import Operation, PendingChange
 from .snapshot import catalog_body, program_body
 
@@ -38,7 +41,7 @@ def operation_log(kind: str, family: str, requested_by: str):
     try:
         yield op
     except Exception as exc:
-        op.result = "busy" if isinstance(exc, publisher.BuildBusy) else "failed"
+        op.result = "busy" if isinstance(exc, BuildBusy) else "failed"
         op.detail = f"{type(exc).__name__}: {exc}"[:2000]
         raise
     finally:
@@ -47,7 +50,7 @@ def operation_log(kind: str, family: str, requested_by: str):
 
 
 def _version(family: str) -> str:
-    manifest = publisher.manifest_read(family)
+    manifest = manifest_read(family)
     return manifest["version"] if manifest else ""
 
 
@@ -85,7 +88,7 @@ def catalog_rebuild(
 ) -> Operation:
     """Build the catalog from per-program sources (re-reading only changed programs) and publish it."""
     as_of = as_of or _now()
-    with operation_log("rebuild", CATALOG, requested_by) as op, publisher.build_lock(CATALOG) as build_id:
+    with operation_log("rebuild", CATALOG, requested_by) as op, lock.build_lock(CATALOG) as build_id:
         started_at = _now()
         op.version_before = _version(CATALOG)
         asked_full, changed = pending.changes_take(CATALOG)
@@ -120,7 +123,7 @@ def catalog_rebuild(
 def program_rebuild(*, program_id: str, as_of: datetime | None = None, requested_by: str = "") -> Operation:
     """Publish the family of one program from its stored source."""
     family, as_of = program_family(program_id), as_of or _now()
-    with operation_log("rebuild", family, requested_by) as op, publisher.build_lock(family) as build_id:
+    with operation_log("rebuild", family, requested_by) as op, lock.build_lock(family) as build_id:
         started_at = _now()
         op.version_before = _version(family)
         body = program_body(fragments.sources_load().get(program_id), as_of)
@@ -157,9 +160,9 @@ def invalidate(*, family: str = CATALOG, hard: bool = False, requested_by: str =
 
 def prewarm(*, family: str = CATALOG, requested_by: str = "", progress=None) -> Operation:
     """Make sure the current snapshot is built, complete and far from expiring."""
-    if publisher.manifest_read(family) is None:
+    if manifest_read(family) is None:
         family_rebuild(family=family, requested_by=requested_by, progress=progress)
-    with operation_log("prewarm", family, requested_by) as op, publisher.build_lock(family):
+    with operation_log("prewarm", family, requested_by) as op, lock.build_lock(family):
         op.version_before = _version(family)
         manifest = publisher.ttl_refresh(family, progress=progress)
         op.version_after = manifest["version"] if manifest else ""
@@ -169,7 +172,7 @@ def prewarm(*, family: str = CATALOG, requested_by: str = "", progress=None) -> 
 
 def rollback(*, family: str = CATALOG, requested_by: str = "") -> Operation:
     """Make the previous version current again."""
-    with operation_log("rollback", family, requested_by) as op, publisher.build_lock(family) as build_id:
+    with operation_log("rollback", family, requested_by) as op, lock.build_lock(family) as build_id:
         op.version_before = _version(family)
         result = publisher.rollback(family, build_id=build_id, started_at=_now())
         op.version_after = result.version
@@ -181,13 +184,13 @@ def ttl_refresh_due(*, requested_by: str = "beat") -> list[str]:
     """Refresh every family whose cache entries expire within half their lifetime."""
     refreshed = []
     horizon = settings.CACHEOPS_TTL_SECONDS / 2
-    for family in publisher.families_read():
-        manifest = publisher.manifest_read(family)
+    for family in families_read():
+        manifest = manifest_read(family)
         if manifest is None:
             continue
-        expires = datetime.strptime(manifest["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        expires = time_parse(manifest["expires_at"])
         if (expires - datetime.now(UTC)).total_seconds() < horizon:
-            with operation_log("refresh_ttl", family, requested_by) as op, publisher.build_lock(family):
+            with operation_log("refresh_ttl", family, requested_by) as op, lock.build_lock(family):
                 publisher.ttl_refresh(family)
                 op.version_before = op.version_after = manifest["version"]
                 op.result = "done"

@@ -1,13 +1,11 @@
 """Write snapshots to the shared cache: chunks first, verified, then the manifest swap.
 
-The only module that writes cache keys.
+The only module that writes cache keys (the build lock aside).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,22 +13,15 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from django.conf import settings
 
+from cms.domain import time_text
+
 from . import chunks, keys
 from .backends import backend_get
+from .errors import LockLost, PublishError
+from .lock import lock_held
+from .manifest import Manifest, chunks_fetch, families_read, manifest_read, manifest_version_read
 
 Progress = Callable[[str, int, int], None]
-
-
-class PublishError(Exception):
-    """A snapshot could not be published; the previous version stays current."""
-
-
-class BuildBusy(PublishError):
-    """Another build of this family holds the lock."""
-
-
-class LockLost(PublishError):
-    """This build's lock expired and another build may have taken over."""
 
 
 @dataclass
@@ -43,58 +34,6 @@ class Published:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def manifest_read(family: str) -> dict | None:
-    """The current manifest of `family`, or None."""
-    raw = backend_get().get(keys.manifest_key(family))
-    return orjson.loads(raw) if raw else None
-
-
-def manifest_version_read(family: str, version: str) -> dict | None:
-    """The manifest of one earlier version, kept for rollback."""
-    raw = backend_get().get(keys.manifest_version_key(family, version))
-    return orjson.loads(raw) if raw else None
-
-
-def families_read() -> list[str]:
-    """Every family ever published, catalog first."""
-    raw = backend_get().get(keys.families_key())
-    names = orjson.loads(raw) if raw else []
-    return sorted(set(names), key=lambda name: (name != "catalog", name))
-
-
-@contextlib.contextmanager
-def build_lock(family: str):
-    """Hold the build lock of `family` (value: this build's id; it expires by itself)."""
-    backend, build_id = backend_get(), uuid.uuid4().hex
-    key = keys.lock_key(family)
-    if not backend.add(key, build_id.encode(), settings.CACHEOPS_LOCK_SECONDS):
-        raise BuildBusy(f"another build of {family} is running")
-    try:
-        yield build_id
-    finally:
-        if backend.get(key) == build_id.encode():
-            backend.delete(key)
-
-
-def chunks_fetch(manifest: dict) -> bytes:
-    """Fetch and verify every chunk of `manifest`; return the compressed stream."""
-    entries = manifest["chunks"]
-    data = backend_get().get_many([entry["key"] for entry in entries])
-    return chunks.join(data, entries, manifest["sha256"])
-
-
-def snapshot_read(family: str) -> tuple[dict, bytes]:
-    """The current manifest and its decompressed body, verified."""
-    manifest = manifest_read(family)
-    if manifest is None:
-        raise PublishError(f"{family} has no current version")
-    return manifest, chunks.decompress(chunks_fetch(manifest), manifest["codec"])
 
 
 def publish(
@@ -133,7 +72,7 @@ def publish(
     progress("verify", len(entries), len(entries))
 
     now = _now()
-    manifest = {
+    manifest: Manifest = {
         "name": family,
         "version": version,
         "codec": codec,
@@ -141,9 +80,9 @@ def publish(
         "compressed_bytes": len(compressed),
         "sha256": hashlib.sha256(compressed).hexdigest(),
         "chunks": entries,
-        "as_of": _iso(as_of),
-        "built_at": _iso(now),
-        "expires_at": _iso(now + timedelta(seconds=ttl)),
+        "as_of": time_text(as_of),
+        "built_at": time_text(now),
+        "expires_at": time_text(now + timedelta(seconds=ttl)),
         "previous_version": _previous_version(current, version),
         "staged": None,
     }
@@ -151,7 +90,7 @@ def publish(
     return Published(family, version, manifest["previous_version"], changed=True)
 
 
-def _previous_version(current: dict | None, version: str) -> str | None:
+def _previous_version(current: Manifest | None, version: str) -> str | None:
     if current is None:
         return None
     return current["version"] if current["version"] != version else current.get("previous_version")
@@ -169,18 +108,18 @@ def rollback(family: str, *, build_id: str, started_at: datetime) -> Published:
         chunks_fetch(previous)
     except chunks.ChunkError as exc:
         raise PublishError(f"version {previous['version']} of {family} is no longer complete: {exc}") from exc
-    manifest = {**previous, "previous_version": current["version"], "built_at": _iso(_now()), "stale": False}
+    manifest = {**previous, "previous_version": current["version"], "built_at": time_text(_now()), "stale": False}
     manifest_swap(family, manifest, build_id=build_id, started_at=started_at)
     return Published(family, manifest["version"], current["version"], changed=True)
 
 
-def manifest_swap(family: str, manifest: dict, *, build_id: str, started_at: datetime) -> None:
+def manifest_swap(family: str, manifest: Manifest, *, build_id: str, started_at: datetime) -> None:
     """Make `manifest` current if this build still holds the lock and nothing newer was published."""
     backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
-    if backend.get(keys.lock_key(family)) != build_id.encode():
+    if not lock_held(family, build_id):
         raise LockLost(f"the build lock of {family} expired before the swap")
     latest = manifest_read(family)
-    if latest and latest["built_at"] > _iso(started_at):
+    if latest and latest["built_at"] > time_text(started_at):
         raise LockLost(f"a newer version of {family} was published meanwhile")
     raw = orjson.dumps(manifest)
     backend.set(keys.manifest_version_key(family, manifest["version"]), raw, ttl)
@@ -194,7 +133,7 @@ def _family_remember(family: str, ttl: int) -> None:
     backend_get().set(keys.families_key(), orjson.dumps(names if family in names else [*names, family]), ttl)
 
 
-def manifest_mark_stale(family: str) -> dict | None:
+def manifest_mark_stale(family: str) -> Manifest | None:
     """Flag the current manifest stale; readers keep using it until a rebuild replaces it."""
     manifest = manifest_read(family)
     if manifest is not None:
@@ -203,14 +142,14 @@ def manifest_mark_stale(family: str) -> dict | None:
     return manifest
 
 
-def manifest_remove(family: str) -> dict | None:
+def manifest_remove(family: str) -> Manifest | None:
     """Remove the pointer to the current version (chunks expire by themselves)."""
     manifest = manifest_read(family)
     backend_get().delete(keys.manifest_key(family))
     return manifest
 
 
-def ttl_refresh(family: str, progress: Progress | None = None) -> dict | None:
+def ttl_refresh(family: str, progress: Progress | None = None) -> Manifest | None:
     """Write the current version's chunks and manifest again with a fresh TTL."""
     backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
     manifest = manifest_read(family)
@@ -222,7 +161,7 @@ def ttl_refresh(family: str, progress: Progress | None = None) -> dict | None:
         start = sum(e["bytes"] for e in entries[: entry["index"]])
         backend.set(entry["key"], compressed[start : start + entry["bytes"]], ttl)
         (progress or (lambda *a: None))("refresh", done, len(entries))
-    manifest["expires_at"] = _iso(_now() + timedelta(seconds=ttl))
+    manifest["expires_at"] = time_text(_now() + timedelta(seconds=ttl))
     raw = orjson.dumps(manifest)
     backend.set(keys.manifest_version_key(family, manifest["version"]), raw, ttl)
     backend.set(keys.manifest_key(family), raw, ttl)

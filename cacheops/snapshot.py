@@ -7,24 +7,19 @@ catalog for any instant can be assembled from sources without reading DynamoDB a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 
 from cms import domain
+from cms.domain import time_text
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 PROGRAM_FIELDS = ("id", "slug", "title", "title_kana", "description", "genre", "key_art", "sort_order")
 SEASON_FIELDS = ("id", "title", "sort_order")
 EPISODE_FIELDS = (
     "id", "number", "title", "synopsis", "duration_s", "thumbnail", "video_url", "tags", "cast",
 )  # fmt: skip
 WINDOW_FIELDS = ("status", "publish_at", "expire_at")
-
-
-def time_text(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with a Z, as stored and as published."""
-    return value.astimezone(UTC).strftime(TIME_FORMAT) if value else None
 
 
 def _fields(obj, names: tuple[str, ...]) -> dict:

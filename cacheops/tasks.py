@@ -9,7 +9,7 @@ from cms.store.errors import StoreUnavailable
 
 from . import operations
 from .backends.base import CacheUnavailable
-from .publisher import BuildBusy
+from .errors import BuildBusy
 
 # Reads only: any DynamoDB error left after botocore's own retries (throttling, a stalled store) is worth
 # retrying.

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+
+# Instants as stored in DynamoDB and published in snapshots and manifests: UTC, ISO 8601, with a Z.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 DRAFT = "draft"
 PUBLISHED = "published"
@@ -26,6 +29,16 @@ _KATAKANA_TO_HIRAGANA = {cp: cp - 0x60 for cp in range(0x30A1, 0x30F7)}
 def id_valid(value: str) -> bool:
     """Tell whether `value` has the shape of an item id."""
     return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def time_text(value: datetime | None) -> str | None:
+    """Format an aware datetime as stored and published (2026-11-26T14:45:00Z)."""
+    return value.astimezone(UTC).strftime(TIME_FORMAT) if value else None
+
+
+def time_parse(text: str | None) -> datetime | None:
+    """Parse a time written by time_text."""
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC) if text else None
 
 
 def title_normalize(text: str) -> str:

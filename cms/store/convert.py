@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 from cms import domain
+from cms.domain import time_parse, time_text
 
 from .errors import ItemTooLarge
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 NO_AIRTIME = "0000-00-00T00:00:00Z"
-
-
-def time_dump(value: datetime | None) -> str | None:
-    """Format an aware datetime as the stored UTC ISO 8601 string."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime(TIME_FORMAT)
-
-
-def time_load(value: str | None) -> datetime | None:
-    """Parse a stored UTC ISO 8601 string."""
-    if not value:
-        return None
-    return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
 
 
 _TIME_FIELDS = ("publish_at", "expire_at", "updated_at")
@@ -36,7 +21,7 @@ def item_values(obj) -> dict:
     values = asdict(obj)
     values.pop("deleted", None)
     for name in _TIME_FIELDS:
-        values[name] = time_dump(values[name])
+        values[name] = time_text(values[name])
     return {k: v for k, v in values.items() if v not in ("", None, [])}
 
 
@@ -49,7 +34,7 @@ def domain_values(item, cls) -> dict:
             continue
         value = getattr(item, name, None)
         if name in _TIME_FIELDS:
-            value = time_load(value)
+            value = time_parse(value)
         elif name in ("sort_order", "number", "duration_s", "version") and value is not None:
             value = int(value)
         if value is not None:

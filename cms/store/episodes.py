@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cms import domain
+from cms.domain import time_text
 
-from .convert import NO_AIRTIME, episode_from_item, item_values, time_dump
+from .convert import NO_AIRTIME, episode_from_item, item_values
 from .counters import episode_counts
 from .models import EpisodeItem, ProgramItem, SeasonItem
 from .paging import Position, query_stream
@@ -26,7 +27,7 @@ def _item(episode: domain.Episode) -> EpisodeItem:
     item.title_norm = domain.title_normalize(episode.title)
     item.season_key = f"{episode.season_id}#{episode.number:06d}"
     item.order_key = f"{episode.program_id}#{item.season_key}"
-    item.publish_sort = time_dump(episode.publish_at) or NO_AIRTIME
+    item.publish_sort = time_text(episode.publish_at) or NO_AIRTIME
     return item
 
 

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from cms import domain
+from cms.domain import time_text
 
-from .convert import item_values, program_from_item, time_dump
+from .convert import item_values, program_from_item
 from .errors import NotFound
 from .models import EpisodeItem, ProgramItem, SeasonItem
 from .paging import Position, query_stream
@@ -66,7 +67,7 @@ def program_mark_deleted(program: domain.Program, *, at: datetime | None = None)
     item.kind = None
     item.title_norm = item.kana_norm = None
     item.deleted_kind = KIND
-    item.deleted_at = time_dump(at or datetime.now(UTC))
+    item.deleted_at = time_text(at or datetime.now(UTC))
     item_write(
         item,
         create=False,

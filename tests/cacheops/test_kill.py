@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from cacheops import operations
-from cacheops.publisher import BuildBusy
+from cacheops.errors import BuildBusy
 from cms import services
 from tests.cacheops.conftest import body_of, process_env, reassemble, show_create
 

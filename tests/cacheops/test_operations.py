@@ -12,9 +12,10 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from cacheops import operations, pending, publisher, tasks
+from cacheops import operations, pending, tasks
+from cacheops.errors import BuildBusy
+from cacheops.manifest import manifest_read, snapshot_read
 from cacheops.models import Operation
-from cacheops.publisher import BuildBusy
 from cms import services
 from tests.cacheops.conftest import body_of, process_env, process_stop, reassemble, show_create
 
@@ -155,8 +156,8 @@ def test_every_save_rebuilds_when_celery_runs_inline_and_the_log_chains_the_vers
     assert len(builds) == 22 and {op.result for op in builds} == {"published"}
     assert builds[0].version_before == ""
     assert all(later.version_before == earlier.version_after for earlier, later in pairwise(builds))
-    assert builds[-1].version_after == publisher.manifest_read("catalog")["version"]
-    program = publisher.snapshot_read(f"program:{show.program.id}")[1]
+    assert builds[-1].version_after == manifest_read("catalog")["version"]
+    program = snapshot_read(f"program:{show.program.id}")[1]
     assert len(json.loads(program)["program"]["seasons"][0]["episodes"]) == 20
 
 
@@ -189,18 +190,18 @@ def test_every_operation_is_logged_with_who_asked_how_long_it_took_and_the_versi
 
     operations.rollback(requested_by="oki")
     assert_logged(logged(kind="rollback"), "rollback", "done", v2, v1)
-    assert publisher.manifest_read("catalog")["version"] == v1
+    assert manifest_read("catalog")["version"] == v1
 
     operations.invalidate(requested_by="oki")
     invalidated = logged(kind="invalidate")
     assert_logged(invalidated, "invalidate", "done", v1, "")
     follow_up = Operation.objects.filter(kind="rebuild", id__gt=invalidated.id).get()
     assert (follow_up.result, follow_up.version_before, follow_up.version_after) == ("published", v1, v2)
-    assert not publisher.manifest_read("catalog").get("stale")
+    assert not manifest_read("catalog").get("stale")
 
     operations.invalidate(hard=True, requested_by="oki")
     assert_logged(logged(kind="invalidate-hard"), "invalidate-hard", "done", v2, "")
-    assert publisher.manifest_read("catalog") is None
+    assert manifest_read("catalog") is None
 
 
 @pytest.mark.django_db
@@ -212,7 +213,7 @@ def test_the_ttl_refresh_and_a_busy_build_are_logged_too(dynamodb, redis_engine,
     settings.CACHEOPS_TTL_SECONDS = 100  # the entries now expire within half their lifetime
     assert operations.ttl_refresh_due() == ["catalog"]
     assert_logged(logged(kind="refresh_ttl"), "refresh_ttl", "done", version, version, requested_by="beat")
-    expires = datetime.strptime(publisher.manifest_read("catalog")["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+    expires = datetime.strptime(manifest_read("catalog")["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
     assert (expires.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds() > 90
 
     redis_engine.set(f"{redis_engine.prefix}:catalog:lock", b"another-build", 30)
@@ -231,6 +232,6 @@ def test_a_program_rebuilt_before_the_first_catalog_build_does_not_shrink_the_ca
     operations.family_rebuild(family=f"program:{first.program.id}", requested_by="oki")
     operations.catalog_rebuild(requested_by="oki")
 
-    programs = json.loads(publisher.snapshot_read("catalog")[1])["programs"]
+    programs = json.loads(snapshot_read("catalog")[1])["programs"]
     assert [p["id"] for p in programs] == [first.program.id, second.program.id]
     assert catalog_titles(redis_engine) == {"残酷", "両面宿儺"}

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cacheops import publisher
-from cacheops.publisher import BuildBusy, LockLost, PublishError
+from cacheops import lock, publisher
+from cacheops.errors import BuildBusy, LockLost, PublishError
+from cacheops.manifest import families_read, manifest_version_read, snapshot_read
 from tests.cacheops.conftest import body_of, reassemble
 
 AS_OF = datetime(2026, 11, 26, 14, 45, tzinfo=UTC)
@@ -27,7 +28,7 @@ def catalog(label: str, programs: int = 200) -> bytes:
 
 
 def publish(body: bytes, family: str = "catalog", progress=None) -> publisher.Published:
-    with publisher.build_lock(family) as build_id:
+    with lock.build_lock(family) as build_id:
         return publisher.publish(
             family, body, as_of=AS_OF, build_id=build_id, started_at=datetime.now(UTC), progress=progress
         )
@@ -95,14 +96,14 @@ def test_a_new_version_remembers_the_previous_one_and_rollback_restores_it(engin
     assert raw_manifest(engine)["previous_version"] == first.version
     assert second.previous == first.version
 
-    with publisher.build_lock("catalog") as build_id:
+    with lock.build_lock("catalog") as build_id:
         publisher.rollback("catalog", build_id=build_id, started_at=datetime.now(UTC))
 
     manifest, stream = reassemble(engine)
     assert manifest["version"] == first.version
     assert manifest["previous_version"] == second.version
     assert body_of(manifest, stream) == body_a
-    assert publisher.snapshot_read("catalog")[1] == body_a
+    assert snapshot_read("catalog")[1] == body_a
 
 
 def test_soft_invalidation_keeps_the_old_version_readable_until_a_rebuild(engine):
@@ -131,10 +132,10 @@ def test_hard_invalidation_removes_the_pointer(engine):
 
     assert raw_manifest(engine) is None
     with pytest.raises(PublishError, match="catalog has no current version"):
-        publisher.snapshot_read("catalog")
+        snapshot_read("catalog")
     # A reader still holding the old manifest can finish reading it.
     assert chunk_keys(engine) == old_chunks
-    assert publisher.manifest_version_read("catalog", version)["version"] == version
+    assert manifest_version_read("catalog", version)["version"] == version
 
 
 def test_a_build_whose_lock_was_taken_over_gives_up_and_keeps_the_previous_version(engine, settings):
@@ -212,7 +213,7 @@ def test_ttl_refresh_pushes_expiry_later_and_keeps_the_family_listed(engine, set
     assert parse(manifest["expires_at"]) >= parse(before["expires_at"]) + timedelta(seconds=3500)
     assert body_of(manifest, stream) == body
     assert all(engine.ttl_left(c["key"]) > 3500 for c in manifest["chunks"])
-    assert publisher.families_read() == ["catalog"]
+    assert families_read() == ["catalog"]
 
 
 def test_small_chunks_make_many_pieces_that_reassemble(engine, settings):
@@ -236,4 +237,4 @@ def test_zstd_can_be_chosen(engine, settings):
     manifest, stream = reassemble(engine)
     assert manifest["codec"] == "zstd"
     assert body_of(manifest, stream) == body
-    assert publisher.snapshot_read("catalog")[1] == body
+    assert snapshot_read("catalog")[1] == body

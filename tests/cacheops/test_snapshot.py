@@ -9,7 +9,8 @@ import boto3
 import pytest
 from django.conf import settings
 
-from cacheops import operations, publisher
+from cacheops import operations
+from cacheops.manifest import snapshot_read
 from cacheops.models import Operation
 from cacheops.snapshot import catalog_body, program_body, sources_build
 from cms import services
@@ -119,7 +120,7 @@ def test_the_body_holds_content_only_and_the_manifest_holds_the_build(dynamodb, 
 
     operations.catalog_rebuild(as_of=T0, full=True)
 
-    manifest, body = publisher.snapshot_read("catalog")
+    manifest, body = snapshot_read("catalog")
     assert manifest["as_of"] == "2026-11-26T14:45:00Z" and manifest["built_at"]
     assert body == body_at(T1)  # another instant, same content: same bytes
     for needle in (b"as_of", b"built_at", b"expires_at", b"2026-11-26T14:45", b"status", b"updated_by"):
@@ -137,7 +138,7 @@ def test_incremental_rebuilds_after_edits_equal_a_full_rebuild_byte_for_byte(dyn
     services.program_delete(program_id=gone.program.id, version=gone.program.version, user="test")
     added = show_create("ダンダダン", "dandadan", ["それって恋の始まりじゃねーの"])
 
-    manifest, incremental = publisher.snapshot_read("catalog")
+    manifest, incremental = snapshot_read("catalog")
     last = Operation.objects.filter(kind="rebuild", family="catalog").first()
     assert last.detail.startswith("incremental")
 

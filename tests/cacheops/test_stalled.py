@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cacheops import operations, pending, publisher
+from cacheops import operations, pending
+from cacheops.manifest import manifest_read, snapshot_read
 from cacheops.models import BuildRequest, PendingChange
 
 from .conftest import show_create
@@ -21,7 +22,7 @@ def test_changes_left_by_a_lost_build_task_are_built_by_the_sweep(dynamodb, redi
 
     assert operations.stalled_changes_requeue(older_than_s=60) == ["catalog"]
 
-    manifest, body = publisher.snapshot_read("catalog")
+    manifest, body = snapshot_read("catalog")
     assert "取り残された番組".encode() in body
     assert not PendingChange.objects.exists()
     assert BuildRequest.objects.get(family="catalog").queued is False
@@ -32,4 +33,4 @@ def test_recent_changes_are_left_to_their_own_build(dynamodb, redis_engine):
     pending.change_record("catalog", program.id)
 
     assert operations.stalled_changes_requeue(older_than_s=60) == []
-    assert publisher.manifest_read("catalog") is None
+    assert manifest_read("catalog") is None

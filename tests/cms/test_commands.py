@@ -15,10 +15,10 @@ from django.core.management import CommandError, call_command
 from django.utils import translation
 
 from cms import demo, domain, validation
+from cms.domain import time_parse
 from cms.store import bulk
 from cms.store import episodes as episode_store
 from cms.store import programs as program_store
-from cms.store.convert import time_load
 from cms.store.tables import tables_truncate
 
 NOW = "2026-11-26T23:40:00+09:00"
@@ -115,7 +115,7 @@ def test_seeded_programs_show_every_state_and_keep_clear_of_now(raw_dynamodb):
 
     tables = raw_dynamodb.snapshot()
     stored = [
-        time_load(item[name])
+        time_parse(item[name])
         for table in ("programs", "seasons", "episodes")
         for item in tables[table]
         for name in ("publish_at", "expire_at")

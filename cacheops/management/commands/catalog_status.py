@@ -3,13 +3,14 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cacheops import publisher
 from cacheops.backends.base import CacheError
+from cacheops.manifest import families_read, manifest_read
+from cms.domain import time_parse
 
 
 def ttl_left(manifest: dict) -> int:
     """Seconds until the manifest's entries expire (tracked in the manifest: the SDKs can't read TTLs)."""
-    expires = datetime.strptime(manifest["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    expires = time_parse(manifest["expires_at"])
     return max(0, int((expires - datetime.now(UTC)).total_seconds()))
 
 
@@ -23,8 +24,8 @@ class Command(BaseCommand):
         try:
             families = [
                 {"name": name, "manifest": manifest, "ttl_left_s": ttl_left(manifest) if manifest else 0}
-                for name in publisher.families_read()
-                for manifest in [publisher.manifest_read(name)]
+                for name in families_read()
+                for manifest in [manifest_read(name)]
             ]
         except CacheError as exc:
             raise CommandError(f"cannot read the cache: {exc}") from None

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from cacheops import operations
 from cacheops.backends.base import CacheError
-from cacheops.publisher import PublishError
+from cacheops.errors import PublishError
 from cms.enqueue import task_send
 
 

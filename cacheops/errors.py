@@ -1,0 +1,13 @@
+"""Why a build or a publish could not go ahead; raised by the lock, the manifest reads and the publisher."""
+
+
+class PublishError(Exception):
+    """A snapshot could not be published; the previous version stays current."""
+
+
+class BuildBusy(PublishError):
+    """Another build of this family holds the lock."""
+
+
+class LockLost(PublishError):
+    """This build's lock expired and another build may have taken over."""
