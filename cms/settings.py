@@ -106,12 +106,15 @@ STORAGES = {
 # Content store (DynamoDB). Unset endpoint means AWS itself.
 DYNAMODB_ENDPOINT_URL = env("DYNAMODB_ENDPOINT_URL", default=None)
 DYNAMODB_TABLE_PREFIX = env("DYNAMODB_TABLE_PREFIX", default="airtime-")
-# An editor waits on every DynamoDB call: a stalled store must answer within about 10 s (two attempts of at
-# most connect + read timeout each), not minutes. Celery workers, which nobody waits on, may widen the
-# budget in their own environment, e.g. DYNAMODB_READ_TIMEOUT=30 DYNAMODB_MAX_RETRIES=8.
+# Nobody waits on a worker or a command: their DynamoDB calls may take time (a full Scan, throttling retried
+# by botocore with backoff). An editor waits on every call of a web process, which must answer within about
+# 10 s (two attempts of at most connect + read timeout each), not minutes: cms/wsgi.py switches web
+# processes (gunicorn, runserver) to the DYNAMODB_WEB_* budget.
 DYNAMODB_CONNECT_TIMEOUT = env.float("DYNAMODB_CONNECT_TIMEOUT", default=2.0)
-DYNAMODB_READ_TIMEOUT = env.float("DYNAMODB_READ_TIMEOUT", default=3.0)
-DYNAMODB_MAX_RETRIES = env.int("DYNAMODB_MAX_RETRIES", default=1)
+DYNAMODB_READ_TIMEOUT = env.float("DYNAMODB_READ_TIMEOUT", default=30.0)
+DYNAMODB_MAX_RETRIES = env.int("DYNAMODB_MAX_RETRIES", default=8)
+DYNAMODB_WEB_READ_TIMEOUT = env.float("DYNAMODB_WEB_READ_TIMEOUT", default=3.0)
+DYNAMODB_WEB_MAX_RETRIES = env.int("DYNAMODB_WEB_MAX_RETRIES", default=1)
 
 # Redis and Celery.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")

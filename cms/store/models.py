@@ -148,15 +148,28 @@ MODELS = (*CONTENT_MODELS, CounterItem)
 _BASE_NAMES = {model: model.Meta.table_name for model in MODELS}
 
 
-def models_configure() -> None:
-    """Point every table at the configured endpoint, region and name prefix."""
+_budget = {"web": False}
+
+
+def models_configure(*, web: bool | None = None) -> None:
+    """Point every table at the configured endpoint, region and name prefix, with the process's time budget.
+
+    `web` picks the short budget editors' requests need (kept across later calls until changed).
+    """
+    if web is not None:
+        _budget["web"] = web
+    read_timeout, retries = (
+        (settings.DYNAMODB_WEB_READ_TIMEOUT, settings.DYNAMODB_WEB_MAX_RETRIES)
+        if _budget["web"]
+        else (settings.DYNAMODB_READ_TIMEOUT, settings.DYNAMODB_MAX_RETRIES)
+    )
     for model, base in _BASE_NAMES.items():
         model.Meta.table_name = settings.DYNAMODB_TABLE_PREFIX + base
         model.Meta.host = settings.DYNAMODB_ENDPOINT_URL
         model.Meta.region = settings.AWS_DEFAULT_REGION
         model.Meta.connect_timeout_seconds = settings.DYNAMODB_CONNECT_TIMEOUT
-        model.Meta.read_timeout_seconds = settings.DYNAMODB_READ_TIMEOUT
-        model.Meta.max_retry_attempts = settings.DYNAMODB_MAX_RETRIES
+        model.Meta.read_timeout_seconds = read_timeout
+        model.Meta.max_retry_attempts = retries
         model._connection = None
         # PynamoDB builds its own Connection and offers no hook for another class; the subclass only adds
         # error translation, so swapping the class of the fresh instance is safe. It is kept while the

@@ -1,9 +1,13 @@
 """A content store that stops answering costs the editor seconds and a clear message, never minutes."""
 
 import html
+import os
+import subprocess
+import sys
 import time
 
 import pytest
+from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
@@ -100,3 +104,32 @@ def test_a_save_to_a_store_that_refuses_connections_says_nothing_was_saved(edito
     assert ja(str(STORE_SAVE_UNAVAILABLE)) in page_text(response)
     assert form_read(response, "program_form").values == values
     assert took < ANSWER_WITHIN_S
+
+
+BUDGET_PROBE = """
+import sys
+import django
+django.setup()
+if sys.argv[1] == "web":
+    import cms.wsgi  # noqa: F401  (what gunicorn and runserver load)
+from cms.store.models import ProgramItem
+print(ProgramItem.Meta.read_timeout_seconds, ProgramItem.Meta.max_retry_attempts)
+"""
+
+
+@pytest.mark.parametrize(("process", "budget"), [("web", "3.0 1"), ("worker", "30.0 8")])
+def test_web_processes_wait_seconds_and_workers_wait_longer(process, budget):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DYNAMODB_")}
+    env |= {"DJANGO_SETTINGS_MODULE": "cms.settings", "DATABASE_URL": "sqlite:///:memory:"}
+    probe = subprocess.run(
+        [sys.executable, "-c", BUDGET_PROBE, process],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert probe.returncode == 0, probe.stderr
+    # A full Scan of the catalog in a worker must not fail on the few seconds an editor's request gets.
+    assert probe.stdout.split("\n")[-2] == budget
