@@ -11,3 +11,7 @@ class BuildBusy(PublishError):
 
 class LockLost(PublishError):
     """This build's lock expired and another build may have taken over."""
+
+
+class FutureAsOf(PublishError):
+    """A build was asked for a future instant: publishing it now would release embargoed content."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
 from django.db import transaction
 
-from cms.store.content import content_scan, program_content
+from cms.store.content import Written, content_scan, program_content_checked
 
 from .models import ProgramSource
 from .snapshot import sources_build
@@ -15,10 +16,11 @@ from .snapshot import sources_build
 
 @dataclass
 class Refresh:
-    """What a refresh did: items read, and programs left at their last good source."""
+    """What a refresh did: items read, programs kept at their last good source, programs whose index lagged."""
 
     read: int = 0
     skipped: list[str] = field(default_factory=list)
+    index_behind: list[str] = field(default_factory=list)
 
 
 def source_dump(source: dict) -> bytes | None:
@@ -48,14 +50,16 @@ def sources_refresh_all() -> tuple[dict[str, dict], Refresh]:
     return sources, Refresh(sum(len(part) for part in content), skipped)
 
 
-def sources_refresh(program_ids: set[str]) -> Refresh:
-    """Re-read the given programs with Queries; an unpublishable one keeps its last good source."""
+def sources_refresh(changes: Mapping[str, Sequence[Written]]) -> Refresh:
+    """Re-read changed programs (Queries, written items by key); an unpublishable one keeps its last good source."""
     if not sources_exist():
         # Stored sources stand for the whole catalog, so the first read must be a full one.
         return sources_refresh_all()[1]
     refresh = Refresh()
-    for program_id in sorted(program_ids):
-        content = program_content(program_id)
+    for program_id in sorted(changes):
+        content, index_behind = program_content_checked(program_id, changes[program_id])
+        if index_behind:
+            refresh.index_behind.append(program_id)
         refresh.read += sum(len(part) for part in content)
         source = sources_build(content).get(program_id)
         if source is None:

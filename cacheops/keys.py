@@ -25,8 +25,3 @@ def chunk_key(family: str, zsha: str, index: int) -> str:
 def lock_key(family: str) -> str:
     """The build lock of `family`."""
     return _key(family, "lock")
-
-
-def families_key() -> str:
-    """The list of families ever published."""
-    return _key("families")

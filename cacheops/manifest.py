@@ -1,10 +1,13 @@
-"""Read-only access to published versions: the Manifest type, current and by-version lookups, chunks."""
+"""Read-only access to published versions: the Manifest type, current and by-version lookups, chunks, TTLs."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TypedDict
 
 import orjson
+
+from cms.domain import time_parse
 
 from . import chunks, keys
 from .backends import backend_get
@@ -48,11 +51,16 @@ def manifest_version_read(family: str, version: str) -> Manifest | None:
     return orjson.loads(raw) if raw else None
 
 
-def families_read() -> list[str]:
-    """Every family ever published, catalog first."""
-    raw = backend_get().get(keys.families_key())
-    names = orjson.loads(raw) if raw else []
-    return sorted(set(names), key=lambda name: (name != "catalog", name))
+def manifest_ttl_left(manifest: Manifest) -> float:
+    """Seconds until the current `manifest` or one of its chunks expires: the cache's own count where it keeps one."""
+    backend = backend_get()
+    # NOTE: one TTL read per key; meant for the ops command and the hourly refresh, not for readers.
+    names = [keys.manifest_key(manifest["name"]), *(entry["key"] for entry in manifest["chunks"])]
+    lefts = [backend.ttl(name) for name in names]
+    if None in lefts:
+        # The cache cannot tell (Momento): expires_at is never later than any chunk's expiry.
+        return max(0.0, (time_parse(manifest["expires_at"]) - datetime.now(UTC)).total_seconds())
+    return min(lefts)
 
 
 def chunks_fetch(manifest: Manifest) -> bytes:

@@ -1,4 +1,4 @@
-"""SQL state of the cache engine: program sources, pending changes, the operations log."""
+"""SQL state of the cache engine: program sources, pending changes, the operations log, family rows."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -26,13 +26,23 @@ class BuildRequest(models.Model):
 
 
 class PendingChange(models.Model):
-    """A program changed since the last build of `family` (`*` = everything)."""
+    """A program changed since the last published build of `family` (`*` = everything).
+
+    It stays until a build that contains it is published: a build marks it taken when it starts and gives
+    it back if it fails; the stalled-changes sweep gives back what a dead build held.
+    """
 
     FULL = "*"
 
     family = models.CharField(max_length=80, db_index=True)
     program_id = models.CharField(max_length=40)
+    # The items written, as [kind, id, version, deleted]: a build reads them by key, whatever the indexes say.
+    items = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    taken_by = models.ForeignKey(
+        "Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="changes_taken"
+    )
+    taken_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.family} {self.program_id}"
@@ -50,11 +60,32 @@ class Operation(models.Model):
     version_before = models.CharField(_("version before"), max_length=16, blank=True)
     version_after = models.CharField(_("version after"), max_length=16, blank=True)
     detail = models.TextField(_("detail"), blank=True)
+    # Written when the operation starts, while it holds a build lock, and when it ends: a row without a result
+    # whose heartbeat is older than the build time limit belongs to a dead worker and is marked abandoned.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["result", "heartbeat_at"], name="cacheops_op_unfinished")]
         verbose_name = _("cache operation")
         verbose_name_plural = _("cache operations")
 
     def __str__(self) -> str:
         return f"{self.kind} {self.family} {self.result}"
+
+
+class Family(models.Model):
+    """The publication state of one family: publication order is decided on this row, never in the cache."""
+
+    name = models.CharField(max_length=80, primary_key=True)
+    current_version = models.CharField(max_length=16, blank=True)
+    previous_version = models.CharField(max_length=16, blank=True)
+    # Taken by each build before it reads content; a build publishes only above the published one.
+    generation = models.PositiveBigIntegerField(default=0)
+    published_generation = models.PositiveBigIntegerField(default=0)
+    staged_version = models.CharField(max_length=16, blank=True)
+    next_boundary = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from django.conf import settings
 
-from cms.domain import time_parse
+from cms.domain import time_text
 from cms.enqueue import task_send
 
-from . import fragments, lock, pending, publisher
-from .errors import BuildBusy
-from .manifest import families_read, manifest_read
-from .models import Operation, PendingChange
+from . import chunks, families, fragments, lock, pending, publisher
+from .errors import BuildBusy, FutureAsOf, PublishError
+from .families import families_read
+from .manifest import manifest_read, manifest_ttl_left
+from .models import Family, Operation, PendingChange
+from .oplog import operation_log
+from .pacing import Pace
 from .snapshot import catalog_body, program_body
 
 CATALOG = "catalog"
 REBUILD_TASK = "cacheops.tasks.rebuild"
+# NOTE: cache operations a program family costs, for pacing: a manifest read to compare versions; a publish
+# (lock, manifest reads, chunk write and read-back, manifest and version writes, lock release) about a dozen.
+VERSION_READ_OPS = 1
+PROGRAM_PUBLISH_OPS = 12
 
 logger = logging.getLogger(__name__)
 
@@ -33,20 +39,21 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-@contextlib.contextmanager
-def operation_log(kind: str, family: str, requested_by: str):
-    """Record an operation with its duration and outcome, failures included."""
-    op = Operation.objects.create(kind=kind, family=family, requested_by=requested_by or "")
-    started = time.monotonic()
-    try:
-        yield op
-    except Exception as exc:
-        op.result = "busy" if isinstance(exc, BuildBusy) else "failed"
-        op.detail = f"{type(exc).__name__}: {exc}"[:2000]
-        raise
-    finally:
-        op.duration_ms = int((time.monotonic() - started) * 1000)
-        op.save()
+# Hosts' clocks disagree by a little: an as-of this close to now is now.
+AS_OF_CLOCK_SKEW_S = 60
+
+
+def as_of_check(as_of: datetime | None) -> datetime:
+    """The instant a build shows: now unless given; a future one is refused until staging exists."""
+    now = _now()
+    if as_of is None:
+        return now
+    if (as_of - now).total_seconds() > AS_OF_CLOCK_SKEW_S:
+        raise FutureAsOf(
+            f"as of {time_text(as_of)} is in the future (now {time_text(now)}): publishing it now would release "
+            "embargoed content, and staging a future version is not supported yet"
+        )
+    return as_of
 
 
 def _version(family: str) -> str:
@@ -54,15 +61,21 @@ def _version(family: str) -> str:
     return manifest["version"] if manifest else ""
 
 
-def rebuild_request(*, program_id: str | None = None, family: str = CATALOG, requested_by: str = "") -> bool:
-    """Note a change and queue one build unless one is queued already; True if queued now."""
-    if not pending.change_record(family, program_id or PendingChange.FULL):
+def rebuild_request(
+    *, program_id: str | None = None, items: Iterable[Sequence] = (), family: str = CATALOG, requested_by: str = ""
+) -> bool:
+    """Note a change (with the items written) and queue one build unless one is queued already; True if queued now."""
+    # The program's own family gets a change of its own: built by the catalog build, or by the sweep if that died.
+    riders = [program_family(program_id)] if program_id and family == CATALOG else []
+    if not pending.change_record(family, program_id or PendingChange.FULL, items, riders=riders):
         return False
     return _rebuild_send(family, requested_by)
 
 
 def stalled_changes_requeue(*, older_than_s: int = 60) -> list[str]:
-    """Queue a build for families whose changes waited too long (their build task was lost or gave up)."""
+    """Queue a build for families whose changes waited too long (their build task was lost, gave up or died)."""
+    if returned := pending.changes_orphaned_return():
+        logger.warning("%d changes held by builds that died were given back", returned)
     # Whatever the queued flag says: a flag can outlive its task (a worker lost it, a send half failed).
     families = pending.families_waiting(older_than_s)
     for family in families:
@@ -86,61 +99,113 @@ def _rebuild_send(family: str, requested_by: str) -> bool:
 def catalog_rebuild(
     *, as_of: datetime | None = None, requested_by: str = "", full: bool = False, progress=None
 ) -> Operation:
-    """Build the catalog from per-program sources (re-reading only changed programs) and publish it."""
-    as_of = as_of or _now()
-    with operation_log("rebuild", CATALOG, requested_by) as op, lock.build_lock(CATALOG) as build_id:
-        started_at = _now()
-        op.version_before = _version(CATALOG)
-        asked_full, changed = pending.changes_take(CATALOG)
-        try:
-            if full or asked_full or not fragments.sources_exist():
+    """Build the catalog from per-program sources (re-reading only changed programs), publish it, then the programs."""
+    as_of, progress = as_of or _now(), progress or _silent
+    # Changes stay recorded until what contains them is published; any failure gives them back.
+    with operation_log("rebuild", CATALOG, requested_by) as op, pending.changes_held(op):
+        with lock.build_lock(CATALOG):
+            taken = pending.changes_take(CATALOG, op, with_programs=True)
+            generation = families.generation_take(CATALOG)
+            op.version_before = _version(CATALOG)
+            # A cache emptied by a restart or a flush lost every family, not only the catalog: re-publish them all.
+            emptied = not op.version_before and CATALOG in families_read()
+            mode = "full" if full or taken.full or emptied or not fragments.sources_exist() else "incremental"
+            if mode == "full":
                 sources, refresh = fragments.sources_refresh_all()
-                mode = "full"
             else:
-                refresh = fragments.sources_refresh(changed)
+                refresh = fragments.sources_refresh(taken.programs)
                 sources = fragments.sources_load()
-                mode = "incremental"
-        except Exception:
-            pending.changes_return(CATALOG, changed, full=asked_full)
-            raise
-        (progress or (lambda *a: None))("assemble", 0, 1)
-        body = catalog_body(sources.values(), as_of)
-        result = publisher.publish(
-            CATALOG, body, as_of=as_of, build_id=build_id, started_at=started_at, progress=progress
-        )
-        op.version_after = result.version
-        op.result = "published" if result.changed else "unchanged"
-        op.detail = f"{mode}; {refresh.read} items read; {len(body)} bytes"
-        if refresh.skipped:
-            # The others were published; these keep their last good entry until their content is fixed.
-            op.result = "partial"
-            op.detail += "; not publishable (last good entry kept, if any): " + ", ".join(refresh.skipped)
-    for program_id in sorted(changed):
-        program_rebuild(program_id=program_id, as_of=as_of, requested_by=requested_by)
+            progress("assemble", 0, 1)
+            body = catalog_body(sources.values(), as_of)
+            result = publisher.publish(CATALOG, body, as_of=as_of, generation=generation, progress=progress)
+            pending.changes_done(op, [CATALOG])
+            op.version_after = result.version
+            op.result = result.outcome
+            op.detail = _build_detail(mode, refresh, body)
+            if refresh.skipped:
+                # The others were published; these keep their last good entry until their content is fixed.
+                op.result = "partial"
+        programs = dict.fromkeys(taken.programs, True)
+        if mode == "full":
+            # Every program's family follows a full rebuild, those of vanished programs too (as null).
+            published = {name.removeprefix("program:") for name in families_read() if name.startswith("program:")}
+            programs = dict.fromkeys(sorted(set(sources) | published), False) | programs
+        _program_families_publish(op, programs, sources, as_of=as_of, requested_by=requested_by, progress=progress)
     return op
 
 
-def program_rebuild(*, program_id: str, as_of: datetime | None = None, requested_by: str = "") -> Operation:
-    """Publish the family of one program from its stored source."""
+def _silent(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _build_detail(mode: str, refresh: fragments.Refresh, body: bytes) -> str:
+    detail = f"{mode}; {refresh.read} items read; {len(body)} bytes"
+    if refresh.index_behind:
+        detail += "; index behind the recorded writes (read by key): " + ", ".join(refresh.index_behind)
+    if refresh.skipped:
+        detail += "; not publishable (last good entry kept, if any): " + ", ".join(refresh.skipped)
+    return detail
+
+
+def _program_families_publish(
+    build: Operation, programs: dict[str, bool], sources: dict[str, dict], *, as_of, requested_by, progress
+) -> None:
+    """Publish each program's family (those not forced only if their version changed), paced to the cache's quota."""
+    pace, published = Pace(settings.CACHEOPS_OPS_PER_SECOND), set(families_read())
+    for done, (program_id, forced) in enumerate(sorted(programs.items()), 1):
+        family = program_family(program_id)
+        progress("programs", done - 1, len(programs))
+        pending.changes_touch(build)  # still alive: the sweep leaves its changes alone
+        if not forced:
+            pace.spend(VERSION_READ_OPS)
+            body = program_body(sources.get(program_id), as_of)
+            never_published = family not in published and body == program_body(None, as_of)
+            if never_published or _version(family) == chunks.sha16(body):
+                continue
+        pace.spend(PROGRAM_PUBLISH_OPS)
+        try:
+            program_rebuild(program_id=program_id, as_of=as_of, requested_by=requested_by, taken_by=build)
+        except BuildBusy:
+            # Another build of this program runs and may have read it before these changes: one more follows it.
+            pending.changes_return(build, [family])
+            pending.queued_mark(family)
+            _rebuild_send(family, requested_by)
+    progress("programs", len(programs), len(programs))
+
+
+def program_rebuild(
+    *, program_id: str, as_of: datetime | None = None, requested_by: str = "", taken_by: Operation | None = None
+) -> Operation:
+    """Publish the family of one program: re-read it, or (for catalog build `taken_by`) from the source it stored."""
     family, as_of = program_family(program_id), as_of or _now()
-    with operation_log("rebuild", family, requested_by) as op, lock.build_lock(family) as build_id:
-        started_at = _now()
-        op.version_before = _version(family)
-        body = program_body(fragments.sources_load().get(program_id), as_of)
-        result = publisher.publish(family, body, as_of=as_of, build_id=build_id, started_at=started_at)
-        op.version_after = result.version
-        op.result = "published" if result.changed else "unchanged"
+    with operation_log("rebuild", family, requested_by) as op, lock.build_lock(family):
+        build = taken_by or op
+        with pending.changes_held(build):
+            taken = pending.changes_take(family, op) if taken_by is None else None
+            generation = families.generation_take(family)
+            op.version_before = _version(family)
+            if taken is not None:
+                fragments.sources_refresh(taken.programs or {program_id: []})
+            body = program_body(fragments.sources_load([program_id]).get(program_id), as_of)
+            result = publisher.publish(family, body, as_of=as_of, generation=generation)
+            if result.outcome == "superseded":
+                # A catalog build publishes programs it read before taking their generation, so the build that won
+                # may hold older content than these changes: they get one more build (the sweep's).
+                pending.changes_return(build, [family])
+            else:
+                pending.changes_done(build, [family])
+            op.version_after = result.version
+            op.result = result.outcome
     return op
 
 
 def family_rebuild(*, family: str, as_of: datetime | None = None, requested_by: str = "", full=False, progress=None):
     """Rebuild any family by name."""
+    as_of = as_of_check(as_of)
     if family == CATALOG:
         return catalog_rebuild(as_of=as_of, requested_by=requested_by, full=full, progress=progress)
     if family.startswith("program:"):
-        program_id = family.split(":", 1)[1]
-        fragments.sources_refresh({program_id})
-        return program_rebuild(program_id=program_id, as_of=as_of, requested_by=requested_by)
+        return program_rebuild(program_id=family.split(":", 1)[1], as_of=as_of, requested_by=requested_by)
     raise ValueError(f"unknown family {family!r}: use catalog or program:<id>")
 
 
@@ -172,27 +237,46 @@ def prewarm(*, family: str = CATALOG, requested_by: str = "", progress=None) -> 
 
 def rollback(*, family: str = CATALOG, requested_by: str = "") -> Operation:
     """Make the previous version current again."""
-    with operation_log("rollback", family, requested_by) as op, lock.build_lock(family) as build_id:
+    with operation_log("rollback", family, requested_by) as op, lock.build_lock(family):
+        generation = families.generation_take(family)
         op.version_before = _version(family)
-        result = publisher.rollback(family, build_id=build_id, started_at=_now())
+        result = publisher.rollback(family, generation=generation)
         op.version_after = result.version
-        op.result = "done"
+        op.result = "superseded" if result.outcome == "superseded" else "done"
     return op
 
 
 def ttl_refresh_due(*, requested_by: str = "beat") -> list[str]:
-    """Refresh every family whose cache entries expire within half their lifetime."""
+    """Refresh every family whose manifest or chunks expire within half their lifetime."""
     refreshed = []
     horizon = settings.CACHEOPS_TTL_SECONDS / 2
     for family in families_read():
         manifest = manifest_read(family)
-        if manifest is None:
+        if manifest is None or manifest_ttl_left(manifest) >= horizon:
             continue
-        expires = time_parse(manifest["expires_at"])
-        if (expires - datetime.now(UTC)).total_seconds() < horizon:
+        try:
             with operation_log("refresh_ttl", family, requested_by) as op, lock.build_lock(family):
                 publisher.ttl_refresh(family)
                 op.version_before = op.version_after = manifest["version"]
                 op.result = "done"
-            refreshed.append(family)
+        except BuildBusy:
+            continue  # a build is writing fresh entries right now
+        except PublishError:
+            # A chunk is gone (evicted): only a build can write it again; the other families still get refreshed.
+            rebuild_request(family=family, requested_by=requested_by)
+            continue
+        refreshed.append(family)
     return refreshed
+
+
+def lost_catalog_requeue(*, requested_by: str = "beat") -> bool:
+    """Queue a full rebuild if the cache lost the catalog SQL says is published (a restart, a flush); True if so."""
+    # NOTE: one cache read per run. An emptied cache lost the catalog too, and its full rebuild re-publishes
+    # every program family whose manifest is gone.
+    if not Family.objects.filter(name=CATALOG).exclude(current_version="").exists():
+        return False
+    if manifest_read(CATALOG) is not None:
+        return False
+    logger.warning("The cache has lost the published catalog; queueing a full rebuild")
+    rebuild_request(family=CATALOG, requested_by=requested_by)
+    return True

@@ -1,6 +1,7 @@
-"""Write snapshots to the shared cache: chunks first, verified, then the manifest swap.
+"""Write snapshots to the shared cache: chunks first, verified, then the manifest swap on the family's SQL row.
 
-The only module that writes cache keys (the build lock aside).
+The only module that writes cache keys (the build lock aside). A manifest never outlives a chunk it names:
+every manifest write takes its TTL from `expires_at`, which is never later than its chunks' expiry.
 """
 
 from __future__ import annotations
@@ -9,85 +10,165 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import orjson
 from django.conf import settings
 
-from cms.domain import time_text
+from cms.domain import time_parse, time_text
 
-from . import chunks, keys
+from . import chunks, families, keys
 from .backends import backend_get
-from .errors import LockLost, PublishError
-from .lock import lock_held
-from .manifest import Manifest, chunks_fetch, families_read, manifest_read, manifest_version_read
+from .errors import PublishError
+from .manifest import Manifest, chunks_fetch, manifest_read, manifest_version_read
+from .models import Family
 
 Progress = Callable[[str, int, int], None]
+Outcome = Literal["published", "unchanged", "superseded"]
 
 
 @dataclass
 class Published:
+    """What a publish left current: `version` is the current version afterwards, whoever published it."""
+
     family: str
     version: str
     previous: str | None
-    changed: bool
+    outcome: Outcome
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _silent(stage: str, done: int, total: int) -> None:
+    return None
+
+
 def publish(
-    family: str,
-    body: bytes,
-    *,
-    as_of: datetime,
-    build_id: str,
-    started_at: datetime,
-    progress: Progress | None = None,
+    family: str, body: bytes, *, as_of: datetime, generation: int, progress: Progress | None = None
 ) -> Published:
-    """Publish `body` as the current version of `family`, unless it already is."""
-    backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
-    progress = progress or (lambda stage, done, total: None)
+    """Publish `body` as the current version of `family`, unless it already is or a later build published first."""
+    progress = progress or _silent
     current = manifest_read(family)
     version = chunks.sha16(body)
-    if current and current["version"] == version and not current.get("stale"):
-        return Published(family, version, current.get("previous_version"), changed=False)
+    if current and current["version"] == version and not current.get("stale") and _complete(current):
+        unchanged = _unchanged_record(family, version, generation)
+        if unchanged is not None:
+            return unchanged
 
     codec = settings.CACHEOPS_CODEC
     compressed = chunks.compress(body, codec)
-    zsha = chunks.sha16(compressed)
+    zsha, sha256 = chunks.sha16(compressed), hashlib.sha256(compressed).hexdigest()
     pieces = chunks.split(compressed, settings.CACHEOPS_CHUNK_BYTES)
     entries = [
         {"index": c.index, "key": keys.chunk_key(family, zsha, c.index), "bytes": len(c.data), "sha256": c.sha256}
         for c in pieces
     ]
-    for done, (entry, piece) in enumerate(zip(entries, pieces, strict=True), 1):
-        backend.set(entry["key"], piece.data, ttl)
-        progress("write", done, len(entries))
+    expires = _chunks_write(entries, [piece.data for piece in pieces], progress, "write")
     # Read back before the swap: a reader must never find a manifest whose chunks are not there.
     try:
-        chunks.join(backend.get_many([e["key"] for e in entries]), entries, hashlib.sha256(compressed).hexdigest())
+        chunks.join(backend_get().get_many([e["key"] for e in entries]), entries, sha256)
     except chunks.ChunkError as exc:
         raise PublishError(f"verification failed: {exc}") from exc
     progress("verify", len(entries), len(entries))
 
-    now = _now()
     manifest: Manifest = {
         "name": family,
         "version": version,
         "codec": codec,
         "raw_bytes": len(body),
         "compressed_bytes": len(compressed),
-        "sha256": hashlib.sha256(compressed).hexdigest(),
+        "sha256": sha256,
         "chunks": entries,
         "as_of": time_text(as_of),
-        "built_at": time_text(now),
-        "expires_at": time_text(now + timedelta(seconds=ttl)),
-        "previous_version": _previous_version(current, version),
+        "built_at": time_text(_now()),
+        "expires_at": time_text(expires),
+        "previous_version": None,
         "staged": None,
+        "stale": False,
     }
-    manifest_swap(family, manifest, build_id=build_id, started_at=started_at)
-    return Published(family, version, manifest["previous_version"], changed=True)
+    return manifest_swap(family, manifest, generation=generation)
+
+
+def _complete(manifest: Manifest) -> bool:
+    # NOTE: reads the whole snapshot once per unchanged build; caches evict chunks (read once per version)
+    # long before the manifest (read every second), so presence alone is worth checking.
+    try:
+        chunks_fetch(manifest)
+    except chunks.ChunkError:
+        return False
+    return True
+
+
+def _unchanged_record(family: str, version: str, generation: int) -> Published | None:
+    """Record that `version`, complete in the cache, is still current as of `generation`; None if it no longer is."""
+    with families.family_locked(family) as row:
+        if row.published_generation >= generation:
+            return _superseded(row)
+        current = manifest_read(family)
+        # An older build may have swapped since the first look: then this build publishes after all.
+        if not current or current["version"] != version or current.get("stale"):
+            return None
+        families.family_record(row, version=version, previous=current.get("previous_version"), generation=generation)
+        return Published(family, version, current.get("previous_version"), "unchanged")
+
+
+def _superseded(row: Family) -> Published:
+    return Published(row.name, row.current_version, row.previous_version or None, "superseded")
+
+
+def _chunks_write(entries: list, datas: list[bytes], progress: Progress, stage: str) -> datetime:
+    """Write every chunk with a fresh TTL; return the earliest instant one of them can expire."""
+    backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
+    # Taken before the first write, so it is never later than any chunk's own expiry.
+    expires = _now() + timedelta(seconds=ttl)
+    for done, (entry, data) in enumerate(zip(entries, datas, strict=True), 1):
+        backend.set(entry["key"], data, ttl)
+        progress(stage, done, len(entries))
+    return expires
+
+
+def _chunks_rewrite(manifest: Manifest, progress: Progress, stage: str) -> Manifest:
+    """Write the chunks of `manifest` again with a fresh TTL; return it with the matching `expires_at`."""
+    try:
+        compressed = chunks_fetch(manifest)
+    except chunks.ChunkError as exc:
+        raise PublishError(f"version {manifest['version']} of {manifest['name']} is no longer complete: {exc}") from exc
+    entries = manifest["chunks"]
+    starts = [sum(e["bytes"] for e in entries[: entry["index"]]) for entry in entries]
+    datas = [compressed[start : start + entry["bytes"]] for start, entry in zip(starts, entries, strict=True)]
+    expires = _chunks_write(entries, datas, progress, stage)
+    return {**manifest, "expires_at": time_text(expires)}
+
+
+def _manifest_write(family: str, manifest: Manifest, *, with_copy: bool = True) -> bool:
+    """Write `manifest` as current (and its per-version copy) to live until its `expires_at` and no longer."""
+    # expires_at has whole seconds, truncated: the key never outlives the chunks it names.
+    left = (time_parse(manifest["expires_at"]) - _now()).total_seconds()
+    if left < 0.001:
+        return False
+    backend, raw = backend_get(), orjson.dumps(manifest)
+    if with_copy:
+        backend.set(keys.manifest_version_key(family, manifest["version"]), raw, left)
+    backend.set(keys.manifest_key(family), raw, left)
+    return True
+
+
+def manifest_swap(family: str, manifest: Manifest, *, generation: int) -> Published:
+    """Make `manifest` current unless a build of a later generation published first."""
+    # The cache writes happen inside the row's transaction: one that fails leaves the row as it was.
+    with families.family_locked(family) as row:
+        if row.published_generation >= generation:
+            return _superseded(row)
+        current = manifest_read(family)
+        manifest["previous_version"] = _previous_version(current, manifest["version"])
+        if not _manifest_write(family, manifest):
+            raise PublishError(f"the chunks of {family} {manifest['version']} expired before its manifest was written")
+        families.family_record(
+            row, version=manifest["version"], previous=manifest["previous_version"], generation=generation
+        )
+    return Published(family, manifest["version"], manifest["previous_version"], "published")
 
 
 def _previous_version(current: Manifest | None, version: str) -> str | None:
@@ -96,74 +177,49 @@ def _previous_version(current: Manifest | None, version: str) -> str | None:
     return current["version"] if current["version"] != version else current.get("previous_version")
 
 
-def rollback(family: str, *, build_id: str, started_at: datetime) -> Published:
-    """Make the previous version current again, if its chunks are still there."""
+def rollback(family: str, *, generation: int) -> Published:
+    """Make the previous version current again, its chunks written afresh, if they are all still there."""
     current = manifest_read(family)
     if not current or not current.get("previous_version"):
         raise PublishError(f"{family} has no previous version to roll back to")
     previous = manifest_version_read(family, current["previous_version"])
     if previous is None:
         raise PublishError(f"version {current['previous_version']} of {family} has expired")
-    try:
-        chunks_fetch(previous)
-    except chunks.ChunkError as exc:
-        raise PublishError(f"version {previous['version']} of {family} is no longer complete: {exc}") from exc
-    manifest = {**previous, "previous_version": current["version"], "built_at": time_text(_now()), "stale": False}
-    manifest_swap(family, manifest, build_id=build_id, started_at=started_at)
-    return Published(family, manifest["version"], current["version"], changed=True)
-
-
-def manifest_swap(family: str, manifest: Manifest, *, build_id: str, started_at: datetime) -> None:
-    """Make `manifest` current if this build still holds the lock and nothing newer was published."""
-    backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
-    if not lock_held(family, build_id):
-        raise LockLost(f"the build lock of {family} expired before the swap")
-    latest = manifest_read(family)
-    if latest and latest["built_at"] > time_text(started_at):
-        raise LockLost(f"a newer version of {family} was published meanwhile")
-    raw = orjson.dumps(manifest)
-    backend.set(keys.manifest_version_key(family, manifest["version"]), raw, ttl)
-    backend.set(keys.manifest_key(family), raw, ttl)
-    _family_remember(family, ttl)
-
-
-def _family_remember(family: str, ttl: int) -> None:
-    # Rewritten on every publish and refresh: the list must live as long as the entries it names.
-    names = families_read()
-    backend_get().set(keys.families_key(), orjson.dumps(names if family in names else [*names, family]), ttl)
+    # The copy's expiry is its first publication's: its chunks must live again before it may.
+    previous = _chunks_rewrite(previous, _silent, "refresh")
+    manifest = {**previous, "built_at": time_text(_now()), "stale": False}
+    return manifest_swap(family, manifest, generation=generation)
 
 
 def manifest_mark_stale(family: str) -> Manifest | None:
-    """Flag the current manifest stale; readers keep using it until a rebuild replaces it."""
-    manifest = manifest_read(family)
-    if manifest is not None:
-        manifest["stale"] = True
-        backend_get().set(keys.manifest_key(family), orjson.dumps(manifest), settings.CACHEOPS_TTL_SECONDS)
+    """Flag the current manifest stale, for the rest of its life; readers keep using it until a rebuild."""
+    with families.family_locked(family):
+        manifest = manifest_read(family)
+        if manifest is not None:
+            manifest["stale"] = True
+            _manifest_write(family, manifest, with_copy=False)
     return manifest
 
 
 def manifest_remove(family: str) -> Manifest | None:
     """Remove the pointer to the current version (chunks expire by themselves)."""
-    manifest = manifest_read(family)
-    backend_get().delete(keys.manifest_key(family))
+    with families.family_locked(family) as row:
+        manifest = manifest_read(family)
+        backend_get().delete(keys.manifest_key(family))
+        families.family_record(row, version="", previous=manifest["version"] if manifest else row.previous_version)
     return manifest
 
 
 def ttl_refresh(family: str, progress: Progress | None = None) -> Manifest | None:
-    """Write the current version's chunks and manifest again with a fresh TTL."""
-    backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
+    """Write the current version's chunks, then its manifest, again with a fresh TTL."""
     manifest = manifest_read(family)
     if manifest is None:
         return None
-    compressed = chunks_fetch(manifest)
-    entries = manifest["chunks"]
-    for done, entry in enumerate(entries, 1):
-        start = sum(e["bytes"] for e in entries[: entry["index"]])
-        backend.set(entry["key"], compressed[start : start + entry["bytes"]], ttl)
-        (progress or (lambda *a: None))("refresh", done, len(entries))
-    manifest["expires_at"] = time_text(_now() + timedelta(seconds=ttl))
-    raw = orjson.dumps(manifest)
-    backend.set(keys.manifest_version_key(family, manifest["version"]), raw, ttl)
-    backend.set(keys.manifest_key(family), raw, ttl)
-    _family_remember(family, ttl)
-    return manifest
+    refreshed = _chunks_rewrite(manifest, progress or _silent, "refresh")
+    with families.family_locked(family):
+        current = manifest_read(family)
+        if current is None or current["version"] != manifest["version"]:
+            return current  # replaced or removed meanwhile: a new version carries fresh TTLs of its own
+        current["expires_at"] = refreshed["expires_at"]
+        _manifest_write(family, current)
+    return current

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery import shared_task
+from django.conf import settings
 from pynamodb.exceptions import PynamoDBException
 
 from cms.store.errors import StoreUnavailable
 
-from . import operations
+from . import operations, oplog
 from .backends.base import CacheUnavailable
-from .errors import BuildBusy
+from .errors import BuildBusy, LockLost
 
 # Reads only: any DynamoDB error left after botocore's own retries (throttling, a stalled store) is worth
-# retrying.
-TRANSIENT = (CacheUnavailable, PynamoDBException, StoreUnavailable)
+# retrying. A build that lost its lock gave its changes back, so a retry builds them again.
+TRANSIENT = (CacheUnavailable, LockLost, PynamoDBException, StoreUnavailable)
+# A build stops at its soft limit (its operation is logged as failed, its changes go back) and is killed at the
+# hard one; the broker's visibility timeout exceeds both (cms/settings.py).
+LIMITS = {
+    "time_limit": settings.CACHEOPS_BUILD_TIME_LIMIT,
+    "soft_time_limit": settings.CACHEOPS_BUILD_TIME_LIMIT - max(1, settings.CACHEOPS_BUILD_TIME_LIMIT // 10),
+}
 RETRY = {
+    **LIMITS,
     "bind": True,
     "acks_late": True,
     "autoretry_for": TRANSIENT,
@@ -31,15 +41,13 @@ def _progress(task):
     return report
 
 
-def _as_of(value: str | None):
-    from datetime import datetime
-
+def _as_of(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 @shared_task(**RETRY)
 def rebuild(self, family: str = "catalog", as_of: str | None = None, requested_by: str = "", full: bool = False):
-    """Build and publish a family; waits its turn while another build holds the lock."""
+    """Build and publish a family; waits its turn while another build holds the lock; refuses a future as_of."""
     try:
         op = operations.family_rebuild(
             family=family, as_of=_as_of(as_of), requested_by=requested_by, full=full, progress=_progress(self)
@@ -77,7 +85,14 @@ def refresh_ttl(self):
     return operations.ttl_refresh_due()
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, **LIMITS)
 def rebuild_stalled():
     """Queue builds for changes no build has picked up (a lost or failed task)."""
     return operations.stalled_changes_requeue()
+
+
+@shared_task(acks_late=True, **LIMITS)
+def sweep():
+    """Mark operations of dead workers abandoned; queue a rebuild if the cache lost the catalog."""
+    # No retry: beat sends the next sweep within a minute.
+    return {"abandoned": oplog.operations_abandoned_mark(), "catalog_requeued": operations.lost_catalog_requeue()}

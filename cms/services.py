@@ -33,13 +33,12 @@ logger = logging.getLogger(__name__)
 KINDS = {domain.Program: "program", domain.Season: "season", domain.Episode: "episode"}
 
 
-def _content_changed(obj: domain.Program | domain.Season | domain.Episode, user: str) -> None:
-    """Announce a stored write of `obj` (at `obj.version`) to whoever keeps derived data."""
+def _content_changed(obj: domain.Program | domain.Season | domain.Episode, user: str, *, deleted: bool = False) -> None:
+    """Announce a stored write (or delete) of `obj` at `obj.version` to whoever keeps derived data."""
     program_id = obj.id if isinstance(obj, domain.Program) else obj.program_id
+    items = [(KINDS[type(obj)], obj.id, obj.version, deleted)]
     # The write is stored: a failing receiver is logged (by send_robust), never turned into an error page.
-    content_changed.send_robust(
-        sender=type(obj), program_id=program_id, items=[(KINDS[type(obj)], obj.id, obj.version)], user=user
-    )
+    content_changed.send_robust(sender=type(obj), program_id=program_id, items=items, user=user)
 
 
 def new_id() -> str:
@@ -123,7 +122,7 @@ def program_delete(*, program_id: str, version: int, user: str) -> None:
     program = replace(program_store.program_get(program_id), version=version)
     with _store_errors():
         program_store.program_mark_deleted(_stamp(program, user))
-    _content_changed(program, user)
+    _content_changed(program, user, deleted=True)
     try:
         task_send("cms.tasks.program_purge", program_id)
     except Exception:
@@ -181,7 +180,7 @@ def season_delete(*, season_id: str, version: int, user: str) -> None:
             season_store.season_delete(season)
     except season_store.SeasonNotEmpty as exc:
         raise ValidationError(_("Delete or move this season's episodes first.")) from exc
-    _content_changed(season, user)
+    _content_changed(season, user, deleted=True)
 
 
 def episode_create(*, user: str, thumbnail_upload=None, **fields) -> domain.Episode:
@@ -219,7 +218,7 @@ def episode_delete(*, episode_id: str, version: int, user: str) -> None:
     episode = replace(episode_store.episode_get(episode_id), version=version)
     with _store_errors():
         episode_store.episode_delete(episode)
-    _content_changed(episode, user)
+    _content_changed(episode, user, deleted=True)
 
 
 def content_status_set(*, kind: str, items: list[tuple[str, int]], status: str, user: str) -> tuple[int, int, int]:

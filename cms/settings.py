@@ -134,7 +134,28 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # (ResultConsumer.consume_from), which retries its reconnect 20 times unless its policy is bounded too; when
 # it gives up it logs that the application must be restarted, but the next send simply reconnects.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+# A task's message stays unacknowledged in Redis while the task runs (acks late). When its worker dies, another
+# worker takes the message over once it has been out for the visibility timeout (kombu's default: an hour),
+# looking for such messages every few seconds. The timeout must exceed every task's hard time limit and the
+# longest retry countdown (60 s), or a task still running is delivered a second time.
+# Builds of the cache stop at their soft time limit (a tenth earlier) and are killed at the hard one. The longest
+# is a full rebuild that publishes every program family again: about programs x 12 / CACHEOPS_OPS_PER_SECOND
+# seconds (360 programs at 50 operations/s: 90 s), plus the DynamoDB scan.
+CACHEOPS_BUILD_TIME_LIMIT = env.int("CACHEOPS_BUILD_TIME_LIMIT", default=300)
+BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
+if BROKER_VISIBILITY_TIMEOUT <= CACHEOPS_BUILD_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT ({BROKER_VISIBILITY_TIMEOUT} s) must exceed CACHEOPS_BUILD_TIME_LIMIT "
+        f"({CACHEOPS_BUILD_TIME_LIMIT} s), or a build still running is delivered to a second worker"
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+    # Every worker scans for messages past their visibility timeout this often (kombu: every 100 s).
+    "unacked_restore_interval": max(1, min(10, BROKER_VISIBILITY_TIMEOUT // 3)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_REDIS_SOCKET_TIMEOUT = 1
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"timeout": 1}}
@@ -142,6 +163,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-deleted-programs": {"task": "cms.tasks.deleted_programs_sweep", "schedule": 300.0},
     "refresh-cache-ttls": {"task": "cacheops.tasks.refresh_ttl", "schedule": 3600.0},
     "rebuild-stalled-changes": {"task": "cacheops.tasks.rebuild_stalled", "schedule": 60.0},
+    "sweep-dead-operations-and-lost-families": {
+        "task": "cacheops.tasks.sweep",
+        "schedule": env.float("CACHEOPS_SWEEP_SECONDS", default=60.0),
+    },
 }
 
 # Catalog cache: the chunked snapshot in Redis (local) or Momento (production), or a backend class's
@@ -156,10 +181,15 @@ CACHEOPS_CHUNK_BYTES = env.int("CACHEOPS_CHUNK_BYTES", default=1_000_000)
 CACHEOPS_TTL_SECONDS = env.int("CACHEOPS_TTL_SECONDS", default=86400)
 CACHEOPS_CODEC = env("CACHEOPS_CODEC", default="gzip")
 CACHEOPS_READER_POLL_SECONDS = env.float("CACHEOPS_READER_POLL_SECONDS", default=1.0)
-# A build lock outlives any healthy build; a dead worker's lock frees itself after this.
+# A build renews its lock every CACHEOPS_LOCK_RENEW_SECONDS (0: a third of the lock's lifetime) until its
+# hard time limit; a dead worker's lock frees itself CACHEOPS_LOCK_SECONDS after the last renewal, sooner when
+# its operation is known to have ended.
 CACHEOPS_LOCK_SECONDS = env.int("CACHEOPS_LOCK_SECONDS", default=120)
+CACHEOPS_LOCK_RENEW_SECONDS = env.float("CACHEOPS_LOCK_RENEW_SECONDS", default=0.0)
 # Every editorial save queues a catalog rebuild (folded with other saves).
 CACHEOPS_REBUILD_ON_SAVE = env.bool("CACHEOPS_REBUILD_ON_SAVE", default=True)
+# Shared-cache operations per second a build may spend on program families (Momento's default quota is 100).
+CACHEOPS_OPS_PER_SECOND = env.float("CACHEOPS_OPS_PER_SECOND", default=50)
 
 # HTTPS hardening follows DJANGO_HTTPS, so plain http on loopback works with debug off.
 SECURE_SSL_REDIRECT = DJANGO_HTTPS

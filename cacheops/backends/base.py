@@ -15,6 +15,10 @@ class CacheError(Exception):
         self.reason = reason
         super().__init__(f"cache {operation} {key!r} failed: {reason}")
 
+    def __reduce__(self):
+        # Celery pickles a failed task's exception for its result: rebuild it from the same three parts.
+        return type(self), (self.operation, self.key, self.reason)
+
 
 class CacheUnavailable(CacheError):
     """The cache could not be reached or did not answer in time; the same call may succeed later."""
@@ -36,8 +40,8 @@ class CacheBackend(ABC):
         """Return the bytes stored at key, or None if there are none."""
 
     @abstractmethod
-    def set(self, key: str, value: bytes, ttl_s: int) -> None:
-        """Store value at key for ttl_s seconds, replacing what was there."""
+    def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Store value at key for ttl_s seconds (kept to the millisecond), replacing what was there."""
 
     @abstractmethod
     def add(self, key: str, value: bytes, ttl_s: int) -> bool:
@@ -53,6 +57,10 @@ class CacheBackend(ABC):
 
         Redis keeps the TTL of the first increment; Momento restarts it on every increment.
         """
+
+    @abstractmethod
+    def ttl(self, key: str) -> float | None:
+        """Return the seconds key has left to live (0.0 if it is absent), or None if this cache cannot tell."""
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Return the bytes stored at each key, None where there are none, in the order given."""

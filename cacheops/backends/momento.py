@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import timedelta
 
@@ -17,6 +19,8 @@ from cacheops.backends.base import CacheBackend, CacheError, CacheItemTooLarge, 
 
 # The service keeps nothing longer; every call names its own TTL, this only satisfies the SDK.
 MAX_TTL = timedelta(hours=24)
+
+logger = logging.getLogger(__name__)
 
 TRANSIENT_CODES = {
     MomentoErrorCode.SERVER_UNAVAILABLE,
@@ -44,6 +48,15 @@ def _error(operation: str, key: str, response: object) -> CacheError:
     if code in TRANSIENT_CODES:
         return CacheUnavailable(operation, key, reason)
     return CacheError(operation, key, reason)
+
+
+class CacheNotFound(CacheUnavailable):
+    """The Momento cache does not exist (deleted, or a wrong MOMENTO_CACHE_NAME); retried, as it may come back."""
+
+
+def _cache_missing(response: object) -> bool:
+    # Data calls answer a missing key with a miss: NOT_FOUND always means the cache itself.
+    return isinstance(response, ErrorResponseMixin) and response.error_code == MomentoErrorCode.NOT_FOUND_ERROR
 
 
 def credentials_from_settings() -> CredentialProvider:
@@ -79,6 +92,8 @@ class MomentoBackend(CacheBackend):
         configuration: Configuration | None = None,
     ) -> None:
         self.cache_name = cache_name or settings.MOMENTO_CACHE_NAME
+        # A local server restarts empty: create the cache again. On Momento a missing cache is a mistake to report.
+        self._cache_recreate = bool(settings.MOMENTO_LOCAL)
         self._exit_stack = ExitStack()
         # NOTE: the constructor, not CacheClient.create: no eager connect, so no extra wait at startup.
         self._client = self._exit_stack.enter_context(
@@ -100,8 +115,24 @@ class MomentoBackend(CacheBackend):
                 return
         raise _error("create cache", self.cache_name, response)
 
+    def _sent(self, operation: str, key: str, send: Callable[[], object]) -> object:
+        """Return the response to `send()`; when the cache is missing, create it and send again (local server)."""
+        response = send()
+        if not _cache_missing(response):
+            return response
+        if not self._cache_recreate:
+            raise CacheNotFound(
+                operation,
+                key,
+                f"the Momento cache {self.cache_name!r} does not exist: check MOMENTO_CACHE_NAME, "
+                "or create the cache again if it was deleted",
+            )
+        logger.warning("The Momento cache %r is gone (the local server restarted); creating it again", self.cache_name)
+        self._cache_create()
+        return send()
+
     def get(self, key: str) -> bytes | None:
-        match response := self._client.get(self.cache_name, key):
+        match response := self._sent("get", key, lambda: self._client.get(self.cache_name, key)):
             case CacheGet.Hit(value_bytes=value):
                 return value
             case CacheGet.Miss():
@@ -109,13 +140,16 @@ class MomentoBackend(CacheBackend):
         raise _error("get", key, response)
 
     def set(self, key: str, value: bytes, ttl_s: int) -> None:
-        match response := self._client.set(self.cache_name, key, value, timedelta(seconds=ttl_s)):
+        ttl = timedelta(seconds=ttl_s)
+        match response := self._sent("set", key, lambda: self._client.set(self.cache_name, key, value, ttl)):
             case CacheSet.Success():
                 return
         raise _error("set", key, response)
 
     def add(self, key: str, value: bytes, ttl_s: int) -> bool:
-        match response := self._client.set_if_not_exists(self.cache_name, key, value, timedelta(seconds=ttl_s)):
+        ttl = timedelta(seconds=ttl_s)
+        response = self._sent("add", key, lambda: self._client.set_if_not_exists(self.cache_name, key, value, ttl))
+        match response:
             case CacheSetIfNotExists.Stored():
                 return True
             case CacheSetIfNotExists.NotStored():
@@ -123,16 +157,21 @@ class MomentoBackend(CacheBackend):
         raise _error("add", key, response)
 
     def delete(self, key: str) -> None:
-        match response := self._client.delete(self.cache_name, key):
+        match response := self._sent("delete", key, lambda: self._client.delete(self.cache_name, key)):
             case CacheDelete.Success():
                 return
         raise _error("delete", key, response)
 
     def incr(self, key: str, ttl_s: int) -> int:
-        match response := self._client.increment(self.cache_name, key, 1, timedelta(seconds=ttl_s)):
+        ttl = timedelta(seconds=ttl_s)
+        match response := self._sent("incr", key, lambda: self._client.increment(self.cache_name, key, 1, ttl)):
             case CacheIncrement.Success(value=count):
                 return count
         raise _error("incr", key, response)
 
     def close(self) -> None:
         self._exit_stack.close()
+
+    def ttl(self, key: str) -> float | None:
+        # The SDK cannot read a TTL: callers fall back to the expiry they recorded themselves.
+        return None

@@ -44,9 +44,15 @@ class RedisBackend(CacheBackend):
         with _translated("get_many", f"{keys[0]} and {len(keys) - 1} more"):
             return self._client.mget(keys)
 
-    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+    def set(self, key: str, value: bytes, ttl_s: float) -> None:
         with _translated("set", key):
-            self._client.set(key, value, ex=ttl_s)
+            self._client.set(key, value, px=int(ttl_s * 1000))
+
+    def ttl(self, key: str) -> float | None:
+        with _translated("ttl", key):
+            left = self._client.pttl(key)
+        # PTTL answers -2 for an absent key and -1 for a key that never expires (none of ours).
+        return 0.0 if left == -2 else None if left < 0 else left / 1000
 
     def add(self, key: str, value: bytes, ttl_s: int) -> bool:
         with _translated("add", key):

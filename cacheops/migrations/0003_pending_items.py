@@ -1,4 +1,5 @@
-from django.db import migrations
+import django.db.models.deletion
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -6,4 +7,26 @@ class Migration(migrations.Migration):
         ("cacheops", "0002_families"),
     ]
 
-    operations = []
+    operations = [
+        migrations.AddField(
+            model_name="pendingchange",
+            name="items",
+            field=models.JSONField(default=list),
+        ),
+        migrations.AddField(
+            model_name="pendingchange",
+            name="taken_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="changes_taken",
+                to="cacheops.operation",
+            ),
+        ),
+        migrations.AddField(
+            model_name="pendingchange",
+            name="taken_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+    ]

@@ -1,4 +1,4 @@
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -6,4 +6,14 @@ class Migration(migrations.Migration):
         ("cacheops", "0003_pending_items"),
     ]
 
-    operations = []
+    operations = [
+        migrations.AddField(
+            model_name="operation",
+            name="heartbeat_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="last sign of life"),
+        ),
+        migrations.AddIndex(
+            model_name="operation",
+            index=models.Index(fields=["result", "heartbeat_at"], name="cacheops_op_unfinished"),
+        ),
+    ]

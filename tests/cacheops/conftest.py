@@ -6,7 +6,9 @@ import gzip
 import hashlib
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -106,6 +108,10 @@ class RedisView:
         left = self.client.pttl(name)
         return left / 1000 if left >= 0 else None
 
+    def expire_in(self, name: str, seconds: float) -> None:
+        """Move a key's expiry to `seconds` from now, as if its lifetime had mostly passed."""
+        assert self.client.pexpire(name, max(1, int(seconds * 1000)))
+
     def close(self) -> None:
         stale = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
         if stale:
@@ -142,6 +148,11 @@ class MomentoView:
     def ttl_left(self, name: str) -> float | None:
         item = self._items().get(name)
         return item.expires_at - time.monotonic() if item else None
+
+    def expire_in(self, name: str, seconds: float) -> None:
+        """Move a key's expiry to `seconds` from now, as if its lifetime had mostly passed."""
+        with self.server.store.lock:
+            self.server.store.caches[MOMENTO_TEST_CACHE].items[name.encode()].expires_at = time.monotonic() + seconds
 
     def close(self) -> None:
         with self.server.store.lock:
@@ -262,3 +273,41 @@ def process_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
     }
     return env | overrides
+
+
+def wait_for(condition, timeout_s: float = 30) -> bool:
+    """Poll `condition` until it holds or `timeout_s` passes; return whether it holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return condition()
+
+
+def worker_start(env: dict, log: Path) -> subprocess.Popen:
+    """Start a Celery worker of this project logging to `log`, and wait until it consumes."""
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "cms", "worker", "--pool=solo", "-l", "info"]
+            + ["--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    assert wait_for(lambda: "ready." in log.read_text() or worker.poll() is not None), log.read_text()
+    assert worker.poll() is None, log.read_text()
+    return worker
+
+
+def kill_when(proc: subprocess.Popen, condition, what: str, timeout_s: float = 30) -> None:
+    """SIGKILL `proc` (started with stderr=PIPE) the moment `condition` holds; fail if it exits or waits too long."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, what
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()

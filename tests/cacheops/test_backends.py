@@ -1,6 +1,7 @@
 """One contract suite run against every cache backend, then what only one backend can show."""
 
 import os
+import pickle
 import time
 from datetime import timedelta
 
@@ -9,8 +10,10 @@ from django.core.exceptions import ImproperlyConfigured
 from momento import Configurations
 from momento.config.transport.transport_strategy import StaticGrpcConfiguration, StaticTransportStrategy
 
+from cacheops import tasks
 from cacheops.backends import CacheItemTooLarge, CacheUnavailable, backend_get, backend_reset
-from cacheops.backends.momento import MomentoBackend
+from cacheops.backends.base import CacheError
+from cacheops.backends.momento import CacheNotFound, MomentoBackend
 from cacheops.backends.redis import RedisBackend
 from cacheops.momento_local import DEFAULT_MAX_ITEM_BYTES, MomentoLocalServer
 from cms.store.local import free_port
@@ -89,6 +92,16 @@ def test_get_many_returns_hits_and_misses_in_order(backend, key):
     assert backend.get_many([]) == []
 
 
+def test_ttl_counts_down_to_the_millisecond_where_the_cache_can_tell(backend, key):
+    backend.set(key("manifest"), b"m", 1.5)
+
+    left = backend.ttl(key("manifest"))
+
+    # Momento's SDK cannot read a TTL: None tells callers to use the expiry they recorded.
+    assert left is None if isinstance(backend, MomentoBackend) else 1.4 < left <= 1.5
+    assert backend.ttl(key("absent")) == (None if isinstance(backend, MomentoBackend) else 0.0)
+
+
 def test_momento_local_refuses_an_item_over_its_limit(momento_local, momento_connect, key):
     # Raise the SDK's own message cap so the item reaches the server, as it would reach the service.
     grpc_config = StaticGrpcConfiguration(
@@ -118,6 +131,33 @@ def test_momento_creates_a_missing_cache(momento_local, momento_connect):
     momento_connect(momento_local, cache_name="airtime-created")
 
     assert "airtime-created" in momento_local.store.caches
+
+
+def test_momento_a_cache_lost_by_a_local_server_restart_is_created_again(settings, momento_local, momento_connect, key):
+    settings.MOMENTO_LOCAL = f"{momento_local.host}:{momento_local.port}"
+    backend = momento_connect(momento_local, cache_name="airtime-restarted")
+    backend.set(key("manifest"), b"v1", 60)
+    with momento_local.store.lock:
+        del momento_local.store.caches["airtime-restarted"]  # the server restarted, empty
+
+    assert backend.get(key("manifest")) is None
+    backend.set(key("manifest"), b"v2", 60)
+    assert backend.get(key("manifest")) == b"v2"
+
+
+def test_momento_a_missing_cache_on_the_service_is_an_error_naming_it_that_tasks_retry(
+    settings, momento_local, momento_connect, key
+):
+    settings.MOMENTO_LOCAL = ""  # Momento itself: a missing cache is a wrong name or a deleted cache
+    backend = momento_connect(momento_local, cache_name="airtime-deleted")
+    with momento_local.store.lock:
+        del momento_local.store.caches["airtime-deleted"]
+
+    for call in (lambda: backend.get(key("manifest")), lambda: backend.set(key("manifest"), b"v1", 60)):
+        with pytest.raises(CacheNotFound, match="the Momento cache 'airtime-deleted' does not exist") as missing:
+            call()
+        assert isinstance(missing.value, tasks.TRANSIENT)
+    assert "airtime-deleted" not in momento_local.store.caches
 
 
 def test_momento_with_nothing_listening_is_unavailable(momento_connect):
@@ -173,3 +213,14 @@ def test_backend_get_rejects_an_unknown_backend(settings, fresh_backend_slot):
 
     with pytest.raises(ImproperlyConfigured, match="'memcached'"):
         backend_get()
+
+
+@pytest.mark.parametrize("error", [CacheError, CacheUnavailable, CacheItemTooLarge])
+def test_a_cache_error_survives_the_trip_to_a_task_result(error):
+    # Celery pickles a failed task's exception; ops must read the cache's own words, not a wrapper.
+    raised = error("set", "p:catalog:chunk:abc:0", "LIMIT_EXCEEDED_ERROR: item size limit exceeded")
+
+    reported = pickle.loads(pickle.dumps(raised))
+
+    assert type(reported) is error
+    assert str(reported) == "cache set 'p:catalog:chunk:abc:0' failed: LIMIT_EXCEEDED_ERROR: item size limit exceeded"

@@ -1,11 +1,13 @@
 """The cache commands as an operator runs them: rebuild_catalog, catalog_status, prewarm."""
 
 import json
+import re
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from cacheops import operations
 from cacheops.management.commands import rebuild_catalog
 from tests.cacheops.conftest import body_of, reassemble, show_create
 
@@ -51,6 +53,29 @@ def test_status_for_people_lists_every_chunk_key_with_its_size(dynamodb, redis_e
     assert len(manifest["chunks"]) > 1
     for chunk in manifest["chunks"]:
         assert f"  {chunk['key']}  {chunk['bytes']} bytes\n" in out
+
+
+def test_status_reports_the_ttl_the_cache_keeps_and_a_refresh_never_lets_the_manifest_outlive_a_chunk(
+    dynamodb, redis_engine, settings, capsys
+):
+    settings.CACHEOPS_CHUNK_BYTES = 200
+    show_create("SPY×FAMILY", "spy-family", [f"第{n}話" for n in range(1, 6)])
+    run(capsys, "rebuild_catalog", "--sync", "--full")
+    manifest, _ = reassemble(redis_engine)
+    redis_engine.client.pexpire(manifest["chunks"][1]["key"], 500_000)  # the cache will drop this chunk first
+
+    [catalog] = [f for f in json.loads(run(capsys, "catalog_status", "--json"))["families"] if f["name"] == "catalog"]
+
+    assert 490 <= catalog["ttl_left_s"] <= 500  # the manifest claims a day; the version is readable for 500 s
+    assert 490 <= int(re.search(r"^catalog: .*TTL left (\d+) s", run(capsys, "catalog_status"), re.M)[1]) <= 500
+
+    assert "catalog" in operations.ttl_refresh_due()
+
+    manifest, _ = reassemble(redis_engine)
+    chunk_left = min(redis_engine.ttl_left(c["key"]) for c in manifest["chunks"])
+    assert 86000 < redis_engine.ttl_left(f"{redis_engine.prefix}:catalog:manifest") <= chunk_left
+    [catalog] = [f for f in json.loads(run(capsys, "catalog_status", "--json"))["families"] if f["name"] == "catalog"]
+    assert 86000 < catalog["ttl_left_s"] <= chunk_left
 
 
 def test_status_before_anything_is_published(redis_engine, capsys):

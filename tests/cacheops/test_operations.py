@@ -5,7 +5,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from itertools import pairwise
 
 import pytest
@@ -15,7 +14,7 @@ from django.conf import settings as django_settings
 from cacheops import operations, pending, tasks
 from cacheops.errors import BuildBusy
 from cacheops.manifest import manifest_read, snapshot_read
-from cacheops.models import Operation
+from cacheops.models import Operation, PendingChange
 from cms import services
 from tests.cacheops.conftest import body_of, process_env, process_stop, reassemble, show_create
 
@@ -53,26 +52,38 @@ def catalog_titles(view) -> set[str]:
     return {e["title"] for p in programs for s in p["seasons"] for e in s["episodes"]}
 
 
+def build() -> Operation:
+    """An operation row standing for a build that takes changes."""
+    return Operation.objects.create(kind="rebuild", family="catalog")
+
+
 @pytest.mark.django_db
 def test_the_first_change_queues_a_build_and_the_next_ones_ride_along():
     queued = [pending.change_record("catalog", f"program-{n % 5}") for n in range(20)]
 
     assert queued == [True] + [False] * 19
-    assert pending.changes_take("catalog") == (False, {f"program-{n}" for n in range(5)})
+    taken = pending.changes_take("catalog", build())
+    assert (taken.full, set(taken.programs)) == (False, {f"program-{n}" for n in range(5)})
     assert pending.change_record("catalog", "program-9") is True  # taken: the next save queues again
     assert pending.change_record("program:program-9", "program-9") is True  # families fold separately
 
 
 @pytest.mark.django_db
-def test_taken_changes_put_back_after_a_failure_are_seen_by_the_retry():
-    pending.change_record("catalog", "program-1")
+def test_taken_changes_stay_recorded_and_a_failed_build_gives_them_back_to_the_retry():
+    pending.change_record("catalog", "program-1", [("episode", "e1", 3, False)])
     pending.change_record("catalog", "*")
-    full, ids = pending.changes_take("catalog")
+    failed = build()
+    with pytest.raises(RuntimeError), pending.changes_held(failed):
+        taken = pending.changes_take("catalog", failed)
+        assert PendingChange.objects.filter(taken_by=failed).count() == 2
+        assert pending.changes_take("catalog", build()).programs == {}  # held: another build takes nothing
+        raise RuntimeError("publish failed")
 
-    pending.changes_return("catalog", ids, full=full)
-
-    assert pending.changes_take("catalog") == (True, {"program-1"})
-    assert pending.changes_take("catalog") == (False, set())
+    retry = build()
+    assert pending.changes_take("catalog", retry) == taken
+    assert taken.full and taken.programs == {"program-1": [("episode", "e1", 3, False)]}
+    pending.changes_done(retry, ["catalog"])
+    assert not PendingChange.objects.exists()
 
 
 @pytest.fixture
@@ -162,8 +173,8 @@ def test_every_save_rebuilds_when_celery_runs_inline_and_the_log_chains_the_vers
 
 
 def logged(**match) -> Operation:
-    """The latest operation matching `match`."""
-    return Operation.objects.filter(**match).order_by("-id").first()
+    """The latest operation on the catalog matching `match`."""
+    return Operation.objects.filter(family="catalog", **match).order_by("-id").first()
 
 
 def assert_logged(op: Operation, kind: str, result: str, before: str, after: str, requested_by: str = "oki"):
@@ -195,7 +206,7 @@ def test_every_operation_is_logged_with_who_asked_how_long_it_took_and_the_versi
     operations.invalidate(requested_by="oki")
     invalidated = logged(kind="invalidate")
     assert_logged(invalidated, "invalidate", "done", v1, "")
-    follow_up = Operation.objects.filter(kind="rebuild", id__gt=invalidated.id).get()
+    follow_up = Operation.objects.filter(kind="rebuild", family="catalog", id__gt=invalidated.id).get()
     assert (follow_up.result, follow_up.version_before, follow_up.version_after) == ("published", v1, v2)
     assert not manifest_read("catalog").get("stale")
 
@@ -206,15 +217,17 @@ def test_every_operation_is_logged_with_who_asked_how_long_it_took_and_the_versi
 
 @pytest.mark.django_db
 def test_the_ttl_refresh_and_a_busy_build_are_logged_too(dynamodb, redis_engine, settings):
-    show_create("ワンピース", "one-piece", ["俺はルフィ"])
+    show = show_create("ワンピース", "one-piece", ["俺はルフィ"])
     settings.CACHEOPS_TTL_SECONDS = 10
     version = tasks.rebuild.delay("catalog", requested_by="oki").get()["version"]
 
     settings.CACHEOPS_TTL_SECONDS = 100  # the entries now expire within half their lifetime
-    assert operations.ttl_refresh_due() == ["catalog"]
+    # The first build was a full one: the program's own family was published with the catalog.
+    assert operations.ttl_refresh_due() == ["catalog", f"program:{show.program.id}"]
     assert_logged(logged(kind="refresh_ttl"), "refresh_ttl", "done", version, version, requested_by="beat")
-    expires = datetime.strptime(manifest_read("catalog")["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
-    assert (expires.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds() > 90
+    manifest, _ = reassemble(redis_engine)
+    chunk_left = min(redis_engine.ttl_left(c["key"]) for c in manifest["chunks"])
+    assert 90 < redis_engine.ttl_left(f"{redis_engine.prefix}:catalog:manifest") <= chunk_left
 
     redis_engine.set(f"{redis_engine.prefix}:catalog:lock", b"another-build", 30)
     with pytest.raises(BuildBusy):
@@ -222,6 +235,26 @@ def test_the_ttl_refresh_and_a_busy_build_are_logged_too(dynamodb, redis_engine,
     busy = logged(kind="rebuild")
     assert_logged(busy, "rebuild", "busy", "", "")
     assert busy.detail == "BuildBusy: another build of catalog is running"
+
+
+@pytest.mark.django_db
+def test_an_evicted_chunk_found_by_the_ttl_refresh_is_written_again_by_a_build(dynamodb, redis_engine, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 200
+    show_create("ワンピース", "one-piece", [f"第{n}話" for n in range(1, 6)])
+    version = operations.catalog_rebuild(requested_by="oki", full=True).version_after
+    evicted = reassemble(redis_engine)[0]["chunks"][1]["key"]
+    redis_engine.delete(evicted)
+
+    assert "catalog" not in operations.ttl_refresh_due()
+
+    refresh = logged(kind="refresh_ttl")
+    assert (refresh.result, refresh.requested_by) == ("failed", "beat")
+    assert f"chunk 1 ({evicted}) is missing" in refresh.detail
+    repair = logged(kind="rebuild")
+    assert (repair.result, repair.version_before, repair.version_after) == ("published", version, version)
+    manifest, stream = reassemble(redis_engine)
+    assert evicted in {c["key"] for c in manifest["chunks"]}
+    assert "第5話" in body_of(manifest, stream).decode()
 
 
 @pytest.mark.django_db
@@ -235,3 +268,25 @@ def test_a_program_rebuilt_before_the_first_catalog_build_does_not_shrink_the_ca
     programs = json.loads(snapshot_read("catalog")[1])["programs"]
     assert [p["id"] for p in programs] == [first.program.id, second.program.id]
     assert catalog_titles(redis_engine) == {"残酷", "両面宿儺"}
+
+
+@pytest.mark.django_db
+def test_after_the_cache_was_emptied_the_next_edit_brings_back_every_family(dynamodb, redis_engine, settings):
+    settings.CACHEOPS_REBUILD_ON_SAVE = True
+    edited = show_create("鬼滅の刃", "kimetsu")
+    untouched = show_create("呪術廻戦", "jujutsu")
+    operations.catalog_rebuild(full=True)
+    families = {"catalog", f"program:{edited.program.id}", f"program:{untouched.program.id}"}
+    assert all(manifest_read(family) for family in families)
+
+    for name in redis_engine.keys():  # a restart or a flush: nothing of this prefix is left
+        redis_engine.delete(name)
+    services.episode_update(
+        episode_id=edited.episodes[0].id, version=edited.episodes[0].version, user="eri", title="残酷"
+    )
+
+    assert "残酷" in catalog_titles(redis_engine)
+    # Not only the edited program: every family the cache lost is published again.
+    for family in families:
+        manifest, _stream = reassemble(redis_engine, family)
+        assert manifest["name"] == family

@@ -1,23 +1,25 @@
-"""The publish protocol on every backend: keys, manifest, versions, locks, crashes of the lock holder."""
+"""The publish protocol on every backend: keys, manifest, versions, TTLs, locks, crashes of the lock holder."""
 
 import hashlib
 import json
 import os
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cacheops import lock, publisher
-from cacheops.errors import BuildBusy, LockLost, PublishError
-from cacheops.manifest import families_read, manifest_version_read, snapshot_read
+from cacheops import families, lock, publisher
+from cacheops.errors import BuildBusy, PublishError
+from cacheops.families import families_read
+from cacheops.manifest import manifest_version_read, snapshot_read
 from tests.cacheops.conftest import body_of, reassemble
+
+pytestmark = pytest.mark.django_db
 
 AS_OF = datetime(2026, 11, 26, 14, 45, tzinfo=UTC)
 MANIFEST_FIELDS = {
     "name", "version", "codec", "raw_bytes", "compressed_bytes", "sha256", "chunks",
-    "as_of", "built_at", "expires_at", "previous_version", "staged",
+    "as_of", "built_at", "expires_at", "previous_version", "staged", "stale",
 }  # fmt: skip
 
 
@@ -28,10 +30,9 @@ def catalog(label: str, programs: int = 200) -> bytes:
 
 
 def publish(body: bytes, family: str = "catalog", progress=None) -> publisher.Published:
-    with lock.build_lock(family) as build_id:
-        return publisher.publish(
-            family, body, as_of=AS_OF, build_id=build_id, started_at=datetime.now(UTC), progress=progress
-        )
+    with lock.build_lock(family):
+        generation = families.generation_take(family)
+        return publisher.publish(family, body, as_of=AS_OF, generation=generation, progress=progress)
 
 
 def raw_manifest(engine, family: str = "catalog") -> dict | None:
@@ -45,6 +46,17 @@ def chunk_keys(engine) -> set[str]:
 
 def parse(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def assert_manifest_dies_first(engine, family: str = "catalog") -> dict:
+    """The manifest's TTL in the cache and its expires_at are never later than any of its chunks' TTLs."""
+    manifest = raw_manifest(engine, family)
+    chunk_left = min(engine.ttl_left(c["key"]) for c in manifest["chunks"])
+    manifest_left = engine.ttl_left(f"{engine.prefix}:{family}:manifest")
+    now = datetime.now(UTC)  # read after the chunks' TTLs: a late clock only favours the chunks
+    assert 0 < manifest_left <= chunk_left
+    assert parse(manifest["expires_at"]) <= now + timedelta(seconds=chunk_left)
+    return manifest
 
 
 def test_publish_stores_chunks_and_a_manifest_under_the_published_keys(engine, settings):
@@ -70,13 +82,16 @@ def test_publish_stores_chunks_and_a_manifest_under_the_published_keys(engine, s
     assert manifest["as_of"] == "2026-11-26T14:45:00Z"
     built = parse(manifest["built_at"])
     assert before <= built <= datetime.now(UTC)
-    assert parse(manifest["expires_at"]) == built + timedelta(seconds=settings.CACHEOPS_TTL_SECONDS)
-    assert manifest["previous_version"] is None and manifest["staged"] is None
+    ttl = timedelta(seconds=settings.CACHEOPS_TTL_SECONDS)
+    assert before + ttl <= parse(manifest["expires_at"]) <= built + ttl  # from the chunks' write, not the swap
+    assert manifest["previous_version"] is None and manifest["staged"] is None and manifest["stale"] is False
+    assert_manifest_dies_first(engine)
     assert chunk_keys(engine) == {c["key"] for c in manifest["chunks"]}
     assert f"{engine.prefix}:catalog:lock" not in engine.keys()
 
 
-def test_the_same_content_again_rewrites_nothing(engine):
+def test_the_same_content_again_rewrites_nothing_while_every_chunk_is_there(engine, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 300
     body = catalog("A")
     publish(body)
     manifest_bytes = engine.get(f"{engine.prefix}:catalog:manifest")
@@ -84,44 +99,71 @@ def test_the_same_content_again_rewrites_nothing(engine):
 
     again = publish(body)
 
-    assert again.changed is False
+    assert again.outcome == "unchanged"
     assert engine.get(f"{engine.prefix}:catalog:manifest") == manifest_bytes
     assert engine.keys() == keys
+    manifest, stream = reassemble(engine)
+    assert len(manifest["chunks"]) > 1 and body_of(manifest, stream) == body
 
 
-def test_a_new_version_remembers_the_previous_one_and_rollback_restores_it(engine):
+def test_the_same_content_is_published_again_when_a_chunk_was_evicted(engine, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 300
+    body = catalog("A")
+    version = publish(body).version
+    evicted = raw_manifest(engine)["chunks"][1]["key"]
+    engine.delete(evicted)
+
+    again = publish(body)
+
+    assert (again.outcome, again.version) == ("published", version)
+    manifest, stream = reassemble(engine)
+    assert evicted in {c["key"] for c in manifest["chunks"]}
+    assert body_of(manifest, stream) == body
+    assert_manifest_dies_first(engine)
+
+
+def test_a_new_version_remembers_the_previous_one_and_rollback_restores_it_with_chunks_as_long_lived(engine, settings):
+    settings.CACHEOPS_TTL_SECONDS = 60
     body_a, body_b = catalog("A"), catalog("B")
     first = publish(body_a)
     second = publish(body_b)
     assert raw_manifest(engine)["previous_version"] == first.version
     assert second.previous == first.version
 
-    with lock.build_lock("catalog") as build_id:
-        publisher.rollback("catalog", build_id=build_id, started_at=datetime.now(UTC))
+    settings.CACHEOPS_TTL_SECONDS = 3600  # a rollback gives the old version a whole lifetime again
+    rolled = publisher.rollback("catalog", generation=families.generation_take("catalog"))
 
+    assert rolled.outcome == "published"
     manifest, stream = reassemble(engine)
     assert manifest["version"] == first.version
     assert manifest["previous_version"] == second.version
     assert body_of(manifest, stream) == body_a
     assert snapshot_read("catalog")[1] == body_a
+    assert assert_manifest_dies_first(engine) == manifest
+    assert all(engine.ttl_left(c["key"]) > 3500 for c in manifest["chunks"])  # written again, not outlived
 
 
-def test_soft_invalidation_keeps_the_old_version_readable_until_a_rebuild(engine):
+def test_soft_invalidation_keeps_the_old_version_readable_until_a_rebuild_and_never_past_its_chunks(engine, settings):
+    settings.CACHEOPS_TTL_SECONDS = 60
     body = catalog("A")
     version = publish(body).version
+    expires_at = raw_manifest(engine)["expires_at"]
 
+    settings.CACHEOPS_TTL_SECONDS = 3600  # the invalidation must not lend the manifest a life its chunks lack
     publisher.manifest_mark_stale("catalog")
 
     manifest, stream = reassemble(engine)
     assert manifest["stale"] is True and manifest["version"] == version
     assert body_of(manifest, stream) == body
+    assert assert_manifest_dies_first(engine)["expires_at"] == expires_at
 
     rebuilt = publish(body)
 
-    assert rebuilt.changed is True
+    assert rebuilt.outcome == "published"
     manifest, stream = reassemble(engine)
-    assert not manifest.get("stale") and manifest["version"] == version
+    assert manifest["stale"] is False and manifest["version"] == version
     assert body_of(manifest, stream) == body
+    assert_manifest_dies_first(engine)
 
 
 def test_hard_invalidation_removes_the_pointer(engine):
@@ -138,23 +180,27 @@ def test_hard_invalidation_removes_the_pointer(engine):
     assert manifest_version_read("catalog", version)["version"] == version
 
 
-def test_a_build_whose_lock_was_taken_over_gives_up_and_keeps_the_previous_version(engine, settings):
+def test_a_build_whose_lock_was_taken_over_loses_to_the_newer_build_and_leaves_its_lock(engine, settings):
     settings.CACHEOPS_CHUNK_BYTES = 200
-    body_a = catalog("A")
-    first = publish(body_a)
+    body_b = catalog("B")
     lock = f"{engine.prefix}:catalog:lock"
+    newer = []
 
     def taken_over(stage, done, total):
+        # The lock ran out mid-write; the build that took it over read later content and publishes first.
         if stage == "write" and done == 1:
             engine.delete(lock)
             engine.set(lock, b"another-build", 60)
+            newer.append(
+                publisher.publish("catalog", body_b, as_of=AS_OF, generation=families.generation_take("catalog"))
+            )
 
-    with pytest.raises(LockLost, match="lock of catalog expired"):
-        publish(catalog("B"), progress=taken_over)
+    late = publish(catalog("A"), progress=taken_over)
 
+    assert (newer[0].outcome, late.outcome) == ("published", "superseded")
     manifest, stream = reassemble(engine)
-    assert manifest["version"] == first.version
-    assert body_of(manifest, stream) == body_a
+    assert manifest["version"] == newer[0].version == late.version
+    assert body_of(manifest, stream) == body_b
     assert engine.get(lock) == b"another-build"  # the loser leaves the new holder's lock alone
 
 
@@ -172,47 +218,22 @@ def test_a_dead_workers_lock_blocks_builds_only_until_it_expires(engine, setting
     assert raw_manifest(engine)["version"] == result.version
 
 
-def test_concurrent_builds_end_with_one_consistent_version(engine, settings):
-    settings.CACHEOPS_CHUNK_BYTES = 300
-    bodies = [catalog(label) for label in "ABCD"]
-    start = threading.Barrier(len(bodies))
-    outcomes = {}
-
-    def build(body: bytes) -> None:
-        start.wait()
-        try:
-            outcomes[body] = publish(body).version
-        except (BuildBusy, LockLost) as exc:
-            outcomes[body] = exc
-
-    threads = [threading.Thread(target=build, args=(body,)) for body in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    published = {v: body for body, v in outcomes.items() if isinstance(v, str)}
-    assert len(outcomes) == 4 and published
-    manifest, stream = reassemble(engine)
-    assert manifest["version"] in published
-    assert body_of(manifest, stream) == published[manifest["version"]]
-    assert f"{engine.prefix}:catalog:lock" not in engine.keys()
-
-
 def test_ttl_refresh_pushes_expiry_later_and_keeps_the_family_listed(engine, settings):
-    settings.CACHEOPS_TTL_SECONDS = 1
+    settings.CACHEOPS_TTL_SECONDS = 60
     body = catalog("A")
     publish(body)
     before = raw_manifest(engine)
 
     settings.CACHEOPS_TTL_SECONDS = 3600
     publisher.ttl_refresh("catalog")
-    time.sleep(1.2)  # past the first TTL
 
     manifest, stream = reassemble(engine)
     assert parse(manifest["expires_at"]) >= parse(before["expires_at"]) + timedelta(seconds=3500)
     assert body_of(manifest, stream) == body
     assert all(engine.ttl_left(c["key"]) > 3500 for c in manifest["chunks"])
+    assert engine.ttl_left(f"{engine.prefix}:catalog:manifest") > 3500
+    assert_manifest_dies_first(engine)
+    assert manifest_version_read("catalog", manifest["version"]) == manifest
     assert families_read() == ["catalog"]
 
 

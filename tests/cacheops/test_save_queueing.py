@@ -19,7 +19,16 @@ from django.urls import reverse
 from cacheops import operations
 from cacheops.models import BuildRequest, PendingChange
 from cms.store.local import free_port
-from tests.cacheops.conftest import body_of, process_env, process_stop, reassemble, show_create, staff_client
+from tests.cacheops.conftest import (
+    body_of,
+    process_env,
+    process_stop,
+    reassemble,
+    show_create,
+    staff_client,
+    wait_for,
+    worker_start,
+)
 from tests.cms.conftest import form_read
 from tests.conftest import paused
 
@@ -57,13 +66,6 @@ def program_titles(view) -> list[str]:
     return [p["title"] for p in json.loads(body_of(*reassemble(view)))["programs"]]
 
 
-def wait_for(condition, timeout_s: float = 30) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return condition()
-
-
 @pytest.mark.django_db
 def test_a_save_whose_inline_rebuild_finds_a_build_running_still_answers_success(
     dynamodb, redis_engine, settings, client
@@ -80,10 +82,16 @@ def test_a_save_whose_inline_rebuild_finds_a_build_running_still_answers_success
 
     assert response.status_code == 302
     assert LogEntry.objects.get(object_id=show.program.id).action_flag == CHANGE
-    assert list(PendingChange.objects.values_list("program_id", flat=True)) == [show.program.id]
+    # Recorded for the catalog and for the program's own family, with the item written.
+    changes = PendingChange.objects.order_by("family").values_list("family", "program_id", "items", "taken_by")
+    written = [["program", show.program.id, show.program.version + 1, False]]
+    assert list(changes) == [
+        ("catalog", show.program.id, written, None),
+        (f"program:{show.program.id}", show.program.id, written, None),
+    ]
     assert BuildRequest.objects.get(family="catalog").queued is False  # the next save queues again
     redis_engine.delete(f"{redis_engine.prefix}:catalog:lock")
-    assert operations.stalled_changes_requeue(older_than_s=0) == ["catalog"]
+    assert operations.stalled_changes_requeue(older_than_s=0) == ["catalog", f"program:{show.program.id}"]
     assert program_titles(redis_engine) == ["鬼滅の刃 無限列車編"]
 
 
@@ -118,16 +126,8 @@ def site(tmp_path, private_redis, redis_engine, dynamodb):
     run = {"cwd": django_settings.BASE_DIR, "env": env, "check": True, "capture_output": True, "text": True}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
     session_key = subprocess.run([sys.executable, "-c", EDITOR_SESSION], **run).stdout.strip()
-    worker_log, web_log = tmp_path / "worker.log", tmp_path / "web.log"
-    with worker_log.open("w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "cms", "worker", "--pool=solo", "-l", "info"]
-            + ["--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=django_settings.BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    web_log = tmp_path / "web.log"
+    worker = worker_start(env, tmp_path / "worker.log")
     url = f"http://127.0.0.1:{free_port()}"
     with web_log.open("w") as out:
         web = subprocess.Popen(
@@ -140,7 +140,6 @@ def site(tmp_path, private_redis, redis_engine, dynamodb):
         )
     session = requests.Session()
     try:
-        _started(worker, worker_log, lambda: "ready." in worker_log.read_text(), "the worker")
         _started(web, web_log, lambda: _answers(f"{url}/admin/login/"), "gunicorn")
         session.cookies.set("sessionid", session_key)
         yield Site(url, env, web_log, tmp_path / "db.sqlite3", session)
@@ -191,11 +190,14 @@ def test_a_save_with_the_broker_stalled_answers_at_once_and_is_published_once_it
     assert len(rows) == 1 and "<td>eri</td>" in rows[0]
     assert _sql(site, "SELECT object_repr FROM django_admin_log") == [("鬼滅の刃 無限列車編",)]
     # The change waits for the sweep; the queued flag is down again, so the next save queues a build itself.
-    assert _sql(site, "SELECT program_id FROM cacheops_pendingchange") == [(program.id,)]
+    assert _sql(site, "SELECT family, program_id FROM cacheops_pendingchange ORDER BY family") == [
+        ("catalog", program.id),
+        (f"program:{program.id}", program.id),
+    ]
     assert _sql(site, "SELECT queued FROM cacheops_buildrequest") == [(0,)]
     assert "Rebuild of catalog not queued" in site.web_log.read_text()
 
-    assert _sweep(site) == "['catalog']"
+    assert _sweep(site) == f"['catalog', 'program:{program.id}']"
     assert wait_for(lambda: program_titles(redis_engine) == ["鬼滅の刃 無限列車編"])
 
     # The same web process, its broker connections now open: a save queues its build again...

@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
+from cacheops.snapshot import catalog_body, sources_build
 from cms import demo, domain, validation
 from cms.domain import time_parse
 from cms.store import bulk
@@ -261,19 +262,16 @@ def test_demo_content_passes_the_editorial_rules():
     assert any(re.fullmatch(r"[A-Za-z0-9 ]+", p.title) for p in content.programs)  # some English titles
 
 
-def test_demo_at_360_programs_is_a_ten_megabyte_catalog():
-    content = demo.demo_generate(seed=1, programs=360)
+def test_demo_at_450_programs_is_a_ten_megabyte_catalog():
+    content = demo.demo_generate(seed=1, programs=450)
     now = datetime.now(UTC)
-    programs = {p.id: p for p in content.programs if live(p, now)}
-    seasons = {s.id: s for s in content.seasons if live(s, now) and s.program_id in programs}
-    episodes = [e for e in content.episodes if live(e, now) and e.season_id in seasons]
-    catalog = {
-        "programs": [asdict(p) for p in programs.values()],
-        "seasons": [asdict(s) for s in seasons.values()],
-        "episodes": [asdict(e) for e in episodes],
-    }
-    assert 15_000 <= len(content.episodes) <= 19_000
-    assert 8_500_000 <= len(orjson.dumps(catalog)) <= 11_500_000
+
+    body = catalog_body(sources_build((content.programs, content.seasons, content.episodes)).values(), now)
+
+    assert 20_000 <= len(content.episodes) <= 25_000
+    assert 9_000_000 <= len(body) <= 11_000_000
+    live_episodes = [e for p in orjson.loads(body)["programs"] for s in p["seasons"] for e in s["episodes"]]
+    assert 10_000 <= len(live_episodes) < len(content.episodes)  # drafts and future episodes are left out
 
 
 def test_dump_and_load_commands_round_trip(dynamodb, tmp_path):

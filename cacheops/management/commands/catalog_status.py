@@ -1,17 +1,10 @@
 import json
-from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
 from cacheops.backends.base import CacheError
-from cacheops.manifest import families_read, manifest_read
-from cms.domain import time_parse
-
-
-def ttl_left(manifest: dict) -> int:
-    """Seconds until the manifest's entries expire (tracked in the manifest: the SDKs can't read TTLs)."""
-    expires = time_parse(manifest["expires_at"])
-    return max(0, int((expires - datetime.now(UTC)).total_seconds()))
+from cacheops.families import families_read
+from cacheops.manifest import manifest_read, manifest_ttl_left
 
 
 class Command(BaseCommand):
@@ -23,7 +16,7 @@ class Command(BaseCommand):
     def handle(self, *, as_json: bool, **options):
         try:
             families = [
-                {"name": name, "manifest": manifest, "ttl_left_s": ttl_left(manifest) if manifest else 0}
+                {"name": name, "manifest": manifest, "ttl_left_s": int(manifest_ttl_left(manifest)) if manifest else 0}
                 for name in families_read()
                 for manifest in [manifest_read(name)]
             ]

@@ -4,12 +4,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from cacheops import operations
 from cacheops.backends.base import CacheError
-from cacheops.errors import PublishError
+from cacheops.errors import FutureAsOf, PublishError
 from cms.enqueue import task_send
 
 
 def as_of_parse(value: str | None) -> datetime | None:
-    """Parse --as-of (ISO 8601 with a zone) or raise CommandError."""
+    """Parse --as-of (ISO 8601 with a zone, not in the future) or raise CommandError."""
     if not value:
         return None
     try:
@@ -18,7 +18,10 @@ def as_of_parse(value: str | None) -> datetime | None:
         raise CommandError(f"--as-of {value!r} is not an ISO 8601 time like 2026-11-26T14:45:00Z") from None
     if parsed.tzinfo is None:
         raise CommandError(f"--as-of {value!r} needs a time zone, e.g. 2026-11-26T14:45:00Z")
-    return parsed
+    try:
+        return operations.as_of_check(parsed)
+    except FutureAsOf as exc:
+        raise CommandError(f"--as-of {value!r} refused: {exc}") from None
 
 
 class Command(BaseCommand):
@@ -26,7 +29,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--family", default="catalog")
-        parser.add_argument("--as-of", dest="as_of", help="ISO 8601 instant the snapshot shows (default: now)")
+        parser.add_argument(
+            "--as-of", dest="as_of", help="ISO 8601 instant the snapshot shows, now or past (default: now)"
+        )
         parser.add_argument("--sync", action="store_true", help="build in this process, no queue, no folding")
         parser.add_argument("--full", action="store_true", help="re-read every program (repair)")
 

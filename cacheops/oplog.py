@@ -1,0 +1,107 @@
+"""The operations log: one row per cache operation, its heartbeat while it runs, and rows left by dead workers."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Q
+from django.utils import timezone
+
+from cms.domain import time_text
+
+from .errors import BuildBusy
+from .models import Operation
+
+ABANDONED = "abandoned"
+
+logger = logging.getLogger(__name__)
+
+_running: contextvars.ContextVar[Operation | None] = contextvars.ContextVar("cacheops_operation", default=None)
+
+
+@contextlib.contextmanager
+def operation_log(kind: str, family: str, requested_by: str) -> Iterator[Operation]:
+    """Record an operation with its duration and outcome, failures included."""
+    op = Operation.objects.create(
+        kind=kind, family=family, requested_by=requested_by or "", heartbeat_at=timezone.now()
+    )
+    token = _running.set(op)
+    started = time.monotonic()
+    failed = False
+    try:
+        yield op
+    except BaseException as exc:
+        # BaseException too: an operator's Ctrl-C ends the operation as surely as an error does.
+        failed = True
+        op.result = "busy" if isinstance(exc, BuildBusy) else "failed"
+        op.detail = f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    else:
+        # An empty result means "still running" (or abandoned): an operation that returned has finished.
+        op.result = op.result or "done"
+    finally:
+        _running.reset(token)
+        op.duration_ms = int((time.monotonic() - started) * 1000)
+        op.heartbeat_at = timezone.now()
+        try:
+            # Saves the result over "abandoned" too: a build the sweep gave up on may still finish.
+            op.save()
+        except Exception:
+            if not failed:
+                raise
+            # The failure being raised is the one to see; this row is marked abandoned later.
+            logger.exception("Could not record the end of operation %s (%s %s)", op.pk, kind, family)
+
+
+def operation_running() -> Operation | None:
+    """The operation being logged in this context, if any."""
+    return _running.get()
+
+
+def operation_heartbeat(op_id: int) -> None:
+    """Note that operation `op_id` is alive."""
+    try:
+        Operation.objects.filter(pk=op_id).update(heartbeat_at=timezone.now())
+    except DatabaseError:
+        # A missed heartbeat costs nothing until the time limit runs out; failing the build for it would.
+        logger.warning("Could not record the heartbeat of operation %s", op_id, exc_info=True)
+
+
+def _silent_since() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.CACHEOPS_BUILD_TIME_LIMIT)
+
+
+def operation_end(op_id: int) -> str | None:
+    """How operation `op_id` is known to have ended, or None while it may still be running (or is unknown here)."""
+    row = Operation.objects.filter(pk=op_id).values("result", "heartbeat_at", "started_at").first()
+    if row is None:
+        return None
+    if row["result"]:
+        return f"operation {op_id} ended: {row['result']}"
+    last = row["heartbeat_at"] or row["started_at"]
+    if last < _silent_since():
+        return f"operation {op_id} has shown no sign of life since {time_text(last)}"
+    return None
+
+
+def operations_abandoned_mark() -> list[int]:
+    """Mark operations without a result and silent for longer than the build time limit as abandoned."""
+    # A Celery build is killed at its hard time limit, so nothing silent for longer is still running it.
+    cutoff = _silent_since()
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    ids = list(Operation.objects.filter(silent, result="").values_list("pk", flat=True))
+    detail = (
+        f"no sign of life for more than {settings.CACHEOPS_BUILD_TIME_LIMIT} s: "
+        "its worker died or was stopped before it finished"
+    )
+    Operation.objects.filter(pk__in=ids, result="").update(result=ABANDONED, detail=detail)
+    if ids:
+        logger.warning("Marked %d operation(s) abandoned: %s", len(ids), ", ".join(map(str, ids)))
+    return ids
