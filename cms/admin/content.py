@@ -6,14 +6,13 @@ from django.contrib import admin
 from django.core.files.storage import default_storage
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from cms import domain, forms, models, selectors, services
 from cms.templatetags.airtime import jst
 
-from .base import Row, StoreModelAdmin, initial_from
+from .base import StoreModelAdmin, initial_from
 from .posted import posted_choices
 
 admin.site.site_header = gettext_lazy("Airtime back office")
@@ -27,10 +26,6 @@ STATUS_FILTER = (
 
 
 STATUS_LABELS = dict(forms.STATUS_CHOICES)
-
-
-def _link(url: str, text: str):
-    return format_html('<a href="{}">{}</a>', url, text)
 
 
 def _user(request) -> str:
@@ -58,17 +53,13 @@ class ProgramAdmin(StoreModelAdmin):
     def columns(self, items):
         headers = [_("Title"), _("Reading"), _("Genre"), _("Status"), _("Sort order"), _("Available from")]
         rows = [
-            Row(
-                p.id,
-                p.version,
-                [
-                    _link(self._url("change", p.id), p.title),
-                    p.title_kana,
-                    forms.GENRE_LABELS.get(p.genre, p.genre),
-                    STATUS_LABELS[p.status],
-                    p.sort_order,
-                    jst(p.publish_at),
-                ],
+            self.row(
+                p,
+                p.title_kana,
+                forms.GENRE_LABELS.get(p.genre, p.genre),
+                STATUS_LABELS[p.status],
+                p.sort_order,
+                jst(p.publish_at),
             )
             for p in items
         ]
@@ -134,16 +125,12 @@ class SeasonAdmin(StoreModelAdmin):
         titles = selectors.program_titles([s.program_id for s in items])
         headers = [_("Title"), _("Program"), _("Sort order"), _("Status"), _("Available from")]
         rows = [
-            Row(
-                s.id,
-                s.version,
-                [
-                    _link(self._url("change", s.id), s.title),
-                    titles.get(s.program_id, "—"),
-                    s.sort_order,
-                    STATUS_LABELS[s.status],
-                    jst(s.publish_at),
-                ],
+            self.row(
+                s,
+                titles.get(s.program_id, "—"),
+                s.sort_order,
+                STATUS_LABELS[s.status],
+                jst(s.publish_at),
             )
             for s in items
         ]
@@ -204,17 +191,13 @@ class EpisodeAdmin(StoreModelAdmin):
         titles = selectors.program_titles([e.program_id for e in items])
         headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Airtime"), _("Running time")]
         rows = [
-            Row(
-                e.id,
-                e.version,
-                [
-                    _link(self._url("change", e.id), e.title),
-                    titles.get(e.program_id, "—"),
-                    e.number,
-                    STATUS_LABELS[e.status],
-                    jst(e.publish_at),
-                    f"{e.duration_s // 60}:{e.duration_s % 60:02d}",
-                ],
+            self.row(
+                e,
+                titles.get(e.program_id, "—"),
+                e.number,
+                STATUS_LABELS[e.status],
+                jst(e.publish_at),
+                f"{e.duration_s // 60}:{e.duration_s % 60:02d}",
             )
             for e in items
         ]

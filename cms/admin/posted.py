@@ -8,6 +8,14 @@ BULK_MAX_ITEMS = 100
 VERSION_MAX_DIGITS = 10
 
 
+def version_parse(text: str) -> int | None:
+    """A posted version as a number, or None unless it is one the store could hold."""
+    if not (text.isascii() and text.isdigit() and len(text) <= VERSION_MAX_DIGITS):
+        return None
+    version = int(text)
+    return None if validation.VERSION.error(version) else version
+
+
 def selection_parse(values: list[str]) -> tuple[list[tuple[str, int]], int]:
     """Checked rows ("id:version" as listed) as (id, version) pairs, and how many values were unusable.
 
@@ -15,19 +23,12 @@ def selection_parse(values: list[str]) -> tuple[list[tuple[str, int]], int]:
     """
     items, seen, unusable = [], set(), 0
     for value in values:
-        item_id, _colon, version = value.partition(":")
-        usable = (
-            len(items) < BULK_MAX_ITEMS
-            and domain.id_valid(item_id)
-            and item_id not in seen
-            and version.isascii()
-            and version.isdigit()
-            and len(version) <= VERSION_MAX_DIGITS
-            and validation.VERSION.error(int(version)) is None
-        )
-        if usable:
+        item_id, _colon, text = value.partition(":")
+        version = version_parse(text)
+        usable = len(items) < BULK_MAX_ITEMS and domain.id_valid(item_id) and item_id not in seen
+        if usable and version is not None:
             seen.add(item_id)
-            items.append((item_id, int(version)))
+            items.append((item_id, version))
         else:
             unusable += 1
     return items, unusable
@@ -36,10 +37,8 @@ def selection_parse(values: list[str]) -> tuple[list[tuple[str, int]], int]:
 def posted_version(request) -> int:
     """The version the editor read, as posted; ValueError unless it is one the store could hold."""
     text = request.POST.get("version", "")
-    if not (text.isascii() and text.isdigit() and len(text) <= VERSION_MAX_DIGITS):
-        raise ValueError(text)
-    version = int(text)
-    if validation.VERSION.error(version):
+    version = version_parse(text)
+    if version is None:
         raise ValueError(text)
     return version
 

@@ -7,6 +7,7 @@ from collections import Counter
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from .client import batches
+from .content import program_children_listed
 from .counters import counter_empty, counts_add, program_key, season_key
 from .episodes import number_key
 from .errors import NotEmpty, NotFound, StaleVersion
@@ -19,9 +20,8 @@ EPISODES_PER_TRANSACTION = 30
 
 def children_listed(program_id: str) -> tuple[list[str], list[str]]:
     """Ids of a program's seasons and episodes as its indexes list them (on AWS they may lag)."""
-    seasons = [item.id for item in SeasonItem.by_program.query(program_id)]
-    episodes = [item.id for item in EpisodeItem.by_program.query(program_id)]
-    return seasons, episodes
+    seasons, episodes = program_children_listed(program_id)
+    return [season.id for season in seasons], [episode.id for episode in episodes]
 
 
 def program_children_purge(program_id: str) -> int:
