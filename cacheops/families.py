@@ -9,6 +9,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cms.domain import time_parse
+
 from .models import Family
 
 CATALOG = "catalog"
@@ -35,9 +37,12 @@ def family_locked(family: str) -> Iterator[Family]:
         yield Family.objects.select_for_update().get(name=family)
 
 
-def family_record(row: Family, *, version: str, previous: str | None, generation: int | None = None) -> None:
-    """Note on a locked row what the cache now names current (and the generation that published it)."""
+def family_record(
+    row: Family, *, version: str, previous: str | None, generation: int | None = None, next_boundary: str | None = None
+) -> None:
+    """Note on a locked row what the cache now names current (the generation that published it, its next boundary)."""
     row.current_version, row.previous_version = version, previous or ""
+    row.next_boundary = time_parse(next_boundary) if next_boundary else None
     if generation is not None:
         row.published_generation = max(row.published_generation, generation)
     row.save()

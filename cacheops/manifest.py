@@ -34,6 +34,7 @@ class Manifest(TypedDict, total=False):
     as_of: str
     built_at: str
     expires_at: str
+    next_boundary: str | None
     previous_version: str | None
     staged: dict | None
     stale: bool

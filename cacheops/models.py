@@ -89,3 +89,24 @@ class Family(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TrafficMinute(models.Model):
+    """What one family cost in one minute, added up over every web process and worker of the cluster."""
+
+    family = models.CharField(max_length=80)
+    minute = models.DateTimeField()
+    requests = models.PositiveBigIntegerField(default=0)
+    # Answered from a process's memory, without waiting on the shared cache; misses did wait.
+    l1_hits = models.PositiveBigIntegerField(default=0)
+    misses = models.PositiveBigIntegerField(default=0)
+    errors = models.PositiveBigIntegerField(default=0)
+    bytes_served = models.PositiveBigIntegerField(default=0)
+    builds = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["family", "minute"], name="cacheops_traffic_minute_once")]
+        indexes = [models.Index(fields=["minute"], name="cacheops_traffic_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.family} {self.minute:%Y-%m-%d %H:%M}"

@@ -18,7 +18,7 @@ from .manifest import manifest_read, manifest_ttl_left
 from .models import Family, Operation, PendingChange
 from .oplog import operation_log
 from .pacing import Pace
-from .snapshot import catalog_body, program_body
+from .snapshot import catalog_body, next_boundary, program_body
 
 CATALOG = "catalog"
 REBUILD_TASK = "cacheops.tasks.rebuild"
@@ -117,7 +117,10 @@ def catalog_rebuild(
                 sources = fragments.sources_load()
             progress("assemble", 0, 1)
             body = catalog_body(sources.values(), as_of)
-            result = publisher.publish(CATALOG, body, as_of=as_of, generation=generation, progress=progress)
+            boundary = next_boundary(sources.values(), as_of)
+            result = publisher.publish(
+                CATALOG, body, as_of=as_of, generation=generation, next_boundary=boundary, progress=progress
+            )
             pending.changes_done(op, [CATALOG])
             op.version_after = result.version
             op.result = result.outcome
@@ -186,8 +189,10 @@ def program_rebuild(
             op.version_before = _version(family)
             if taken is not None:
                 fragments.sources_refresh(taken.programs or {program_id: []})
-            body = program_body(fragments.sources_load([program_id]).get(program_id), as_of)
-            result = publisher.publish(family, body, as_of=as_of, generation=generation)
+            source = fragments.sources_load([program_id]).get(program_id)
+            body = program_body(source, as_of)
+            boundary = next_boundary([source] if source else [], as_of)
+            result = publisher.publish(family, body, as_of=as_of, generation=generation, next_boundary=boundary)
             if result.outcome == "superseded":
                 # A catalog build publishes programs it read before taking their generation, so the build that won
                 # may hold older content than these changes: they get one more build (the sweep's).
@@ -280,3 +285,16 @@ def lost_catalog_requeue(*, requested_by: str = "beat") -> bool:
     logger.warning("The cache has lost the published catalog; queueing a full rebuild")
     rebuild_request(family=CATALOG, requested_by=requested_by)
     return True
+
+
+def rebuild_ask(family: str, *, requested_by: str, seen_at: datetime) -> bool:
+    """Ask for a rebuild of a family a reader found missing or incomplete at `seen_at`, unless one answers it already.
+
+    Many processes ask at once: a build noted or running (its changes are pending), or one that ended after the
+    reader looked (its heartbeat is later), answers them all.
+    """
+    if PendingChange.objects.filter(family=family).exists():
+        return False
+    if Operation.objects.filter(kind="rebuild", family=family, heartbeat_at__gte=seen_at).exists():
+        return False
+    return rebuild_request(family=family, requested_by=requested_by)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from cms.domain import time_text
 
+from . import metrics
 from .errors import BuildBusy
 from .models import Operation
 
@@ -58,6 +59,15 @@ def operation_log(kind: str, family: str, requested_by: str) -> Iterator[Operati
                 raise
             # The failure being raised is the one to see; this row is marked abandoned later.
             logger.exception("Could not record the end of operation %s (%s %s)", op.pk, kind, family)
+        if kind == "rebuild":
+            _build_count(family, requested_by)
+
+
+def _build_count(family: str, requested_by: str) -> None:
+    try:
+        metrics.build_count(family, requested_by)
+    except DatabaseError:
+        logger.warning("Could not count the build of %s", family, exc_info=True)
 
 
 def operation_running() -> Operation | None:

@@ -46,13 +46,24 @@ def _silent(stage: str, done: int, total: int) -> None:
 
 
 def publish(
-    family: str, body: bytes, *, as_of: datetime, generation: int, progress: Progress | None = None
+    family: str,
+    body: bytes,
+    *,
+    as_of: datetime,
+    generation: int,
+    next_boundary: str | None = None,
+    progress: Progress | None = None,
 ) -> Published:
-    """Publish `body` as the current version of `family`, unless it already is or a later build published first."""
+    """Publish `body` as the current version of `family`, unless it already is or a later build published first.
+
+    `next_boundary` is when the content changes by itself (a publish_at or expire_at after `as_of`): no reader
+    lets a cache keep a response past it.
+    """
     progress = progress or _silent
     current = manifest_read(family)
     version = chunks.sha16(body)
-    if current and current["version"] == version and not current.get("stale") and _complete(current):
+    same = current and current["version"] == version and current.get("next_boundary") == next_boundary
+    if same and not current.get("stale") and _complete(current):
         unchanged = _unchanged_record(family, version, generation)
         if unchanged is not None:
             return unchanged
@@ -84,6 +95,7 @@ def publish(
         "as_of": time_text(as_of),
         "built_at": time_text(_now()),
         "expires_at": time_text(expires),
+        "next_boundary": next_boundary,
         "previous_version": None,
         "staged": None,
         "stale": False,
@@ -110,7 +122,13 @@ def _unchanged_record(family: str, version: str, generation: int) -> Published |
         # An older build may have swapped since the first look: then this build publishes after all.
         if not current or current["version"] != version or current.get("stale"):
             return None
-        families.family_record(row, version=version, previous=current.get("previous_version"), generation=generation)
+        families.family_record(
+            row,
+            version=version,
+            previous=current.get("previous_version"),
+            generation=generation,
+            next_boundary=current.get("next_boundary"),
+        )
         return Published(family, version, current.get("previous_version"), "unchanged")
 
 
@@ -166,7 +184,11 @@ def manifest_swap(family: str, manifest: Manifest, *, generation: int) -> Publis
         if not _manifest_write(family, manifest):
             raise PublishError(f"the chunks of {family} {manifest['version']} expired before its manifest was written")
         families.family_record(
-            row, version=manifest["version"], previous=manifest["previous_version"], generation=generation
+            row,
+            version=manifest["version"],
+            previous=manifest["previous_version"],
+            generation=generation,
+            next_boundary=manifest.get("next_boundary"),
         )
     return Published(family, manifest["version"], manifest["previous_version"], "published")
 

@@ -35,6 +35,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The public read API answers here, before sessions, locale and CSRF, which it does not use.
+    "cacheops.api.PublicApiMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -181,6 +183,20 @@ CACHEOPS_CHUNK_BYTES = env.int("CACHEOPS_CHUNK_BYTES", default=1_000_000)
 CACHEOPS_TTL_SECONDS = env.int("CACHEOPS_TTL_SECONDS", default=86400)
 CACHEOPS_CODEC = env("CACHEOPS_CODEC", default="gzip")
 CACHEOPS_READER_POLL_SECONDS = env.float("CACHEOPS_READER_POLL_SECONDS", default=1.0)
+# Requests never wait on the shared cache, except in a process holding no version yet: this long at most,
+# then 503 with Retry-After.
+CACHEOPS_READER_MISS_WAIT_SECONDS = env.float("CACHEOPS_READER_MISS_WAIT_SECONDS", default=5.0)
+# How long caches (CDNs, browsers) may keep /api/catalog; every directive ends by the next content boundary.
+CACHEOPS_CATALOG_CACHE = {
+    "max-age": env.int("CACHEOPS_CATALOG_MAX_AGE", default=5),
+    "stale-while-revalidate": env.int("CACHEOPS_CATALOG_STALE_WHILE_REVALIDATE", default=30),
+    "stale-if-error": env.int("CACHEOPS_CATALOG_STALE_IF_ERROR", default=86400),
+}
+CACHEOPS_MANIFEST_MAX_AGE = env.int("CACHEOPS_MANIFEST_MAX_AGE", default=1)
+# Origins allowed to read the API from a browser ("*" for any).
+CACHEOPS_CORS_ORIGINS = env.list("CACHEOPS_CORS_ORIGINS", default=[])
+# Each process adds its request counts to the per-minute rows in SQL this often (off the request path).
+CACHEOPS_METRICS_FLUSH_SECONDS = env.float("CACHEOPS_METRICS_FLUSH_SECONDS", default=10.0)
 # A build renews its lock every CACHEOPS_LOCK_RENEW_SECONDS (0: a third of the lock's lifetime) until its
 # hard time limit; a dead worker's lock frees itself CACHEOPS_LOCK_SECONDS after the last renewal, sooner when
 # its operation is known to have ended.

@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterable
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
 BATCH_WRITE_LIMIT = 25  # DynamoDB's limit, enforced here because local servers accept more.
@@ -48,3 +50,18 @@ def batch_get(client, request_items: dict) -> dict[str, list[dict]]:
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
     return found
+
+
+def store_check(timeout_s: float = 1.0) -> str:
+    """ "ok", or why the content store does not answer one DescribeTable within `timeout_s`."""
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=settings.DYNAMODB_ENDPOINT_URL,
+        region_name=settings.AWS_DEFAULT_REGION,
+        config=Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"total_max_attempts": 1}),
+    )
+    try:
+        client.describe_table(TableName=f"{settings.DYNAMODB_TABLE_PREFIX}programs")
+    except (BotoCoreError, ClientError) as exc:
+        return f"error: {exc}"
+    return "ok"

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 AS_OF = datetime(2026, 11, 26, 14, 45, tzinfo=UTC)
 MANIFEST_FIELDS = {
     "name", "version", "codec", "raw_bytes", "compressed_bytes", "sha256", "chunks",
-    "as_of", "built_at", "expires_at", "previous_version", "staged", "stale",
+    "as_of", "built_at", "expires_at", "next_boundary", "previous_version", "staged", "stale",
 }  # fmt: skip
 
 

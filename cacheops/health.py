@@ -1,0 +1,55 @@
+"""What /healthz reports: whether this process can serve, and the state of the services behind it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.conf import settings
+
+from cms.celery import app
+from cms.store.client import store_check
+
+from .reader import Reader
+
+# Load balancers ask every few seconds per process: the services are looked at no more often than this.
+CHECK_EVERY_S = 10.0
+CHECK_TIMEOUT_S = 1.0
+
+_checked: dict[str, tuple[float, str]] = {}
+_lock = threading.Lock()
+
+
+def _broker_check() -> str:
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_S)
+    except Exception as exc:  # kombu raises the transport's own errors
+        return f"error: {exc}"
+    return "ok"
+
+
+def _remembered(name: str, check) -> str:
+    with _lock:
+        at, state = _checked.get(name, (float("-inf"), ""))
+        if time.monotonic() - at < CHECK_EVERY_S:
+            return state
+        state = check()
+        _checked[name] = (time.monotonic(), state)
+        return state
+
+
+def health(reader: Reader) -> tuple[bool, dict]:
+    """(can this process serve a version, what it knows about the services behind it)."""
+    held = reader.current(wait_s=settings.CACHEOPS_READER_POLL_SECONDS)
+    polled = reader.polled_at
+    report = {
+        "status": "ok" if held else "unavailable",
+        "version": held.version if held else None,
+        "as_of": held.manifest["as_of"] if held else None,
+        "last_poll_s_ago": round(time.monotonic() - polled, 1) if polled is not None else None,
+        "shared_cache": reader.cache_state,
+        "dynamodb": _remembered("dynamodb", lambda: store_check(CHECK_TIMEOUT_S)),
+        "broker": _remembered("broker", _broker_check),
+    }
+    return held is not None, report

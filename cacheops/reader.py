@@ -1,0 +1,269 @@
+"""Each web process's own copy of the published catalog, kept current by one polling thread.
+
+Requests read only memory. A thread per process reads the manifest once per CACHEOPS_READER_POLL_SECONDS and
+fetches chunks only when the version changes (in parallel, verified before the switch), so shared-cache
+operations grow with processes, never with requests or programs. On a miss the process never builds: it asks
+for one rebuild (folded across processes) and keeps serving what it holds. If the shared cache is unreachable
+it keeps serving the last good version (stale-if-error).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import orjson
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from cms.domain import time_parse
+
+from . import chunks, metrics, operations
+from .backends import CacheError, backend_get
+from .manifest import Manifest, manifest_read, manifest_version_read
+from .snapshot import canonical
+
+CATALOG = operations.CATALOG
+# A reader asks for a rebuild at most this often while the cache misses (a pending or recent build answers it).
+ASK_INTERVAL_S = 10.0
+
+logger = logging.getLogger(__name__)
+
+
+class Held:
+    """One version in memory: its manifest, its chunks, and what is derived from them once."""
+
+    def __init__(self, manifest: Manifest, parts: list[bytes]) -> None:
+        self.manifest = manifest
+        self.parts = parts
+        self.stream = b"".join(parts)
+        self._lock = threading.Lock()
+        self._identity: bytes | None = None
+        self._programs: dict[str, bytes] | None = None
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def boundary(self) -> datetime | None:
+        """When the content changes by itself; no cache may keep a response past it."""
+        return time_parse(self.manifest.get("next_boundary"))
+
+    def identity(self) -> bytes:
+        """The decoded JSON, decoded once per version."""
+        with self._lock:
+            if self._identity is None:
+                self._identity = chunks.decompress(self.stream, self.manifest["codec"])
+            return self._identity
+
+    def program(self, program_id: str) -> bytes | None:
+        """One program's JSON cut from the catalog (the index is built once per version), or None."""
+        body = self.identity()
+        with self._lock:
+            if self._programs is None:
+                programs = orjson.loads(body)["programs"]
+                self._programs = {p["id"]: canonical({"program": p}) for p in programs}
+            return self._programs.get(program_id)
+
+
+class Reader:
+    """Hold the current version of a family in this process; a thread polls the shared cache for new ones."""
+
+    def __init__(self, family: str = CATALOG) -> None:
+        self.family = family
+        self._started_pid: int | None = None
+        self._start_lock = threading.Lock()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        # Also after a fork: the child has none of its parent's threads, and a copied lock may be held.
+        self._held: Held | None = None
+        self._previous: Held | None = None
+        self._changed = threading.Condition()
+        self._fetch_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._asked_at = -ASK_INTERVAL_S
+        self._flushed_at = time.monotonic()
+        self.polled_at: float | None = None
+        self.cache_state = "not polled yet"
+
+    # -- the request path: memory only, except the bounded wait of a process that holds nothing --
+
+    def current(self, wait_s: float = 0.0) -> Held | None:
+        """The version held, waiting up to `wait_s` for the poller when none is held yet."""
+        self._ensure_started()
+        held = self._held
+        if held is not None or wait_s <= 0:
+            return held
+        with self._changed:
+            self._changed.wait_for(lambda: self._held is not None, timeout=wait_s)
+            return self._held
+
+    def version_get(self, version: str) -> Held | None:
+        """The current or previous version, if this process can serve it."""
+        self._ensure_started()
+        for held in (self._held, self._previous):
+            if held is not None and held.version == version:
+                return held
+        return None
+
+    # -- the polling thread --
+
+    def _ensure_started(self) -> None:
+        if self._started_pid == os.getpid():
+            return
+        with self._start_lock:
+            if self._started_pid == os.getpid():
+                return
+            if self._started_pid is not None:
+                self._fresh()
+            self._thread = threading.Thread(target=self._run, name=f"reader-{self.family}", daemon=True)
+            self._thread.start()
+            self._started_pid = os.getpid()
+
+    def stop(self) -> None:
+        """Stop the polling thread (tests, shutdown)."""
+        self._stop.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._started_pid = None
+
+    def _run(self) -> None:
+        while True:
+            self._round()
+            if self._stop.wait(settings.CACHEOPS_READER_POLL_SECONDS):
+                return
+
+    def _round(self) -> None:
+        try:
+            self.poll()
+        except Exception:
+            metrics.error_count(self.family, "poll")
+            logger.exception("Polling %s failed", self.family)
+        try:
+            if time.monotonic() - self._flushed_at >= settings.CACHEOPS_METRICS_FLUSH_SECONDS:
+                self._flushed_at = time.monotonic()
+                metrics.minutes_flush()
+        except DatabaseError:
+            logger.warning("Could not record this process's request counts; they are kept for the next try")
+        finally:
+            # This thread's own connections: a database restarted meanwhile is connected to afresh next time.
+            connections.close_all()
+
+    def poll(self) -> None:
+        """One round: read the manifest; switch to a new version once its chunks are fetched and verified."""
+        seen_at = datetime.now(UTC)
+        try:
+            manifest = manifest_read(self.family)
+        except CacheError as exc:
+            self._cache_error("get", exc)
+            return
+        metrics.shared_cache_count("get", "hit" if manifest else "miss")
+        self.polled_at = time.monotonic()
+        if manifest is None:
+            self.cache_state = "no current version"
+            self._ask("it has no current version", seen_at)
+            return
+        held = self._held
+        if held is not None and held.version == manifest["version"]:
+            held.manifest = manifest  # a refreshed TTL, a stale flag: the bytes are the same
+            self.cache_state = "ok"
+            return
+        fetched = self._fetch(manifest, seen_at)
+        if fetched is None:
+            return
+        with self._changed:
+            if self._held is not None:
+                self._previous = self._held
+            self._held = fetched
+            self._changed.notify_all()
+        self.cache_state = "ok"
+        logger.info("Serving %s version %s", self.family, manifest["version"])
+
+    def _fetch(self, manifest: Manifest, seen_at: datetime) -> Held | None:
+        """The chunks of `manifest`, fetched in parallel and verified; None (a rebuild asked for) if incomplete."""
+        entries = manifest["chunks"]
+        backend = backend_get()
+        try:
+            with ThreadPoolExecutor(max_workers=min(8, len(entries)), thread_name_prefix="chunk") as pool:
+                parts = list(pool.map(backend.get, [entry["key"] for entry in entries]))
+        except CacheError as exc:
+            self._cache_error("get", exc)
+            return None
+        found = sum(part is not None for part in parts)
+        metrics.shared_cache_count("get", "hit", found)
+        metrics.shared_cache_count("get", "miss", len(parts) - found)
+        try:
+            chunks.join(parts, entries, manifest["sha256"])
+        except chunks.ChunkError as exc:
+            # Caches evict chunks long before a manifest read every second: only a build writes them again.
+            metrics.error_count(self.family, "chunk_missing")
+            self.cache_state = f"version {manifest['version']} is incomplete: {exc}"
+            self._ask(f"version {manifest['version']} is incomplete ({exc})", seen_at)
+            return None
+        return Held(manifest, parts)
+
+    def previous_fetch(self, version: str) -> Held | None:
+        """Fetch the version the current manifest names as previous, once, for clients still reading it."""
+        held = self._held
+        if held is None or held.manifest.get("previous_version") != version:
+            return None
+        with self._fetch_lock:
+            if (found := self.version_get(version)) is not None:
+                return found
+            seen_at = datetime.now(UTC)
+            try:
+                manifest = manifest_version_read(self.family, version)
+            except CacheError as exc:
+                self._cache_error("get", exc)
+                return None
+            metrics.shared_cache_count("get", "hit" if manifest else "miss")
+            fetched = self._fetch(manifest, seen_at) if manifest else None
+            if fetched is not None:
+                self._previous = fetched
+            return fetched
+
+    def _cache_error(self, op: str, exc: CacheError) -> None:
+        metrics.shared_cache_count(op, "error")
+        metrics.error_count(self.family, "shared_cache")
+        self.cache_state = f"unreachable: {exc}"
+        logger.warning("Shared cache unreachable while polling %s; serving what this process holds", self.family)
+
+    def _ask(self, why: str, seen_at: datetime) -> None:
+        """Ask for one rebuild (unless one is pending, running or just ran), at most every ASK_INTERVAL_S."""
+        if time.monotonic() - self._asked_at < ASK_INTERVAL_S:
+            return
+        self._asked_at = time.monotonic()
+        logger.warning("The shared cache has no usable %s (%s); asking for a rebuild", self.family, why)
+        try:
+            operations.rebuild_ask(self.family, requested_by="reader", seen_at=seen_at)
+        except DatabaseError:
+            metrics.error_count(self.family, "database")
+            logger.warning("Could not ask for a rebuild of %s; asking again later", self.family, exc_info=True)
+
+
+_readers: dict[str, Reader] = {}
+_readers_lock = threading.Lock()
+
+
+def reader_get(family: str = CATALOG) -> Reader:
+    """This process's reader of `family`."""
+    with _readers_lock:
+        if family not in _readers:
+            _readers[family] = Reader(family)
+        return _readers[family]
+
+
+def readers_stop() -> None:
+    """Stop every reader of this process and forget what they hold."""
+    with _readers_lock:
+        readers = list(_readers.values())
+        _readers.clear()
+    for reader in readers:
+        reader.stop()

@@ -1,0 +1,310 @@
+"""The public read API: served from each process's memory, with headers any cache can be trusted with."""
+
+import gzip
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cacheops import operations
+from cacheops.api import cache_control
+from cacheops.models import Operation, TrafficMinute
+from cacheops.reader import reader_get, readers_stop
+from cms import services
+from cms.domain import time_parse
+from tests.cacheops.conftest import body_of, reassemble, show_create, wait_for
+
+
+@pytest.fixture
+def api(engine, settings, transactional_db, dynamodb):
+    """The read API on each cache backend, polling every 50 ms; yields the engine's raw view."""
+    settings.CACHEOPS_READER_POLL_SECONDS = 0.05
+    settings.CACHEOPS_READER_MISS_WAIT_SECONDS = 2
+    settings.CACHEOPS_CORS_ORIGINS = ["https://app.example.jp"]
+    readers_stop()
+    yield engine
+    readers_stop()
+
+
+def published(view, title="葬送のフリーレン", slug="frieren", **fields):
+    """Publish a catalog holding one show; return (show, manifest, compressed stream) as read from the cache."""
+    show = show_create(title, slug, episodes=("旅立ち", "魔法使いの隠し事"), **fields)
+    operations.catalog_rebuild(requested_by="test")
+    manifest, stream = reassemble(view)
+    return show, manifest, stream
+
+
+def serving(client, version: str) -> bool:
+    return client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").headers.get("ETag") == f'"{version}"'
+
+
+def test_catalog_is_served_compressed_with_validators_and_answers_304(api, client):
+    _, manifest, stream = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+
+    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="br, gzip;q=0.8")
+    assert response.status_code == 200
+    assert response.content == stream
+    assert response["Content-Encoding"] == "gzip"
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Length"] == str(len(stream))
+    assert response["ETag"] == f'"{manifest["version"]}"'
+    assert {v.strip() for v in response["Vary"].split(",")} == {"Accept-Encoding", "Origin"}
+    assert response["Cache-Control"] == "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400"
+    assert "Set-Cookie" not in response.headers
+
+    head = client.head("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+    assert head.status_code == 200 and head.content == b""
+    assert head["Content-Length"] == str(len(stream)) and head["ETag"] == response["ETag"]
+
+    again = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304 and again.content == b""
+    assert again["ETag"] == response["ETag"] and "Accept-Encoding" in again["Vary"]
+    assert again["Cache-Control"] == response["Cache-Control"]
+
+
+def test_clients_refusing_the_codec_get_the_same_json_decoded_with_an_etag_of_its_own(api, client):
+    _, manifest, stream = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+
+    for accept in ("identity", "gzip;q=0, deflate", None):
+        headers = {"HTTP_ACCEPT_ENCODING": accept} if accept is not None else {}
+        response = client.get("/api/catalog", **headers)
+        assert response.status_code == 200
+        assert "Content-Encoding" not in response.headers
+        assert response.content == body_of(manifest, stream)
+        assert response["ETag"] == f'"{manifest["version"]}-id"'
+        assert response["Content-Length"] == str(manifest["raw_bytes"])
+    assert client.get("/api/catalog", HTTP_IF_NONE_MATCH=f'"{manifest["version"]}-id"').status_code == 304
+    # The compressed representation's tag does not validate the identity one.
+    assert client.get("/api/catalog", HTTP_IF_NONE_MATCH=f'"{manifest["version"]}"').status_code == 200
+
+
+def test_chunk_urls_from_the_manifest_reassemble_the_catalog(api, client, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 150  # several chunks, even for a small catalog
+    _, manifest, stream = published(api)
+    assert len(manifest["chunks"]) >= 3
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+
+    public = client.get("/api/catalog/manifest")
+    assert public.status_code == 200 and public["Cache-Control"].startswith("public, max-age=1")
+    listed = json.loads(public.content)
+    assert "staged" not in listed
+    parts = []
+    for entry in listed["chunks"]:
+        response = client.get(f"/api/catalog/chunks/{listed['version']}/{entry['index']}")
+        assert response.status_code == 200
+        assert response["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert hashlib.sha256(response.content).hexdigest() == entry["sha256"]
+        parts.append(response.content)
+    assert b"".join(parts) == stream
+    assert hashlib.sha256(b"".join(parts)).hexdigest() == listed["sha256"]
+
+
+def test_a_program_is_cut_from_the_catalog_and_unknown_ids_are_answered_from_memory(api, client):
+    show, manifest, stream = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    expected = next(p for p in json.loads(body_of(manifest, stream))["programs"] if p["id"] == show.program.id)
+
+    response = client.get(f"/api/programs/{show.program.id}")
+    assert response.status_code == 200
+    assert json.loads(response.content) == {"program": expected}
+    assert client.get(f"/api/programs/{show.program.id}", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+    api.delete(f"{api.prefix}:catalog:manifest")  # the shared cache is not asked: memory answers
+    unknown = show.program.id[:-4] + "0000"
+    missing = client.get(f"/api/programs/{unknown}")
+    assert missing.status_code == 404 and json.loads(missing.content)["error"]["status"] == 404
+
+
+def test_a_new_version_is_served_within_the_poll_interval_and_requests_cost_the_cache_nothing(api, client):
+    show, manifest, _ = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+
+    def cache_ops() -> float:
+        families = text_string_to_metric_families(client.get("/metrics").content.decode())
+        family = next(f for f in families if f.name == "airtime_shared_cache_ops")
+        return sum(s.value for s in family.samples if s.name.endswith("_total"))
+
+    before, polls_before = cache_ops(), reader_get().polled_at
+    for _ in range(300):
+        assert client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").status_code == 200
+    # Only the poller talks to the cache, one manifest read a round, however many requests came.
+    elapsed_polls = (reader_get().polled_at - polls_before) / 0.05 + 2
+    assert cache_ops() - before <= elapsed_polls
+
+    services.episode_create(
+        user="test", program_id=show.program.id, season_id=show.season.id, number=3,
+        title="新しい話", duration_s=1440, status="published",
+    )  # fmt: skip
+    operations.catalog_rebuild(requested_by="test", full=True)
+    newer = reassemble(api)[0]["version"]
+    assert newer != manifest["version"]
+    assert wait_for(lambda: serving(client, newer), 5)
+    # The older version's chunks stay available to clients that read its manifest.
+    assert client.get(f"/api/catalog/chunks/{manifest['version']}/0").status_code == 200
+
+
+def test_the_last_good_version_is_served_while_the_shared_cache_is_unreachable(api, client, settings):
+    _, manifest, stream = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    settings.CACHEOPS_REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.MOMENTO_LOCAL = "127.0.0.1:1"
+    from cacheops.backends import backend_reset
+
+    backend_reset()
+    assert wait_for(lambda: reader_get().cache_state.startswith("unreachable"), 10), reader_get().cache_state
+    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200 and response.content == stream
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert json.loads(health.content)["shared_cache"].startswith("unreachable")
+    assert 'airtime_errors_total{family="catalog",kind="shared_cache"}' in client.get("/metrics").content.decode()
+
+
+def test_a_chunk_evicted_behind_the_manifest_asks_for_a_rebuild_and_the_old_bytes_stay(api, client, settings):
+    show, manifest, stream = published(api)
+    reader = reader_get()
+    assert reader.current(wait_s=10) is not None
+    settings.CACHEOPS_READER_POLL_SECONDS = 3600  # the test drives the rounds itself
+    reader.stop()
+    reader_get().current()  # restarts with one round; then the test polls
+    assert wait_for(lambda: reader.polled_at is not None)
+
+    services.episode_create(
+        user="test", program_id=show.program.id, season_id=show.season.id, number=3,
+        title="新しい話", duration_s=1440, status="published",
+    )  # fmt: skip
+    operations.catalog_rebuild(requested_by="test", full=True)
+    newer, _ = reassemble(api)
+    api.delete(newer["chunks"][0]["key"])  # evicted before any reader fetched it
+
+    reader.poll()
+    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+    assert response["ETag"] == f'"{manifest["version"]}"' and response.content == stream
+    assert Operation.objects.filter(kind="rebuild", family="catalog", requested_by="reader").exists()
+    # The rebuild (run inline by the test settings) wrote the chunks again; the next round switches.
+    reader.poll()
+    assert serving(client, newer["version"])
+
+
+def test_a_cold_process_waits_for_the_build_it_asked_for(api, client):
+    show_create("薬屋のひとりごと", "kusuriya")
+    # Nothing is published: the first request waits while the poller asks for the build (inline here).
+    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200
+    assert "薬屋のひとりごと" in gzip.decompress(response.content).decode()
+    assert Operation.objects.filter(kind="rebuild", family="catalog", requested_by="reader").count() == 1
+
+
+def test_a_process_with_nothing_to_serve_answers_503_with_retry_after(api, client, settings):
+    settings.CACHEOPS_READER_MISS_WAIT_SECONDS = 0.3
+    settings.CACHEOPS_REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.MOMENTO_LOCAL = "127.0.0.1:1"
+    from cacheops.backends import backend_reset
+
+    backend_reset()
+    response = client.get("/api/catalog")
+    assert response.status_code == 503 and response["Retry-After"]
+    assert json.loads(response.content)["error"]["status"] == 503
+    health = client.get("/healthz")
+    assert health.status_code == 503 and json.loads(health.content)["status"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/api/catalog/chunks/zzz/-1", 404),
+        ("get", "/api/catalog/chunks/0123456789abcdef/99999999999999999999", 404),
+        ("get", "/api/catalog/chunks/0123456789abcdef/0", 404),
+        ("get", "/api/programs/nope", 404),
+        ("get", "/api/programs/" + "x" * 10_000, 404),
+        ("get", "/api/" + "a" * 10_240, 404),
+        ("get", "/api/catalog/", 404),
+        ("post", "/api/catalog", 405),
+        ("put", "/api/programs/x", 405),
+        ("delete", "/api/catalog/manifest", 405),
+    ],
+)
+def test_bad_requests_get_a_json_error(api, client, method, path, status):
+    published(api)
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["error"]["status"] == status
+
+
+def test_cors_allows_the_configured_origins_and_varies_on_origin(api, client):
+    _, manifest, _ = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    allowed = client.get("/api/catalog", HTTP_ORIGIN="https://app.example.jp")
+    assert allowed["Access-Control-Allow-Origin"] == "https://app.example.jp"
+    assert "ETag" in allowed["Access-Control-Expose-Headers"]
+    other = client.get("/api/catalog", HTTP_ORIGIN="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in other.headers and "Origin" in other["Vary"]
+    preflight = client.options("/api/catalog", HTTP_ORIGIN="https://app.example.jp")
+    assert preflight.status_code == 204 and "If-None-Match" in preflight["Access-Control-Allow-Headers"]
+
+
+def test_no_response_outlives_the_next_content_boundary(api, client):
+    now = datetime.now(UTC).replace(microsecond=0)
+    show, _, _ = published(api)
+    # An episode whose rights end in 100 seconds: no cache may keep the catalog past that instant.
+    services.episode_create(
+        user="test", program_id=show.program.id, season_id=show.season.id, number=3, title="配信終了間近",
+        duration_s=1440, status="published", expire_at=now + timedelta(seconds=100),
+    )  # fmt: skip
+    operations.catalog_rebuild(requested_by="test", full=True)
+    manifest, _ = reassemble(api)
+    boundary = time_parse(manifest["next_boundary"])
+    assert boundary == now + timedelta(seconds=100)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+
+    for path in ("/api/catalog", f"/api/programs/{show.program.id}", "/api/catalog/manifest"):
+        response = client.get(path, HTTP_ACCEPT_ENCODING="gzip")
+        directives = dict(d.strip().partition("=")[::2] for d in response["Cache-Control"].split(","))
+        max_age = int(directives["max-age"])
+        longest = max_age + max(int(directives.get(k) or 0) for k in ("stale-while-revalidate", "stale-if-error"))
+        assert datetime.now(UTC) + timedelta(seconds=longest) <= boundary, (path, response["Cache-Control"])
+
+
+def test_cache_control_is_capped_at_the_boundary():
+    now = datetime.now(UTC)
+    assert cache_control(None, max_age=5, swr=30, sie=86400) == (
+        "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400"
+    )
+    assert cache_control(now + timedelta(seconds=20.9), max_age=5, swr=30, sie=86400) == (
+        "public, max-age=5, stale-while-revalidate=15, stale-if-error=15"
+    )
+    assert cache_control(now + timedelta(seconds=3.5), max_age=5, swr=30, sie=86400) == "public, max-age=3"
+    assert cache_control(now - timedelta(seconds=1), max_age=5, swr=30) == "public, max-age=0, must-revalidate"
+
+
+def test_request_counts_reach_the_per_minute_rows(api, client, settings):
+    settings.CACHEOPS_METRICS_FLUSH_SECONDS = 0
+    show, manifest, _ = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    for _ in range(5):
+        client.get(f"/api/programs/{show.program.id}")
+
+    def counted() -> bool:
+        row = TrafficMinute.objects.filter(family=f"program:{show.program.id}").first()
+        return row is not None and row.requests == 5 and row.l1_hits == 5
+
+    assert wait_for(counted, 10)
+    assert TrafficMinute.objects.filter(family="catalog", builds__gte=1).exists()
+
+
+def test_a_future_episode_moves_the_boundary_even_when_the_catalog_is_unchanged(api):
+    show, manifest, _ = published(api)
+    airtime = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    services.episode_create(
+        user="test", program_id=show.program.id, season_id=show.season.id, number=3, title="最終話",
+        duration_s=1440, status="published", publish_at=airtime,
+    )  # fmt: skip
+    operations.catalog_rebuild(requested_by="test", full=True)
+    again, _ = reassemble(api)
+    assert again["version"] == manifest["version"]  # nothing visible changed yet
+    assert time_parse(again["next_boundary"]) == airtime
