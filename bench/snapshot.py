@@ -89,8 +89,10 @@ def pipeline(args, chunks, fragments, catalog_body) -> None:
         f"split {median(stages['split']):.4f})  goal <= {GOAL_PIPELINE_S} s: {verdict(ours <= GOAL_PIPELINE_S)}"
     )
     print(f"    runs: {', '.join(f'{s:.3f}' for s in totals)}")
+    print(f"    raw {len(body):,} B -> compressed {len(compressed):,} B")
     print(
-        f"    raw {len(body):,} B -> compressed {len(compressed):,} B, {len(pieces)} chunk(s) of <= {chunk_bytes:,} B"
+        f"    compression ratio (raw / compressed): {len(body) / len(compressed):.2f}; "
+        f"chunks: {len(pieces)} of <= {chunk_bytes:,} B"
     )
     print(
         f"    naive json.dumps(sort_keys) + gzip-9 of the same data: {theirs:.3f} s "

@@ -157,6 +157,7 @@ def private_redis(tmp_path):
         yield proc, url
     finally:
         client.close()
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        proc.wait(timeout=10)
+        if proc.poll() is None:  # a test may have stopped it already
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -25,6 +25,15 @@ STATUS_FILTER = (
 )
 
 
+def stored_image_url(name: str) -> str | None:
+    """Where the admin shows an image uploaded to the media storage; None for none or one held elsewhere."""
+    # Imported content may name images on a CDN by full URL: the admin's CSP loads images from the media
+    # storage only, so those get no preview.
+    if not name or "://" in name:
+        return None
+    return default_storage.url(name)
+
+
 STATUS_LABELS = dict(forms.STATUS_CHOICES)
 
 
@@ -105,7 +114,7 @@ class ProgramAdmin(StoreModelAdmin):
             return {}
         seasons, episodes = selectors.program_contents(obj.id)
         return {
-            "image_url": default_storage.url(obj.key_art) if obj.key_art else None,
+            "image_url": stored_image_url(obj.key_art),
             "contents": [(season, episodes.get(season.id, [])) for season in seasons],
             "season_add_url": reverse("admin:cms_season_add") + f"?program={obj.id}",
             "episode_add_url": reverse("admin:cms_episode_add") + f"?program={obj.id}",
@@ -229,7 +238,7 @@ class EpisodeAdmin(StoreModelAdmin):
         return forms.EpisodeForm(request.POST, request.FILES, seasons=posted_choices(request, "season_id"))
 
     def form_extra_context(self, request, obj):
-        return {"image_url": default_storage.url(obj.thumbnail) if obj and obj.thumbnail else None}
+        return {"image_url": stored_image_url(obj.thumbnail) if obj else None}
 
     def create(self, request, form):
         return services.episode_create(

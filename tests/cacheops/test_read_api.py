@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import json
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,11 +11,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cacheops import operations
 from cacheops.api import cache_control
+from cacheops.backends import backend_reset
 from cacheops.models import Operation, TrafficMinute
 from cacheops.reader import reader_get, readers_stop
 from cms import services
 from cms.domain import time_parse
-from tests.cacheops.conftest import body_of, reassemble, show_create, wait_for
+from tests.cacheops.conftest import RedisView, body_of, process_stop, reassemble, show_create, wait_for
 
 
 @pytest.fixture
@@ -147,21 +149,43 @@ def test_a_new_version_is_served_within_the_poll_interval_and_requests_cost_the_
     assert client.get(f"/api/catalog/chunks/{manifest['version']}/0").status_code == 200
 
 
-def test_the_last_good_version_is_served_while_the_shared_cache_is_unreachable(api, client, settings):
-    _, manifest, stream = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
-    settings.CACHEOPS_REDIS_URL = "redis://127.0.0.1:1/0"
-    settings.MOMENTO_LOCAL = "127.0.0.1:1"
-    from cacheops.backends import backend_reset
-
+def test_the_last_good_version_is_served_while_the_shared_cache_is_down_and_a_restart_heals(
+    private_redis, redis_engine, settings, transactional_db, dynamodb, client
+):
+    settings.CACHEOPS_READER_POLL_SECONDS = 0.05
+    proc, url = private_redis
+    settings.CACHEOPS_REDIS_URL = url
     backend_reset()
-    assert wait_for(lambda: reader_get().cache_state.startswith("unreachable"), 10), reader_get().cache_state
-    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
-    assert response.status_code == 200 and response.content == stream
-    health = client.get("/healthz")
-    assert health.status_code == 200
-    assert json.loads(health.content)["shared_cache"].startswith("unreachable")
-    assert 'airtime_errors_total{family="catalog",kind="shared_cache"}' in client.get("/metrics").content.decode()
+    readers_stop()
+    view = RedisView(url, redis_engine.prefix)
+    try:
+        _, manifest, stream = published(view)
+        assert wait_for(lambda: serving(client, manifest["version"]), 10)
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        process_stop(proc)  # the shared cache goes away mid-run
+
+        assert wait_for(lambda: reader_get().cache_state.startswith("unreachable"), 10), reader_get().cache_state
+        response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+        assert response.status_code == 200 and response.content == stream
+        health = client.get("/healthz")
+        assert health.status_code == 200 and json.loads(health.content)["shared_cache"].startswith("unreachable")
+        assert 'airtime_errors_total{family="catalog",kind="shared_cache"}' in client.get("/metrics").content.decode()
+
+        # It comes back empty: the reader asks for the rebuild (run inline here) and goes on serving.
+        restarted = subprocess.Popen(
+            ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            assert wait_for(lambda: reader_get().cache_state == "ok" and view.get(f"{view.prefix}:catalog:manifest"))
+            assert client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").content == stream
+        finally:
+            readers_stop()
+            process_stop(restarted)
+    finally:
+        readers_stop()
+        view.client.close()
+        backend_reset()
 
 
 def test_a_chunk_evicted_behind_the_manifest_asks_for_a_rebuild_and_the_old_bytes_stay(api, client, settings):
@@ -203,8 +227,6 @@ def test_a_process_with_nothing_to_serve_answers_503_with_retry_after(api, clien
     settings.CACHEOPS_READER_MISS_WAIT_SECONDS = 0.3
     settings.CACHEOPS_REDIS_URL = "redis://127.0.0.1:1/0"
     settings.MOMENTO_LOCAL = "127.0.0.1:1"
-    from cacheops.backends import backend_reset
-
     backend_reset()
     response = client.get("/api/catalog")
     assert response.status_code == 503 and response["Retry-After"]
