@@ -38,11 +38,17 @@ def family_locked(family: str) -> Iterator[Family]:
 
 
 def family_record(
-    row: Family, *, version: str, previous: str | None, generation: int | None = None, next_boundary: str | None = None
+    row: Family, manifest: dict | None, *, generation: int | None = None, previous: str | None = None
 ) -> None:
-    """Note on a locked row what the cache now names current (the generation that published it, its next boundary)."""
-    row.current_version, row.previous_version = version, previous or ""
-    row.next_boundary = time_parse(next_boundary) if next_boundary else None
+    """Note on a locked row the manifest the cache now names current (and the generation that published it).
+
+    The row keeps a copy, so pages and progress bars read SQL, never the shared cache. `previous` is for a
+    removed manifest (None): the version it named.
+    """
+    row.manifest = manifest
+    row.current_version = manifest["version"] if manifest else ""
+    row.previous_version = (manifest.get("previous_version") if manifest else previous) or ""
+    row.next_boundary = time_parse(manifest.get("next_boundary")) if manifest else None
     if generation is not None:
         row.published_generation = max(row.published_generation, generation)
     row.save()

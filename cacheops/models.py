@@ -85,6 +85,8 @@ class Family(models.Model):
     published_generation = models.PositiveBigIntegerField(default=0)
     staged_version = models.CharField(max_length=16, blank=True)
     next_boundary = models.DateTimeField(null=True, blank=True)
+    # A copy of the current manifest as published (sizes, chunks, as-of, expiry): pages read it, not the cache.
+    manifest = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

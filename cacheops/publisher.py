@@ -122,13 +122,7 @@ def _unchanged_record(family: str, version: str, generation: int) -> Published |
         # An older build may have swapped since the first look: then this build publishes after all.
         if not current or current["version"] != version or current.get("stale"):
             return None
-        families.family_record(
-            row,
-            version=version,
-            previous=current.get("previous_version"),
-            generation=generation,
-            next_boundary=current.get("next_boundary"),
-        )
+        families.family_record(row, current, generation=generation)
         return Published(family, version, current.get("previous_version"), "unchanged")
 
 
@@ -183,13 +177,7 @@ def manifest_swap(family: str, manifest: Manifest, *, generation: int) -> Publis
         manifest["previous_version"] = _previous_version(current, manifest["version"])
         if not _manifest_write(family, manifest):
             raise PublishError(f"the chunks of {family} {manifest['version']} expired before its manifest was written")
-        families.family_record(
-            row,
-            version=manifest["version"],
-            previous=manifest["previous_version"],
-            generation=generation,
-            next_boundary=manifest.get("next_boundary"),
-        )
+        families.family_record(row, manifest, generation=generation)
     return Published(family, manifest["version"], manifest["previous_version"], "published")
 
 
@@ -215,11 +203,12 @@ def rollback(family: str, *, generation: int) -> Published:
 
 def manifest_mark_stale(family: str) -> Manifest | None:
     """Flag the current manifest stale, for the rest of its life; readers keep using it until a rebuild."""
-    with families.family_locked(family):
+    with families.family_locked(family) as row:
         manifest = manifest_read(family)
         if manifest is not None:
             manifest["stale"] = True
             _manifest_write(family, manifest, with_copy=False)
+            families.family_record(row, manifest)
     return manifest
 
 
@@ -228,7 +217,7 @@ def manifest_remove(family: str) -> Manifest | None:
     with families.family_locked(family) as row:
         manifest = manifest_read(family)
         backend_get().delete(keys.manifest_key(family))
-        families.family_record(row, version="", previous=manifest["version"] if manifest else row.previous_version)
+        families.family_record(row, None, previous=manifest["version"] if manifest else row.previous_version)
     return manifest
 
 
@@ -238,10 +227,11 @@ def ttl_refresh(family: str, progress: Progress | None = None) -> Manifest | Non
     if manifest is None:
         return None
     refreshed = _chunks_rewrite(manifest, progress or _silent, "refresh")
-    with families.family_locked(family):
+    with families.family_locked(family) as row:
         current = manifest_read(family)
         if current is None or current["version"] != manifest["version"]:
             return current  # replaced or removed meanwhile: a new version carries fresh TTLs of its own
         current["expires_at"] = refreshed["expires_at"]
         _manifest_write(family, current)
+        families.family_record(row, current)
     return current

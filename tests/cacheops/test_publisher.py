@@ -259,3 +259,20 @@ def test_zstd_can_be_chosen(engine, settings):
     assert manifest["codec"] == "zstd"
     assert body_of(manifest, stream) == body
     assert snapshot_read("catalog")[1] == body
+
+
+def test_the_family_row_keeps_the_current_manifest_for_pages_that_must_not_read_the_cache(engine, settings):
+    publish(catalog("A"))
+    row = families.Family.objects.get(name="catalog")
+    first = reassemble(engine)[0]
+    assert row.manifest == first
+
+    settings.CACHEOPS_TTL_SECONDS = 3600  # a refresh with another lifetime: the row follows it
+    refreshed = publisher.ttl_refresh("catalog")
+    row.refresh_from_db()
+    assert refreshed["expires_at"] != first["expires_at"]
+    assert row.manifest["expires_at"] == refreshed["expires_at"] == reassemble(engine)[0]["expires_at"]
+
+    publisher.manifest_remove("catalog")
+    row.refresh_from_db()
+    assert row.manifest is None and row.current_version == ""
