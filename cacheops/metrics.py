@@ -61,9 +61,11 @@ def request_count(family: str, status: int, *, row: str | None, l1_hit: bool, bo
         _tally(row, requests=1, l1_hits=int(l1_hit), misses=int(not l1_hit), bytes_served=body_bytes)
 
 
-def shared_cache_count(op: str, result: str, n: int = 1) -> None:
-    """Count `n` operations sent to the shared cache (`result`: hit, miss or error)."""
-    SHARED_CACHE_OPS.labels(op, result).inc(n)
+def shared_cache_count(family: str, op: str, result: str, n: int = 1) -> None:
+    """Count `n` operations sent to the shared cache for `family` (`result`: hit, miss or error)."""
+    if n:
+        SHARED_CACHE_OPS.labels(op, result).inc(n)
+        _tally(family, cache_ops=n)
 
 
 def error_count(family: str, kind: str) -> None:

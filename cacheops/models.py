@@ -105,6 +105,8 @@ class TrafficMinute(models.Model):
     errors = models.PositiveBigIntegerField(default=0)
     bytes_served = models.PositiveBigIntegerField(default=0)
     builds = models.PositiveIntegerField(default=0)
+    # Shared-cache operations the readers of this family sent (their polls and chunk fetches).
+    cache_ops = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["family", "minute"], name="cacheops_traffic_minute_once")]

@@ -164,7 +164,7 @@ class Reader:
         except CacheError as exc:
             self._cache_error("get", exc)
             return
-        metrics.shared_cache_count("get", "hit" if manifest else "miss")
+        metrics.shared_cache_count(self.family, "get", "hit" if manifest else "miss")
         self.polled_at = time.monotonic()
         if manifest is None:
             self.cache_state = "no current version"
@@ -197,8 +197,8 @@ class Reader:
             self._cache_error("get", exc)
             return None
         found = sum(part is not None for part in parts)
-        metrics.shared_cache_count("get", "hit", found)
-        metrics.shared_cache_count("get", "miss", len(parts) - found)
+        metrics.shared_cache_count(self.family, "get", "hit", found)
+        metrics.shared_cache_count(self.family, "get", "miss", len(parts) - found)
         try:
             chunks.join(parts, entries, manifest["sha256"])
         except chunks.ChunkError as exc:
@@ -223,14 +223,14 @@ class Reader:
             except CacheError as exc:
                 self._cache_error("get", exc)
                 return None
-            metrics.shared_cache_count("get", "hit" if manifest else "miss")
+            metrics.shared_cache_count(self.family, "get", "hit" if manifest else "miss")
             fetched = self._fetch(manifest, seen_at) if manifest else None
             if fetched is not None:
                 self._previous = fetched
             return fetched
 
     def _cache_error(self, op: str, exc: CacheError) -> None:
-        metrics.shared_cache_count(op, "error")
+        metrics.shared_cache_count(self.family, op, "error")
         metrics.error_count(self.family, "shared_cache")
         self.cache_state = f"unreachable: {exc}"
         logger.warning("Shared cache unreachable while polling %s; serving what this process holds", self.family)

@@ -317,6 +317,8 @@ def test_request_counts_reach_the_per_minute_rows(api, client, settings):
 
     assert wait_for(counted, 10)
     assert TrafficMinute.objects.filter(family="catalog", builds__gte=1).exists()
+    # The poller's manifest reads and chunk fetches are counted against the family too.
+    assert wait_for(lambda: TrafficMinute.objects.filter(family="catalog", cache_ops__gte=2).exists(), 10)
 
 
 def test_a_future_episode_moves_the_boundary_even_when_the_catalog_is_unchanged(api):
