@@ -6,11 +6,12 @@ none of them, and a `Vary: Accept-Language` or `Cookie` would split every CDN's 
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 from django.conf import settings
@@ -20,7 +21,7 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 
 from cms.domain import id_valid
 
-from . import chunks, metrics
+from . import chunks, clock, metrics
 from .health import health
 from .reader import CATALOG, Held, reader_get
 
@@ -59,7 +60,7 @@ def cache_control(boundary: datetime | None, *, max_age: int, swr: int = 0, sie:
     """Cache-Control whose every directive ends by `boundary`, when the content changes by itself."""
     if boundary is not None:
         # Whole seconds, rounded down: a cache that stores the response now must drop it before the boundary.
-        left = int((boundary - datetime.now(UTC)).total_seconds())
+        left = int((boundary - clock.now()).total_seconds())
         if left <= 0:
             return "public, max-age=0, must-revalidate"
         max_age = min(max_age, left)
@@ -149,7 +150,8 @@ def chunk(request: HttpRequest, version: str, index: str) -> Served:
     if not VERSION.fullmatch(version) or not INDEX.fullmatch(index):
         return Served(error(404, "no such chunk"))
     reader = reader_get()
-    held, l1_hit = reader.version_get(version), True
+    # A staged version is unreleased content: before its instant only the CDN, with the edge token, may fetch it.
+    held, l1_hit = reader.version_get(version, embargoed=_edge(request)), True
     if held is None:
         held, l1_hit = reader.previous_fetch(version), False
     if held is None or int(index) >= len(held.parts):
@@ -157,6 +159,11 @@ def chunk(request: HttpRequest, version: str, index: str) -> Served:
     response = _body(request, held.parts[int(index)], etag=f'"{version}-{index}"', cache=IMMUTABLE)
     response["Content-Type"] = "application/octet-stream"
     return Served(response, l1_hit=l1_hit)
+
+
+def _edge(request: HttpRequest) -> bool:
+    token = settings.CACHEOPS_EDGE_TOKEN
+    return bool(token) and hmac.compare_digest(request.headers.get("X-Edge-Token", ""), token)
 
 
 def program(request: HttpRequest, program_id: str) -> Served:

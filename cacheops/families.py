@@ -49,6 +49,8 @@ def family_record(
     row.current_version = manifest["version"] if manifest else ""
     row.previous_version = (manifest.get("previous_version") if manifest else previous) or ""
     row.next_boundary = time_parse(manifest.get("next_boundary")) if manifest else None
+    staged = manifest.get("staged") if manifest else None
+    row.staged_version = staged["version"] if staged else ""
     if generation is not None:
         row.published_generation = max(row.published_generation, generation)
     row.save()

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from cms.domain import time_text
+from cms.domain import time_parse, time_text
 from cms.enqueue import task_send
 
 from . import chunks, families, fragments, lock, pending, publisher
+from .backends import CacheError
 from .errors import BuildBusy, FutureAsOf, PublishError
 from .families import families_read
 from .manifest import manifest_read, manifest_ttl_left
@@ -125,6 +126,7 @@ def catalog_rebuild(
             op.version_after = result.version
             op.result = result.outcome
             op.detail = _build_detail(mode, refresh, body)
+            op.detail += _stage_near(sources, boundary, progress)
             if refresh.skipped:
                 # The others were published; these keep their last good entry until their content is fixed.
                 op.result = "partial"
@@ -139,6 +141,28 @@ def catalog_rebuild(
 
 def _silent(stage: str, done: int, total: int) -> None:
     return None
+
+
+def _stage_near(sources: dict[str, dict], boundary: str | None, progress) -> str:
+    """Stage the catalog as of `boundary` if it is near; return a note for the operation's detail."""
+    at = time_parse(boundary)
+    if at is None or (at - _now()).total_seconds() > settings.CACHEOPS_STAGE_AHEAD_SECONDS:
+        return ""
+    body = catalog_body(sources.values(), at)
+    try:
+        result = publisher.stage(
+            CATALOG,
+            body,
+            activate_at=at,
+            generation=families.generation_take(CATALOG),
+            next_boundary=next_boundary(sources.values(), at),
+            progress=progress,
+        )
+    except (PublishError, CacheError) as exc:
+        # What was published stays; the airtime sweep stages again within seconds.
+        logger.warning("Staging the catalog as of %s failed: %s", boundary, exc)
+        return f"; staging as of {boundary} failed: {exc}"
+    return f"; {result.outcome} {chunks.sha16(body)} as of {boundary}"
 
 
 def _build_detail(mode: str, refresh: fragments.Refresh, body: bytes) -> str:
@@ -298,3 +322,59 @@ def rebuild_ask(family: str, *, requested_by: str, seen_at: datetime) -> bool:
     if Operation.objects.filter(kind="rebuild", family=family, heartbeat_at__gte=seen_at).exists():
         return False
     return rebuild_request(family=family, requested_by=requested_by)
+
+
+def airtime_due(*, requested_by: str = "beat") -> str:
+    """Activate a staged catalog whose instant has come, stage the next boundary when near, catch up a missed one.
+
+    Reads the catalog's SQL row only, so a tick with nothing to do costs the shared cache nothing.
+    """
+    row = Family.objects.filter(name=CATALOG).first()
+    if row is None or not row.manifest:
+        return "idle"
+    now, staged = _now(), row.manifest.get("staged")
+    if staged and time_parse(staged["activate_at"]) <= now:
+        return catalog_activate(requested_by=requested_by).result
+    if row.next_boundary is None:
+        return "idle"
+    if row.next_boundary <= now:
+        # Nothing was staged for it (no worker ran, or staging failed): build as of now, and say how late.
+        late = (now - row.next_boundary).total_seconds()
+        op = catalog_rebuild(requested_by=requested_by)
+        op.detail = f"caught up a boundary {late:.0f} s late; {op.detail}"
+        op.save(update_fields=["detail"])
+        return "caught up"
+    near = (row.next_boundary - now).total_seconds() <= settings.CACHEOPS_STAGE_AHEAD_SECONDS
+    if near and (not staged or time_parse(staged["activate_at"]) != row.next_boundary):
+        return catalog_stage(requested_by=requested_by).result
+    return "idle"
+
+
+def catalog_stage(*, requested_by: str = "", progress=None) -> Operation:
+    """Stage the catalog as of its next boundary, from the sources the last build stored."""
+    with operation_log("stage", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
+        op.version_before = op.version_after = _version(CATALOG)
+        row = Family.objects.get(name=CATALOG)
+        note = _stage_near(fragments.sources_load(), time_text(row.next_boundary), progress or _silent)
+        op.detail = note.removeprefix("; ")
+        op.result = "failed" if "failed" in note else "staged" if note else "idle"
+    return op
+
+
+def catalog_activate(*, requested_by: str = "") -> Operation:
+    """Make the staged catalog current (readers switched on their own clocks already), then stage the next."""
+    with operation_log("activate", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
+        op.version_before = _version(CATALOG)
+        now = _now()
+        result = publisher.activate(CATALOG, now=now, generation=families.generation_take(CATALOG))
+        if result is None:
+            op.result, op.version_after = "idle", op.version_before
+            return op
+        op.version_after, op.result = result.version, result.outcome
+        row = Family.objects.get(name=CATALOG)
+        activate_at = row.manifest["as_of"]
+        op.detail = (
+            f"current since {activate_at}, recorded {(now - time_parse(activate_at)).total_seconds():.0f} s later"
+        )
+        op.detail += _stage_near(fragments.sources_load(), time_text(row.next_boundary), _silent)
+    return op

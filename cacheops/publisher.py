@@ -24,7 +24,7 @@ from .manifest import Manifest, chunks_fetch, manifest_read, manifest_version_re
 from .models import Family
 
 Progress = Callable[[str, int, int], None]
-Outcome = Literal["published", "unchanged", "superseded"]
+Outcome = Literal["published", "unchanged", "superseded", "staged"]
 
 
 @dataclass
@@ -68,6 +68,14 @@ def publish(
         if unchanged is not None:
             return unchanged
 
+    manifest = _version_write(family, body, as_of=as_of, next_boundary=next_boundary, progress=progress)
+    return manifest_swap(family, manifest, generation=generation)
+
+
+def _version_write(
+    family: str, body: bytes, *, as_of: datetime, next_boundary: str | None, progress: Progress
+) -> Manifest:
+    """Write the chunks of `body` and read them back; return the manifest naming them (not yet published)."""
     codec = settings.CACHEOPS_CODEC
     compressed = chunks.compress(body, codec)
     zsha, sha256 = chunks.sha16(compressed), hashlib.sha256(compressed).hexdigest()
@@ -84,9 +92,9 @@ def publish(
         raise PublishError(f"verification failed: {exc}") from exc
     progress("verify", len(entries), len(entries))
 
-    manifest: Manifest = {
+    return {
         "name": family,
-        "version": version,
+        "version": chunks.sha16(body),
         "codec": codec,
         "raw_bytes": len(body),
         "compressed_bytes": len(compressed),
@@ -100,7 +108,6 @@ def publish(
         "staged": None,
         "stale": False,
     }
-    return manifest_swap(family, manifest, generation=generation)
 
 
 def _complete(manifest: Manifest) -> bool:
@@ -175,10 +182,70 @@ def manifest_swap(family: str, manifest: Manifest, *, generation: int) -> Publis
             return _superseded(row)
         current = manifest_read(family)
         manifest["previous_version"] = _previous_version(current, manifest["version"])
+        _staged_keep(current, manifest)
         if not _manifest_write(family, manifest):
             raise PublishError(f"the chunks of {family} {manifest['version']} expired before its manifest was written")
         families.family_record(row, manifest, generation=generation)
     return Published(family, manifest["version"], manifest["previous_version"], "published")
+
+
+def _staged_keep(current: Manifest | None, manifest: Manifest) -> None:
+    """Carry the staged version over to `manifest` when it still stages the same boundary.
+
+    Readers then keep what they fetched ahead; the build that published `manifest` stages again right after
+    if the content of that instant changed.
+    """
+    staged = current.get("staged") if current else None
+    if staged and staged["activate_at"] == manifest.get("next_boundary") and staged["version"] != manifest["version"]:
+        manifest["staged"] = staged
+        # The manifest names the staged chunks too: it must not outlive them.
+        manifest["expires_at"] = min(manifest["expires_at"], staged["expires_at"])
+
+
+def stage(
+    family: str,
+    body: bytes,
+    *,
+    activate_at: datetime,
+    generation: int,
+    next_boundary: str | None,
+    progress: Progress | None = None,
+) -> Published:
+    """Write the version that becomes current at `activate_at`, then name it in the current manifest's `staged`.
+
+    Its chunks are written and read back first, and the current manifest never outlives them.
+    """
+    current, version, when = manifest_read(family), chunks.sha16(body), time_text(activate_at)
+    staged = current.get("staged") if current else None
+    if staged and staged["version"] == version and staged["activate_at"] == when and _complete(staged):
+        return Published(family, current["version"], current.get("previous_version"), "unchanged")
+    manifest = _version_write(
+        family, body, as_of=activate_at, next_boundary=next_boundary, progress=progress or _silent
+    )
+    with families.family_locked(family) as row:
+        if row.published_generation >= generation:
+            return _superseded(row)
+        current = manifest_read(family)
+        if current is None:
+            raise PublishError(f"{family} has no current version to stage a later one behind")
+        current["staged"] = {**manifest, "activate_at": when}
+        current["expires_at"] = min(current["expires_at"], manifest["expires_at"])
+        if not _manifest_write(family, current, with_copy=False):
+            raise PublishError(f"the current version of {family} expires before the staged one could be named")
+        families.family_record(row, current, generation=generation)
+    return Published(family, current["version"], current.get("previous_version"), "staged")
+
+
+def activate(family: str, *, now: datetime, generation: int) -> Published | None:
+    """Make the staged version current once `now` has reached its activation; None when none is due."""
+    current = manifest_read(family)
+    staged = current.get("staged") if current else None
+    if not staged or time_parse(staged["activate_at"]) > now:
+        return None
+    manifest = {k: v for k, v in staged.items() if k != "activate_at"}
+    if not _complete(manifest):
+        raise PublishError(f"staged version {manifest['version']} of {family} lost chunks before its activation")
+    return manifest_swap(family, manifest, generation=generation)
 
 
 def _previous_version(current: Manifest | None, version: str) -> str | None:

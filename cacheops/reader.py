@@ -22,7 +22,7 @@ from django.db import DatabaseError, connections
 
 from cms.domain import time_parse
 
-from . import chunks, metrics, operations
+from . import chunks, clock, metrics, operations
 from .backends import CacheError, backend_get
 from .manifest import Manifest, manifest_read, manifest_version_read
 from .snapshot import canonical
@@ -44,6 +44,8 @@ class Held:
         self._lock = threading.Lock()
         self._identity: bytes | None = None
         self._programs: dict[str, bytes] | None = None
+        # For a staged version: the instant it becomes current (on this process's own clock).
+        self.activate_at: datetime | None = None
 
     @property
     def version(self) -> str:
@@ -84,6 +86,7 @@ class Reader:
         # Also after a fork: the child has none of its parent's threads, and a copied lock may be held.
         self._held: Held | None = None
         self._previous: Held | None = None
+        self._staged: Held | None = None
         self._changed = threading.Condition()
         self._fetch_lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,6 +101,7 @@ class Reader:
     def current(self, wait_s: float = 0.0) -> Held | None:
         """The version held, waiting up to `wait_s` for the poller when none is held yet."""
         self._ensure_started()
+        self._activate_due()
         held = self._held
         if held is not None or wait_s <= 0:
             return held
@@ -105,13 +109,29 @@ class Reader:
             self._changed.wait_for(lambda: self._held is not None, timeout=wait_s)
             return self._held
 
-    def version_get(self, version: str) -> Held | None:
-        """The current or previous version, if this process can serve it."""
+    def version_get(self, version: str, *, embargoed: bool = False) -> Held | None:
+        """The current or previous version, if this process can serve it; the staged one too if `embargoed`."""
         self._ensure_started()
-        for held in (self._held, self._previous):
+        self._activate_due()
+        for held in (self._held, self._previous, self._staged if embargoed else None):
             if held is not None and held.version == version:
                 return held
         return None
+
+    def staged(self) -> Held | None:
+        """The version this process holds ahead of its activation, if any."""
+        return self._staged
+
+    def _activate_due(self) -> None:
+        staged = self._staged
+        if staged is None or clock.now() < staged.activate_at:
+            return
+        with self._changed:
+            if self._staged is not staged:
+                return  # another thread switched first
+            self._previous, self._held, self._staged = self._held, staged, None
+            self._changed.notify_all()
+        logger.info("Serving %s version %s from its activation at %s", self.family, staged.version, staged.activate_at)
 
     # -- the polling thread --
 
@@ -170,21 +190,41 @@ class Reader:
             self.cache_state = "no current version"
             self._ask("it has no current version", seen_at)
             return
+        self.cache_state = "ok"
+        staged = manifest.get("staged")
+        self._activate_due()
         held = self._held
+        if held is not None and staged and staged["version"] == held.version:
+            return  # switched at the instant; the cache's manifest follows once a worker records the activation
         if held is not None and held.version == manifest["version"]:
             held.manifest = manifest  # a refreshed TTL, a stale flag: the bytes are the same
-            self.cache_state = "ok"
+        else:
+            ahead = self._staged if self._staged is not None and self._staged.version == manifest["version"] else None
+            fetched = ahead or self._fetch(manifest, seen_at)
+            if fetched is None:
+                return
+            fetched.manifest = manifest
+            with self._changed:
+                if self._held is not None:
+                    self._previous = self._held
+                self._held = fetched
+                self._changed.notify_all()
+            logger.info("Serving %s version %s", self.family, manifest["version"])
+        self._staged_sync(staged, seen_at)
+
+    def _staged_sync(self, staged: dict | None, seen_at: datetime) -> None:
+        """Hold the version the manifest stages (fetched ahead, verified), or none if it stages none."""
+        if staged is None or (self._held is not None and self._held.version == staged["version"]):
+            self._staged = None
             return
-        fetched = self._fetch(manifest, seen_at)
-        if fetched is None:
+        activate_at = time_parse(staged["activate_at"])
+        if self._staged is not None and self._staged.version == staged["version"]:
+            self._staged.activate_at = activate_at
             return
-        with self._changed:
-            if self._held is not None:
-                self._previous = self._held
-            self._held = fetched
-            self._changed.notify_all()
-        self.cache_state = "ok"
-        logger.info("Serving %s version %s", self.family, manifest["version"])
+        fetched = self._fetch({k: v for k, v in staged.items() if k != "activate_at"}, seen_at)
+        if fetched is not None:
+            fetched.activate_at = activate_at
+            self._staged = fetched
 
     def _fetch(self, manifest: Manifest, seen_at: datetime) -> Held | None:
         """The chunks of `manifest`, fetched in parallel and verified; None (a rebuild asked for) if incomplete."""

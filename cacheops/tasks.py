@@ -96,3 +96,13 @@ def sweep():
     """Mark operations of dead workers abandoned; queue a rebuild if the cache lost the catalog."""
     # No retry: beat sends the next sweep within a minute.
     return {"abandoned": oplog.operations_abandoned_mark(), "catalog_requeued": operations.lost_catalog_requeue()}
+
+
+@shared_task(acks_late=True, **LIMITS)
+def airtime():
+    """Activate, stage or catch up the catalog's content boundaries (see operations.airtime_due)."""
+    # No retry: beat sends the next tick within seconds; a build holding the lock is simply waited for.
+    try:
+        return operations.airtime_due(requested_by="beat")
+    except BuildBusy:
+        return "busy"

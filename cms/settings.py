@@ -169,6 +169,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cacheops.tasks.sweep",
         "schedule": env.float("CACHEOPS_SWEEP_SECONDS", default=60.0),
     },
+    # Stages the snapshot of the next publish_at / expire_at ahead of it and makes it current once it comes.
+    "airtime": {"task": "cacheops.tasks.airtime", "schedule": env.float("CACHEOPS_AIRTIME_TICK_SECONDS", default=10.0)},
 }
 
 # Catalog cache: the chunked snapshot in Redis (local) or Momento (production), or a backend class's
@@ -183,6 +185,12 @@ CACHEOPS_CHUNK_BYTES = env.int("CACHEOPS_CHUNK_BYTES", default=1_000_000)
 CACHEOPS_TTL_SECONDS = env.int("CACHEOPS_TTL_SECONDS", default=86400)
 CACHEOPS_CODEC = env("CACHEOPS_CODEC", default="gzip")
 CACHEOPS_READER_POLL_SECONDS = env.float("CACHEOPS_READER_POLL_SECONDS", default=1.0)
+# The snapshot of each content boundary (a publish_at or expire_at) is built, verified and named in the
+# manifest's `staged` this long before it; every reader fetches it ahead and switches at the instant itself.
+CACHEOPS_STAGE_AHEAD_SECONDS = env.int("CACHEOPS_STAGE_AHEAD_SECONDS", default=600)
+# Requests carrying this token in X-Edge-Token (the CDN's origin requests) may fetch a staged version's chunks
+# before it is released; nobody else sees them. Empty: nobody.
+CACHEOPS_EDGE_TOKEN = env("CACHEOPS_EDGE_TOKEN", default="")
 # Requests never wait on the shared cache, except in a process holding no version yet: this long at most,
 # then 503 with Retry-After.
 CACHEOPS_READER_MISS_WAIT_SECONDS = env.float("CACHEOPS_READER_MISS_WAIT_SECONDS", default=5.0)
@@ -206,6 +214,8 @@ CACHEOPS_LOCK_RENEW_SECONDS = env.float("CACHEOPS_LOCK_RENEW_SECONDS", default=0
 CACHEOPS_REBUILD_ON_SAVE = env.bool("CACHEOPS_REBUILD_ON_SAVE", default=True)
 # Shared-cache operations per second a build may spend on program families (Momento's default quota is 100).
 CACHEOPS_OPS_PER_SECOND = env.float("CACHEOPS_OPS_PER_SECOND", default=50)
+# Shared-cache operations per second the whole cluster may send (Momento's default quota); the console compares.
+CACHEOPS_SHARED_CACHE_QUOTA = env.float("CACHEOPS_SHARED_CACHE_QUOTA", default=100)
 
 # HTTPS hardening follows DJANGO_HTTPS, so plain http on loopback works with debug off.
 SECURE_SSL_REDIRECT = DJANGO_HTTPS
