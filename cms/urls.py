@@ -2,7 +2,7 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.http import Http404
-from django.urls import path
+from django.urls import include, path
 
 
 def no_public_page(request, content_type_id, object_id):
@@ -13,5 +13,6 @@ def no_public_page(request, content_type_id, object_id):
 
 urlpatterns = [
     path("admin/r/<path:content_type_id>/<path:object_id>/", no_public_page),
+    path("admin/cacheops/", include("cacheops.console.urls")),
     path("admin/", admin.site.urls),
 ] + static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

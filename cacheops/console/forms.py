@@ -1,0 +1,60 @@
+"""The console's query strings, checked before any of them reaches SQL (lengths, numbers, NUL characters)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Family, Operation
+from .summaries import KIND_LABELS, RESULT_LABELS
+
+UNFINISHED = "unfinished"
+
+
+def _max_length(model, field: str) -> int:
+    return model._meta.get_field(field).max_length
+
+
+def _choices(labels: dict, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+    return [("", _("All")), *extra, *labels.items()]
+
+
+class PageForm(forms.Form):
+    page = forms.IntegerField(label=_("Page"), required=False, min_value=1)
+
+    def filters_query(self) -> str:
+        """The checked filters as a query string (without the page), for paging links."""
+        return urlencode({name: value for name, value in self.cleaned_data.items() if name != "page" and value})
+
+
+class OverviewQuery(PageForm):
+    q = forms.CharField(label=_("Search"), required=False, max_length=_max_length(Family, "name"))
+
+
+class OperationsQuery(PageForm):
+    # Free text behind the lists: a kind or result this console does not know yet still filters.
+    kind = forms.CharField(
+        label=Operation._meta.get_field("kind").verbose_name,
+        required=False,
+        max_length=_max_length(Operation, "kind"),
+        widget=forms.Select(choices=_choices(KIND_LABELS)),
+    )
+    family = forms.CharField(label=_("Family starts with"), required=False, max_length=_max_length(Operation, "family"))
+    result = forms.CharField(
+        label=Operation._meta.get_field("result").verbose_name,
+        required=False,
+        max_length=_max_length(Operation, "result"),
+        widget=forms.Select(choices=_choices(RESULT_LABELS, (UNFINISHED, _("unfinished")))),
+    )
+    requested_by = forms.CharField(
+        label=Operation._meta.get_field("requested_by").verbose_name,
+        required=False,
+        max_length=_max_length(Operation, "requested_by"),
+    )
+
+    def filters(self) -> dict:
+        """The keyword arguments of queries.operations_filtered."""
+        data = self.cleaned_data
+        result = {"": None, UNFINISHED: ""}.get(data["result"], data["result"])
+        return {"kind": data["kind"], "family": data["family"], "result": result, "requested_by": data["requested_by"]}

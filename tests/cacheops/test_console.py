@@ -1,0 +1,543 @@
+"""The read-only ops console: who sees it, what it shows from SQL, what it asks the cache, what it survives."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth.models import User
+from django.contrib.staticfiles import finders
+from django.db import connection
+from django.template.defaultfilters import filesizeformat
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone, translation
+from ulid import ULID
+
+from cacheops import operations
+from cacheops.backends import backend_reset
+from cacheops.models import Family, Operation, TrafficMinute
+from cms.store.local import free_port
+from tests.cacheops.conftest import show_create, staff_client
+from tests.cms.test_csp import refused_by_policy
+
+pytestmark = pytest.mark.django_db
+
+OVERVIEW = "/admin/cacheops/"
+OPERATIONS = "/admin/cacheops/operations/"
+GROUPS = ("Editors", "Viewers", "Ops")
+EN = {"accept-language": "en"}
+
+
+@pytest.fixture(autouse=True)
+def language_restored():
+    """LocaleMiddleware activates each request's language in this thread: put the default back."""
+    with translation.override(django_settings.LANGUAGE_CODE):
+        yield
+
+
+def family_url(name: str) -> str:
+    return f"/admin/cacheops/family/{name}/"
+
+
+class _Rows(HTMLParser):
+    """The cell texts of every <tr> carrying a class, keyed by that class."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.rows: dict[str, list[list[str]]] = {}
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and attrs.get("class"):
+            self._row = []
+            for name in attrs["class"].split():
+                self.rows.setdefault(name, []).append(self._row)
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def rows(response, css_class: str) -> list[list[str]]:
+    """The cell texts of the table rows of class `css_class`."""
+    parser = _Rows()
+    parser.feed(response.content.decode())
+    return parser.rows.get(css_class, [])
+
+
+COLUMNS = (
+    "state", "family", "version", "ttl", "hits_5m", "hits_1h", "requests_per_s",
+    "as_of", "built", "raw", "compressed", "chunks", "previous", "next_boundary",
+)  # fmt: skip
+
+
+def family_rows(response) -> dict[str, dict[str, str]]:
+    """Overview rows by family name, each cell by its column."""
+    return {cells[1]: dict(zip(COLUMNS, cells, strict=True)) for cells in rows(response, "family-row")}
+
+
+def program_family(program_id: str | None = None) -> str:
+    return f"program:{program_id or ULID()}"
+
+
+def family_create(name: str, *, version: str = "0123456789abcdef", stale: bool = False, **manifest) -> Family:
+    """A family row as a publish leaves it, with a manifest copy (no cache involved)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    copy = {
+        "name": name,
+        "version": version,
+        "codec": "gzip",
+        "raw_bytes": 2048,
+        "compressed_bytes": 1024,
+        "sha256": "0" * 64,
+        "chunks": [{"index": 0, "key": f"p:{name}:chunk:abc:0", "bytes": 1024, "sha256": "1" * 64}],
+        "as_of": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "built_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expires_at": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "next_boundary": None,
+        "previous_version": None,
+        "staged": None,
+        "stale": stale,
+    } | manifest
+    return Family.objects.create(
+        name=name, current_version=version, manifest=copy if version else None, published_generation=1
+    )
+
+
+def minute_ago(minutes: int) -> datetime:
+    return timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def published(redis_engine, dynamodb):
+    """Two shows published for real: the catalog and two program families, in Redis."""
+    shows = [
+        show_create("葬送のフリーレン", "frieren", ("旅立ち", "魔法使い")),
+        show_create("薬屋のひとりごと", "kusuriya"),
+    ]
+    build = operations.catalog_rebuild(requested_by="test", full=True)
+    assert build.result == "published"
+    return build, shows
+
+
+@pytest.fixture
+def mid_minute(monkeypatch):
+    """Hold the clock in the middle of the current minute, so that no window moves while a test looks."""
+    held = timezone.now().replace(second=30, microsecond=0)
+    monkeypatch.setattr(timezone, "now", lambda: held)
+    return held
+
+
+@pytest.fixture
+def viewer(client):
+    return staff_client(client, "Viewers")
+
+
+@pytest.fixture
+def cache_unreachable(settings):
+    """The shared cache points at a port nobody listens on."""
+    settings.CACHEOPS_BACKEND = "redis"
+    settings.CACHEOPS_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    backend_reset()
+    yield
+    backend_reset()
+
+
+# Who may see it
+
+
+@pytest.mark.parametrize("url", [OVERVIEW, family_url("catalog"), OPERATIONS])
+def test_anonymous_is_sent_to_the_admin_login(client, url):
+    response = client.get(url)
+
+    assert (response.status_code, response["Location"]) == (302, f"/admin/login/?next={url}")
+
+
+def test_a_user_who_is_not_staff_is_sent_to_the_login_and_staff_without_a_group_is_refused(client):
+    client.force_login(User.objects.create_user("kai"))
+    assert client.get(OVERVIEW).status_code == 302
+
+    client.force_login(User.objects.create_user("sho", is_staff=True))
+    assert client.get(OVERVIEW).status_code == 403
+    assert client.get(OPERATIONS).status_code == 403
+    assert 'id="cacheops-console-link"' not in client.get("/admin/").content.decode()
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_each_staff_group_sees_the_catalog_row_and_the_index_links_to_the_console(client, published, group):
+    build, _shows = published
+    catalog = Family.objects.get(name="catalog").manifest
+    staff_client(client, group)
+
+    response = client.get(OVERVIEW, headers=EN)
+
+    assert response.status_code == 200
+    found = family_rows(response)
+    assert list(found) == ["catalog", *sorted(name for name in found if name != "catalog")]
+    assert len(found) == 3  # the catalog and both programs' families
+    catalog_row = found["catalog"]
+    with translation.override("en"):
+        sizes = [" ".join(filesizeformat(catalog[field]).split()) for field in ("raw_bytes", "compressed_bytes")]
+    shown = [catalog_row[c] for c in ("state", "version", "raw", "compressed", "chunks", "previous")]
+    assert shown == ["fresh", build.version_after, *sizes, "1", "—"]
+    assert re.fullmatch(r"(23|24):\d\d:\d\d", catalog_row["ttl"])
+    assert 'class="state-badge state-fresh"' in response.content.decode()
+    index = client.get("/admin/").content.decode()
+    assert 'id="cacheops-console-link"' in index and f'href="{OVERVIEW}"' in index and f'href="{OPERATIONS}"' in index
+    # The app list is still there below it, as the admin renders it.
+    assert all(f'href="/admin/cms/{model}/"' in index for model in ("program", "season", "episode"))
+    assert ('href="/admin/cms/program/add/"' in index) == (group == "Editors")
+
+
+def test_superusers_see_it_too(client, published):
+    client.force_login(User.objects.create_superuser("root", password="secret-pass-123"))
+
+    assert "catalog" in family_rows(client.get(OVERVIEW))
+
+
+# The overview
+
+
+def test_program_rows_are_searchable_and_paged_under_the_catalog(viewer):
+    family_create("catalog")
+    names = sorted(program_family() for _ in range(120))
+    for name in names:
+        family_create(name)
+
+    first, third = viewer.get(OVERVIEW), viewer.get(OVERVIEW, {"page": 3})
+    found = viewer.get(OVERVIEW, {"q": names[77][-10:].lower()})
+
+    assert list(family_rows(first)) == ["catalog", *names[:50]]
+    assert list(family_rows(third)) == ["catalog", *names[100:]]
+    assert list(family_rows(found)) == ["catalog", names[77]]
+    assert "page=2" in first.content.decode()
+    assert list(family_rows(viewer.get(OVERVIEW, {"page": 10**9}))) == ["catalog", *names[100:]]
+
+
+def test_the_overview_reads_sql_only_and_renders_with_the_cache_unreachable(published, cache_unreachable, viewer):
+    build, _shows = published
+
+    response = viewer.get(OVERVIEW)
+
+    assert response.status_code == 200
+    assert family_rows(response)["catalog"]["version"] == build.version_after
+
+
+def test_the_overview_costs_the_same_queries_for_few_or_many_families(viewer):
+    family_create("catalog")
+    for _ in range(3):
+        family_create(program_family())
+    viewer.get(OVERVIEW)  # the session and the user are read once per request either way
+    with CaptureQueriesContext(connection) as few:
+        viewer.get(OVERVIEW)
+    for _ in range(60):
+        name = family_create(program_family()).name
+        TrafficMinute.objects.create(family=name, minute=minute_ago(2), requests=5)
+        Operation.objects.create(kind="rebuild", family=name, result="failed")
+    with CaptureQueriesContext(connection) as many:
+        viewer.get(OVERVIEW)
+
+    assert len(many) == len(few) <= 12
+
+
+def test_hit_rates_request_rates_and_the_cluster_load_come_from_the_per_minute_rows(viewer, settings, mid_minute):
+    settings.CACHEOPS_SHARED_CACHE_QUOTA = 100
+    family_create("catalog")
+    idle = family_create(program_family()).name
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(2), requests=600, l1_hits=540, cache_ops=3000)
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(1), requests=300, l1_hits=300, cache_ops=6000)
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(30), requests=100, l1_hits=0)
+    # The current minute is still being counted: it waits for the next one.
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(0), requests=10**6, cache_ops=10**6)
+
+    response = viewer.get(OVERVIEW)
+
+    rates = {
+        name: [row[c] for c in ("hits_5m", "hits_1h", "requests_per_s")] for name, row in family_rows(response).items()
+    }
+    assert rates["catalog"] == ["93.3%", "84.0%", "3.0"]  # 840/900 in 5 min, 840/1000 in the hour, 900 per 300 s
+    assert rates[idle] == ["—", "—", "0.0"]
+    load = re.search(r'<p class="cluster-load load-(\w+)" id="cluster-load">(.*?)</p>', response.content.decode(), re.S)
+    assert load[1] == "over"  # 100 operations/s in the last minute: the whole quota
+    assert "100.0" in load[2] and "30.0" in load[2] and "100" in load[2]
+
+
+def test_states_missing_building_error_stale_and_fresh(viewer):
+    now = timezone.now()
+    missing, building, failed, stale, fresh, recovered = (program_family() for _ in range(6))
+    family_create(missing, version="")
+    for name in (building, failed, stale, fresh, recovered):
+        family_create(name, stale=name == stale)
+    Operation.objects.create(kind="rebuild", family=building, result="", heartbeat_at=now)
+    Operation.objects.create(kind="rebuild", family=failed, result="published", heartbeat_at=now)
+    Operation.objects.create(kind="rebuild", family=failed, result="failed", heartbeat_at=now)
+    Operation.objects.create(kind="rebuild", family=recovered, result="abandoned", heartbeat_at=now)
+    Operation.objects.create(kind="rebuild", family=recovered, result="published", heartbeat_at=now)
+    # Silent for longer than the build time limit: a dead worker's row, not a running build.
+    Operation.objects.create(kind="rebuild", family=fresh, result="", heartbeat_at=now - timedelta(hours=1))
+
+    page = viewer.get(OVERVIEW).content.decode()
+
+    def state(name: str) -> str:
+        return re.search(rf'data-family="{name}">\s*<td><span class="state-badge state-(\w+)"', page)[1]
+
+    assert [state(n) for n in (missing, building, failed, stale, fresh, recovered)] == [
+        "missing", "building", "error", "stale", "fresh", "fresh",
+    ]  # fmt: skip
+
+
+# One family
+
+
+def test_the_family_page_lists_chunks_with_the_caches_ttls_and_the_manifest(published, viewer, settings):
+    build, _shows = published
+    manifest = Family.objects.get(name="catalog").manifest
+
+    response = viewer.get(family_url("catalog"), headers=EN)
+
+    assert response.status_code == 200
+    chunks = rows(response, "chunk-row")
+    assert [c[:4] for c in chunks] == [
+        [str(e["index"]), e["key"], str(e["bytes"]), e["sha256"]] for e in manifest["chunks"]
+    ]
+    for cells in chunks:
+        hours, minutes, seconds = map(int, cells[4].split(":"))
+        assert (
+            settings.CACHEOPS_TTL_SECONDS - 60 < hours * 3600 + minutes * 60 + seconds <= settings.CACHEOPS_TTL_SECONDS
+        )
+    assert rows(response, "ttl-source-cache") == chunks
+    page = response.content.decode()
+    assert f"&quot;version&quot;: &quot;{build.version_after}&quot;" in page
+    assert f"&quot;sha256&quot;: &quot;{manifest['sha256']}&quot;" in page
+    assert ["test", "rebuild", "catalog", "published"] in [
+        [c[1], c[2], c[3], c[5]] for c in rows(response, "operation-row")
+    ]
+
+
+def test_an_evicted_chunk_is_shown_gone(published, redis_engine, viewer):
+    manifest = Family.objects.get(name="catalog").manifest
+    redis_engine.delete(manifest["chunks"][0]["key"])
+
+    response = viewer.get(family_url("catalog"))
+
+    assert len(rows(response, "ttl-source-gone")) == 1
+    assert len(rows(response, "ttl-source-cache")) == len(manifest["chunks"]) - 1
+
+
+def test_chunk_ttls_are_the_caches_own_count_where_it_keeps_one_else_the_recorded_expiry(
+    engine, dynamodb, viewer, settings
+):
+    show_create("ぼっち・ざ・ろっく！", "bocchi")
+    operations.catalog_rebuild(requested_by="test", full=True)
+    manifest = Family.objects.get(name="catalog").manifest
+
+    response = viewer.get(family_url("catalog"))
+
+    source = "ttl-source-recorded" if settings.CACHEOPS_BACKEND == "momento" else "ttl-source-cache"
+    assert len(rows(response, source)) == len(manifest["chunks"])
+
+
+def test_with_the_cache_unreachable_the_family_page_says_so_and_shows_the_recorded_ttls(
+    published, cache_unreachable, viewer
+):
+    manifest = Family.objects.get(name="catalog").manifest
+
+    response = viewer.get(family_url("catalog"))
+
+    assert response.status_code == 200
+    assert 'id="cache-unreachable"' in response.content.decode()
+    assert len(rows(response, "ttl-source-recorded")) == len(manifest["chunks"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nothing",
+        "catalog2",
+        "program:",
+        "program:not-an-id",
+        program_family("01ARZ3NDEKTSV4RRFFQ69G5FAV"),  # the shape of an id, but never built
+        "program:" + "A" * 5000,
+        "%00",
+        "program:%00",
+        "%E3%81%82",
+    ],
+)
+def test_an_unknown_or_malformed_family_is_a_404_page(viewer, name):
+    family_create("catalog")
+
+    response = viewer.get(family_url(name))
+
+    assert response.status_code == 404
+    assert 'id="family-missing"' in response.content.decode()
+
+
+def test_the_chart_draws_requests_hits_and_misses_per_minute_with_builds_marked(published, viewer):
+    build, _shows = published
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(10), requests=120, l1_hits=100, misses=20)
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(90), requests=999)  # before the hour
+    Operation.objects.create(kind="rebuild", family="catalog", result="failed", heartbeat_at=timezone.now())
+
+    page = viewer.get(family_url("catalog")).content.decode()
+
+    svg = re.search(r'<svg class="traffic-chart".*?</svg>', page, re.S)[0]
+    lines = dict(re.findall(r'<polyline class="series series-(\w+)" points="([^"]+)"', svg))
+    assert set(lines) == {"requests", "hits", "misses"}
+    assert all(len(points.split()) == 60 for points in lines.values())
+    assert '<text class="tick"' in svg and ">200<" in svg  # the scale: 120 requests round up to 200
+    assert svg.count('class="build-mark build-done"') == 1
+    assert svg.count('class="build-mark build-failed"') == 1
+
+
+# The operations log
+
+
+@pytest.fixture
+def logged(viewer):
+    """Operations of several kinds, families, results and requesters."""
+    now = timezone.now()
+    rows = {
+        "catalog-rebuild": dict(kind="rebuild", family="catalog", requested_by="eri", result="published"),
+        "program-rebuild": dict(kind="rebuild", family=program_family(), requested_by="beat", result="failed"),
+        "rollback": dict(kind="rollback", family="catalog", requested_by="ops-ken", result="done", duration_ms=61_500),
+        "running": dict(kind="prewarm", family="catalog", requested_by="cli", heartbeat_at=now),
+    }
+    made = {name: Operation.objects.create(**fields) for name, fields in rows.items()}
+    made["program-rebuild"].detail = "x" * 500
+    made["program-rebuild"].save()
+    return made
+
+
+def logged_requesters(response) -> list[str]:
+    return [cells[1] for cells in rows(response, "operation-row")]
+
+
+def test_the_operations_log_shows_who_what_when_and_how_it_ended(viewer, logged):
+    response = viewer.get(OPERATIONS, headers=EN)
+
+    assert response.status_code == 200
+    by_who = {cells[1]: cells for cells in rows(response, "operation-row")}
+    assert set(by_who) == {"eri", "beat", "ops-ken", "cli"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d( \(.*\))?", by_who["eri"][0])  # JST, as the admin shows times
+    assert [by_who["ops-ken"][i] for i in (2, 3, 4, 5, 6)] == ["rollback", "catalog", "1 min 01 s", "done", "— → —"]
+    assert [by_who["cli"][i] for i in (4, 5)] == ["—", "running"]
+    assert len(by_who["beat"][7]) <= 120
+    assert 'class="result result-error"' in response.content.decode()
+    assert 'class="result result-building"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"kind": "rebuild"}, {"eri", "beat"}),
+        ({"family": "program:"}, {"beat"}),
+        ({"family": "cat"}, {"eri", "ops-ken", "cli"}),
+        ({"result": "failed"}, {"beat"}),
+        ({"result": "unfinished"}, {"cli"}),
+        ({"requested_by": "ops-ken"}, {"ops-ken"}),
+        ({"kind": "rebuild", "family": "catalog"}, {"eri"}),
+        ({"kind": "no-such-kind"}, set()),
+        ({"family": "%"}, set()),
+        ({"requested_by": "_"}, set()),
+    ],
+)
+def test_the_operations_log_filters(viewer, logged, query, expected):
+    response = viewer.get(OPERATIONS, query)
+
+    assert response.status_code == 200
+    assert set(logged_requesters(response)) == expected
+
+
+def test_the_operations_log_pages_by_fifty_newest_first(viewer):
+    for n in range(120):
+        Operation.objects.create(kind="rebuild", family="catalog", requested_by=f"user{n:03d}", result="done")
+
+    first = viewer.get(OPERATIONS, {"kind": "rebuild"})
+    last = viewer.get(OPERATIONS, {"kind": "rebuild", "page": 3})
+
+    assert logged_requesters(first) == [f"user{n:03d}" for n in range(119, 69, -1)]
+    assert logged_requesters(last) == [f"user{n:03d}" for n in range(19, -1, -1)]
+    assert "kind=rebuild&amp;page=2" in first.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"page": "99999999999999999999"}, 200),
+        ({"page": "9" * 5000}, 400),
+        ({"page": "-1"}, 400),
+        ({"page": "1.5"}, 400),
+        ({"page": "abc"}, 400),
+        ({"family": "x" * 5000}, 400),
+        ({"requested_by": "y" * 5000}, 400),
+        ({"kind": "k" * 5000}, 400),
+        ({"result": "r" * 5000}, 400),
+        ({"kind": "\x00"}, 400),
+        ({"family": "cat\x00alog"}, 400),
+        ({"result": "'; DROP TABLE cacheops_operation; --"}, 400),
+        ({"requested_by": "<script>alert(1)</script>"}, 200),
+        ("family=%ff%fe&kind=%C0%80", 200),
+        ("page=1&page=2&page=3", 200),
+        ("kind[]=rebuild&__proto__=x", 200),
+    ],
+)
+def test_the_operations_log_answers_hostile_query_strings_with_200_or_400(viewer, logged, query, status):
+    response = viewer.get(f"{OPERATIONS}?{query}") if isinstance(query, str) else viewer.get(OPERATIONS, query)
+
+    assert response.status_code == status
+    if status == 400:
+        assert 'id="console-query-errors"' in response.content.decode()
+    assert "<script>alert(1)</script>" not in response.content.decode()
+    assert Operation.objects.count() == len(logged)
+
+
+@pytest.mark.parametrize("query", [{"q": "z" * 5000}, {"q": "\x00"}, {"page": "0"}, {"page": "x"}])
+def test_the_overview_answers_a_bad_query_string_with_a_400_page(viewer, query):
+    response = viewer.get(OVERVIEW, query)
+
+    assert response.status_code == 400
+    assert 'id="console-query-errors"' in response.content.decode()
+
+
+def test_the_console_is_read_only(viewer, published, logged):
+    for url in (OVERVIEW, family_url("catalog"), OPERATIONS):
+        page = viewer.get(url).content.decode()
+
+        forms = re.findall(r"<form[^>]*>", page)
+        assert [form for form in forms if "post" in form.lower() and 'id="logout-form"' not in form] == [], url
+        assert viewer.post(url, {"kind": "rebuild"}).status_code == 405, url
+    assert viewer.head(OVERVIEW).status_code == 200
+
+
+# The Content-Security-Policy
+
+
+def test_no_page_needs_an_inline_script_or_style(viewer, published, logged):
+    pages = [
+        "/admin/",
+        OVERVIEW,
+        family_url("catalog"),
+        family_url(program_family()),
+        OPERATIONS,
+        OPERATIONS + "?page=x",
+    ]
+    for url in pages:
+        response = viewer.get(url)
+
+        refused, _scripts = refused_by_policy(response)
+        assert refused == [], url
+        assert "script-src 'self'" in response["Content-Security-Policy"], url
+    assert 'src="/static/cacheops/console.js"' in viewer.get(OVERVIEW).content.decode()
+    assert finders.find("cacheops/console.js") and finders.find("cacheops/console.css")
