@@ -16,7 +16,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY manage.py .
+COPY manage.py gunicorn.conf.py ./
 COPY cms cms
 COPY cacheops cacheops
 COPY templates templates
@@ -31,9 +31,9 @@ RUN DJANGO_SECRET_KEY=$DJANGO_SECRET_KEY python manage.py collectstatic --noinpu
     && chown -R airtime:airtime /data
 
 # /data holds uploaded media when no S3 bucket is configured: mount a volume there.
-ENV DJANGO_MEDIA_ROOT=/data/media \
-    WEB_CONCURRENCY=3
+ENV DJANGO_MEDIA_ROOT=/data/media
 
 USER airtime
 EXPOSE 8000
-CMD ["gunicorn", "cms.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# gunicorn.conf.py: the worker class and count chosen by measurement, the metrics directory for its workers.
+CMD ["gunicorn", "cms.wsgi:application"]

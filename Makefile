@@ -33,3 +33,10 @@ lint: venv
 
 messages: venv
 	$(VENV)/bin/python manage.py compilemessages --ignore=$(VENV)
+
+# The read-path benchmark: nginx, a bare WSGI app, Django's cache and Airtime serving the catalog (wrk, nginx
+# and redis-server come from Debian: apt-get install wrk nginx redis-server).
+.PHONY: bench
+bench: venv
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(VENV)/bin/python bench/read_path.py

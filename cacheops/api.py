@@ -52,7 +52,8 @@ def _json(status: int, payload: dict, **headers: str) -> HttpResponse:
 
 
 def error(status: int, message: str, **headers: str) -> HttpResponse:
-    """A JSON error: {"error": {"status": ..., "message": ...}}."""
+    """A JSON error: {"error": {"status": ..., "message": ...}}, which no cache keeps (it may be a cold process's)."""
+    headers.setdefault("Cache_Control", "no-store")
     return _json(status, {"error": {"status": status, "message": message}}, **headers)
 
 
@@ -116,7 +117,7 @@ def _held(request: HttpRequest) -> tuple[Held | None, bool]:
 
 def _unavailable() -> HttpResponse:
     retry = str(max(1, round(settings.CACHEOPS_READER_MISS_WAIT_SECONDS)))
-    return error(503, "the catalog is being built; try again shortly", Retry_After=retry, Cache_Control="no-store")
+    return error(503, "the catalog is being built; try again shortly", Retry_After=retry)
 
 
 def catalog(request: HttpRequest) -> Served:
@@ -150,6 +151,8 @@ def chunk(request: HttpRequest, version: str, index: str) -> Served:
     if not VERSION.fullmatch(version) or not INDEX.fullmatch(index):
         return Served(error(404, "no such chunk"))
     reader = reader_get()
+    if _held(request)[0] is None:  # a process that just started waits for its first version, as the catalog does
+        return Served(_unavailable(), l1_hit=False)
     # A staged version is unreleased content: before its instant only the CDN, with the edge token, may fetch it.
     held, l1_hit = reader.version_get(version, embargoed=_edge(request)), True
     if held is None:
@@ -266,4 +269,5 @@ class PublicApiMiddleware:
             metrics.error_count(CATALOG, "server")
             response = error(500, "internal error")
         _cors(request, response)
+        response["X-Content-Type-Options"] = "nosniff"
         return response

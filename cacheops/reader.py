@@ -38,7 +38,8 @@ class Held:
     """One version in memory: its manifest, its chunks, and what is derived from them once."""
 
     def __init__(self, manifest: Manifest, parts: list[bytes]) -> None:
-        self.manifest = manifest
+        self._manifest = manifest
+        self.boundary = time_parse(manifest.get("next_boundary"))
         self.parts = parts
         self.stream = b"".join(parts)
         self._lock = threading.Lock()
@@ -52,9 +53,14 @@ class Held:
         return self.manifest["version"]
 
     @property
-    def boundary(self) -> datetime | None:
-        """When the content changes by itself; no cache may keep a response past it."""
-        return time_parse(self.manifest.get("next_boundary"))
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    @manifest.setter
+    def manifest(self, manifest: Manifest) -> None:
+        # Parsed once per manifest, not per request: `boundary` is when the content changes by itself, and no
+        # cache may keep a response past it.
+        self._manifest, self.boundary = manifest, time_parse(manifest.get("next_boundary"))
 
     def identity(self) -> bytes:
         """The decoded JSON, decoded once per version."""

@@ -32,11 +32,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the public read API answers viewers' apps before the admin's middleware (CSP, sessions, locale,
+    # CSRF), which it does not use; it sets its own few headers.
+    "cacheops.api.PublicApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # The public read API answers here, before sessions, locale and CSRF, which it does not use.
-    "cacheops.api.PublicApiMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -256,6 +256,7 @@ def test_bad_requests_get_a_json_error(api, client, method, path, status):
     assert response.status_code == status
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["error"]["status"] == status
+    assert response["Cache-Control"] == "no-store"  # a CDN must not keep an error for a URL that may work soon
 
 
 def test_cors_allows_the_configured_origins_and_varies_on_origin(api, client):
@@ -332,3 +333,10 @@ def test_a_future_episode_moves_the_boundary_even_when_the_catalog_is_unchanged(
     again, _ = reassemble(api)
     assert again["version"] == manifest["version"]  # nothing visible changed yet
     assert time_parse(again["next_boundary"]) == airtime
+
+
+def test_a_process_that_just_started_serves_chunks_once_it_holds_the_version(api, client):
+    _, manifest, stream = published(api)
+    readers_stop()  # a fresh process: nothing held yet
+    first = client.get(f"/api/catalog/chunks/{manifest['version']}/0")
+    assert first.status_code == 200 and first.content == stream[: manifest["chunks"][0]["bytes"]]

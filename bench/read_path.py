@@ -1,0 +1,763 @@
+"""Read path: the compressed catalog served by nginx, a bare WSGI app, Django's per-site cache and Airtime.
+
+.venv/bin/python bench/read_path.py [--programs 360] [--workers N] [--rounds 5] [--duration 5] [--connections 32]
+.venv/bin/python bench/read_path.py --compare-servers   # bare app and Airtime: gunicorn sync, gthread, granian
+
+Every server gets the same worker count and serves the same catalog (built into the cache by the cache
+engine), driven by wrk in interleaved rounds after a warm-up; the median of the rounds is reported. Then
+Airtime alone: shared-cache operations at two loads, and a cold-start stampede.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import http.client
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from environment import ROOT, arguments, bench_environment, header, median
+
+BENCH = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+GUNICORN_CONF = ROOT / "gunicorn.conf.py"
+CATALOG_PATH = "/api/catalog"
+GZIP_HEADERS = {"Accept-Encoding": "gzip"}
+GOAL_NGINX, GOAL_BARE, GOAL_SITE_CACHE = 0.45, 0.8, 4.0
+STAMPEDE_REQUESTS = 500
+# Polling costs a fixed number of operations per second: allow for a poll more or less in a short window.
+OPS_GROWTH_TOLERANCE = 1.25
+STARTUP_TIMEOUT_S = 60
+BUILD_TIMEOUT_S = 180
+
+
+# ---------------------------------------------------------------- the bare app (imported by the servers)
+
+
+@cache
+def _bare_body() -> tuple[bytes, list[tuple[str, str]]]:
+    body = Path(os.environ["BENCH_CATALOG_FILE"]).read_bytes()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Encoding", "gzip"),
+        ("Content-Length", str(len(body))),
+        ("Vary", "Accept-Encoding"),
+    ]
+    return body, headers
+
+
+def bare_app(environ, start_response):
+    """WSGI app that answers every request with the compressed catalog, held in memory."""
+    body, headers = _bare_body()
+    start_response("200 OK", headers)
+    return [body]
+
+
+# ---------------------------------------------------------------- tools and processes
+
+
+def _nginx_path() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+
+
+def _tools() -> tuple[str | None, str | None, str | None]:
+    return shutil.which("wrk"), _nginx_path(), shutil.which("redis-server")
+
+
+def tools_ensure() -> tuple[str, str]:
+    """wrk, nginx and redis-server, installed with apt-get when missing and this runs as root; else say how."""
+    if all(_tools()):
+        return _tools()[:2]
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk, nginx and redis-server with apt-get ...", flush=True)
+        install = ["apt-get", "install", "-y", "-q", "wrk", "nginx", "redis-server"]
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        if subprocess.run(install, **quiet).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], **quiet)
+            subprocess.run(install, **quiet)
+    if all(_tools()):
+        return _tools()[:2]
+    raise SystemExit(
+        "read_path needs wrk, nginx and redis-server: run `sudo apt-get install wrk nginx redis-server`, then again"
+    )
+
+
+def requirements_ensure() -> None:
+    """Install bench/requirements.txt into this virtualenv if a package the benchmark imports is missing."""
+    if all(importlib.util.find_spec(name) for name in ("django_redis", "granian")):
+        return
+    print("installing bench/requirements.txt ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(BENCH / "requirements.txt")], check=True)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen
+    log: Path
+    metrics: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The end of the server's output, for error messages."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Processes:
+    """Every process the benchmark starts, each in a session of its own, stopped together."""
+
+    workdir: Path
+    running: list[Server] = field(default_factory=list)
+
+    def start(self, name: str, cmd: list[str], *, port: int = 0, env: dict | None = None, cwd: Path = ROOT) -> Server:
+        """Start `cmd` with its output in a log file."""
+        log = self.workdir / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.log"
+        with log.open("ab") as out:
+            # A session of its own: Ctrl-C reaches only this script, which then stops the whole group.
+            proc = subprocess.Popen(
+                cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=out, start_new_session=True
+            )
+        server = Server(name, port, proc, log)
+        self.running.append(server)
+        return server
+
+    def stop(self, server: Server) -> None:
+        """SIGTERM the server's process group; SIGKILL what is left after 15 s."""
+        if server in self.running:
+            self.running.remove(server)
+        _group_signal(server.proc, signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            _group_signal(server.proc, signal.SIGKILL)
+            server.proc.wait(timeout=10)
+        # Children that outlived their parent (a worker mid-request) go too.
+        _group_signal(server.proc, signal.SIGKILL)
+
+    def stop_all(self, *, keep: tuple[Server, ...] = ()) -> None:
+        """Stop everything still running but `keep`, newest first."""
+        for server in reversed([s for s in self.running if s not in keep]):
+            with contextlib.suppress(Exception):
+                self.stop(server)
+
+
+def _group_signal(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+@contextlib.contextmanager
+def processes() -> Iterator[Processes]:
+    """A scratch directory and a process registry; both gone on exit, Ctrl-C and SIGTERM included."""
+    workdir = Path(tempfile.mkdtemp(prefix="airtime-read-path-"))
+    # nginx started as root serves with unprivileged workers (nobody), which must read the catalog file.
+    workdir.chmod(0o755)
+    registry = Processes(workdir)
+    previous = signal.signal(signal.SIGTERM, _sigterm_exit)
+    try:
+        yield registry
+    finally:
+        registry.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _sigterm_exit(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def http_get(url: str, *, headers: dict | None = None, timeout: float = 30) -> tuple[int, dict, bytes]:
+    """GET `url`: status, headers (lower-case names), body."""
+    host, _, rest = url.removeprefix("http://").partition("/")
+    hostname, _, port = host.partition(":")
+    conn = http.client.HTTPConnection(hostname, int(port or 80), timeout=timeout)
+    try:
+        conn.request("GET", "/" + rest, headers=headers or {})
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        conn.close()
+
+
+def wait_answering(server: Server, path: str, *, timeout: float = STARTUP_TIMEOUT_S) -> int:
+    """Wait until `server` answers `path` with any HTTP status; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise SystemExit(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            return http_get(server.url + path, timeout=5)[0]
+        time.sleep(0.2)
+    raise SystemExit(f"{server.name} did not answer {path} within {timeout:.0f} s:\n{server.log_tail()}")
+
+
+def wait_port(server: Server, *, timeout: float = STARTUP_TIMEOUT_S) -> None:
+    """Wait until `server` accepts TCP connections (its listening socket, not yet its application)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise SystemExit(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", server.port), timeout=1):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{server.name} did not listen within {timeout:.0f} s:\n{server.log_tail()}")
+
+
+def wait_log(server: Server, text: str, *, timeout: float = STARTUP_TIMEOUT_S) -> None:
+    """Wait until `text` appears in the server's output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise SystemExit(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
+        if text in server.log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{server.name} did not log {text!r} within {timeout:.0f} s:\n{server.log_tail()}")
+
+
+# ---------------------------------------------------------------- the servers
+
+
+def redis_start(procs: Processes) -> Server:
+    """A Redis of the benchmark's own: Celery's queue cannot take a key prefix, and another worker must not steal it."""
+    binary = shutil.which("redis-server")
+    port = free_port()
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    server = procs.start("redis", [*cmd, "--dir", str(procs.workdir)], port=port)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                return server
+        time.sleep(0.1)
+    raise SystemExit(f"redis-server did not start:\n{server.log_tail()}")
+
+
+NGINX_CONF = """\
+worker_processes {workers};
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location = {path} {{
+            types {{ }}
+            default_type application/json;
+            add_header Content-Encoding gzip;
+            add_header Vary Accept-Encoding;
+            alias {file};
+        }}
+    }}
+}}
+"""
+
+
+def nginx_start(procs: Processes, nginx: str, catalog_file: Path, workers: int) -> Server:
+    """nginx in the foreground, serving the compressed catalog as a static file."""
+    port = free_port()
+    conf = procs.workdir / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(workers=workers, dir=procs.workdir, port=port, path=CATALOG_PATH, file=catalog_file)
+    )
+    cmd = [nginx, "-p", str(procs.workdir), "-e", str(procs.workdir / "nginx-error.log"), "-c", str(conf)]
+    return procs.start("nginx static file", cmd, port=port)
+
+
+def gunicorn_start(procs: Processes, name: str, app: str, workers: int, *, env=None, args=(), cwd=ROOT) -> Server:
+    """gunicorn with the production configuration (gunicorn.conf.py) and a metrics directory of its own."""
+    port = free_port()
+    metrics = procs.workdir / f"metrics-{port}"
+    metrics.mkdir()
+    settings = {
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "GUNICORN_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    cmd = [str(VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), *args, app]
+    server = procs.start(name, cmd, port=port, env=settings, cwd=cwd)
+    server.metrics = metrics
+    return server
+
+
+def granian_start(procs: Processes, name: str, app, workers: int) -> Server:
+    """granian (WSGI interface) serving `app`, with a metrics directory of its own."""
+    port = free_port()
+    metrics = procs.workdir / f"metrics-{port}"
+    metrics.mkdir()
+    cmd = [str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", str(workers)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--working-dir", str(app.cwd), "--log-level", "warning"]
+    env = {"PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(metrics), **app.env}
+    server = procs.start(name, [*cmd, app.wsgi], port=port, env=env)
+    server.metrics = metrics
+    return server
+
+
+def airtime_env() -> dict:
+    """What Airtime's web processes and its worker get on top of the benchmark's environment."""
+    # Web processes never build: they ask a worker, through the queue, never inline.
+    return {"CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_SETTINGS_MODULE": "cms.settings"}
+
+
+def airtime_start(procs: Processes, workers: int) -> Server:
+    """Airtime's WSGI application under gunicorn.conf.py."""
+    return gunicorn_start(procs, "Airtime /api/catalog", "cms.wsgi:application", workers, env=airtime_env())
+
+
+def celery_start(procs: Processes, metrics: Path) -> Server:
+    """A Celery worker with the web processes' environment, counting its builds into their metrics directory."""
+    cmd = [str(VENV_BIN / "celery"), "-A", "cms", "worker", "--pool=solo", "-l", "info", "--without-gossip"]
+    env = {**airtime_env(), "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    worker = procs.start("celery worker", [*cmd, "--without-mingle", "--without-heartbeat"], env=env)
+    wait_log(worker, " ready.")
+    return worker
+
+
+def api_present() -> bool:
+    """Whether the public read API is in this tree."""
+    return (ROOT / "cacheops" / "api.py").exists()
+
+
+# ---------------------------------------------------------------- wrk
+
+
+@dataclass
+class Load:
+    requests_per_s: float
+    requests: int
+    seconds: float
+    mb_per_s: float
+    p50_ms: float
+    errors: int
+
+
+WRK_SIZE = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
+WRK_TIME = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(binary: str, url: str, *, connections: int, seconds: float) -> Load:
+    """One wrk run with Accept-Encoding: gzip; non-2xx answers and socket errors count as errors."""
+    threads = max(1, min(2, connections, os.cpu_count() or 1))
+    # A 10 MB answer (the uncompressed reference) can take longer than wrk's default 2 s timeout under load.
+    cmd = [binary, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--latency", "--timeout", "30s"]
+    cmd += ["-H", "Accept-Encoding: gzip", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    done = re.search(r"(\d+) requests in ([\d.]+)(\w+),", out)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not done or not rate:
+        raise SystemExit(f"unexpected wrk output for {url}:\n{out}")
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(\w+)", out, re.M)
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    seconds_taken = float(done.group(2)) * {"s": 1, "m": 60, "ms": 1e-3}.get(done.group(3), 1)
+    return Load(
+        requests_per_s=float(rate.group(1)),
+        requests=int(done.group(1)),
+        seconds=seconds_taken,
+        mb_per_s=float(transfer.group(1)) * WRK_SIZE.get(transfer.group(2), 1) if transfer else 0.0,
+        p50_ms=float(p50.group(1)) * WRK_TIME.get(p50.group(2), 1) if p50 else 0.0,
+        errors=errors,
+    )
+
+
+def rounds_run(binary: str, servers: list[Server], args) -> dict[str, list[Load]]:
+    """Warm every server up, then run interleaved rounds (rotated order) so that noise spreads over all of them."""
+    for server in servers:
+        wrk(binary, server.url + CATALOG_PATH, connections=args.connections, seconds=args.warmup)
+    results: dict[str, list[Load]] = {server.name: [] for server in servers}
+    for round_no in range(args.rounds):
+        shift = round_no % len(servers)
+        for server in servers[shift:] + servers[:shift]:
+            load = wrk(binary, server.url + CATALOG_PATH, connections=args.connections, seconds=args.duration)
+            results[server.name].append(load)
+        print(f"    round {round_no + 1}/{args.rounds} done", flush=True)
+    return results
+
+
+def rounds_print(results: dict[str, list[Load]]) -> dict[str, float]:
+    """Print median req/s, MB/s and p50 latency per server; return the medians of req/s."""
+    medians = {}
+    width = max(len(name) for name in results) + 2
+    print(f"    {'server':<{width}} {'req/s':>8} {'MB/s':>8} {'p50 ms':>8} {'errors':>7}   rounds (req/s)")
+    for name, loads in results.items():
+        medians[name] = median([load.requests_per_s for load in loads])
+        mb = median([load.mb_per_s for load in loads])
+        p50 = median([load.p50_ms for load in loads])
+        errors = sum(load.errors for load in loads)
+        rounds = ", ".join(f"{load.requests_per_s:.0f}" for load in loads)
+        print(f"    {name:<{width}} {medians[name]:>8.0f} {mb:>8.0f} {p50:>8.1f} {errors:>7}   {rounds}")
+    return medians
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+# ---------------------------------------------------------------- the catalog
+
+
+@dataclass
+class Catalog:
+    version: str
+    as_of: str
+    raw: bytes
+    compressed: bytes
+    file: Path
+
+
+def catalog_publish(workdir: Path) -> Catalog:
+    """Build and publish the demo catalog with the cache engine; keep its compressed bytes in a file for nginx."""
+    from cacheops import chunks, operations
+    from cacheops.manifest import chunks_fetch, manifest_read
+
+    started = time.perf_counter()
+    op = operations.catalog_rebuild(full=True, requested_by="bench")
+    if op.result != "published":
+        raise SystemExit(f"catalog build ended {op.result!r}: {op.detail}")
+    manifest = manifest_read(operations.CATALOG)
+    compressed = chunks_fetch(manifest)
+    file = workdir / "catalog.json.gz"
+    file.write_bytes(compressed)
+    file.chmod(0o644)
+    print(
+        f"catalog {manifest['version']}: raw {manifest['raw_bytes']:,} B -> {manifest['codec']} "
+        f"{len(compressed):,} B in {len(manifest['chunks'])} chunk(s); built in {time.perf_counter() - started:.1f} s"
+    )
+    raw = chunks.decompress(compressed, manifest["codec"])
+    return Catalog(manifest["version"], manifest["as_of"], raw, compressed, file)
+
+
+def same_catalog(server: Server, catalog: Catalog) -> str:
+    """Check `server` sends the catalog (gzip when asked); describe what went on the wire."""
+    status, headers, body = http_get(server.url + CATALOG_PATH, headers=GZIP_HEADERS, timeout=120)
+    if status != 200:
+        raise SystemExit(f"{server.name} answered {status} to {CATALOG_PATH}:\n{server.log_tail()}")
+    encoding = headers.get("content-encoding", "identity")
+    raw = gzip.decompress(body) if encoding == "gzip" else body
+    if raw != catalog.raw:
+        raise SystemExit(f"{server.name} did not send the published catalog ({len(raw):,} B decoded)")
+    if body == catalog.compressed:
+        same = "the published bytes"
+    else:
+        same = "same JSON, " + ("its own compression" if encoding != "identity" else "uncompressed")
+    return f"{len(body):,} B {encoding} ({same})"
+
+
+# ---------------------------------------------------------------- metrics and the stampede
+
+
+def metric_sum(server: Server, name: str, **labels: str) -> float:
+    """The sum of the samples of counter `name` (with these label values) on the server's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, _headers, body = http_get(server.url + "/metrics", timeout=60)
+    if status != 200:
+        raise SystemExit(f"{server.name} answered {status} to /metrics")
+    total = 0.0
+    for family in text_string_to_metric_families(body.decode()):
+        samples = (s for s in family.samples if s.name == name)
+        total += sum(s.value for s in samples if labels.items() <= s.labels.items())
+    return total
+
+
+def shared_cache_ops(binary: str, server: Server, args) -> None:
+    """Shared-cache operations per second and per request at two loads: polling, not requests, should drive them."""
+    print(f"\n(b) Airtime shared-cache operations (airtime_shared_cache_ops_total), {args.ops_seconds:g} s per load")
+    rates = []
+    for connections in (8, 64):
+        before = metric_sum(server, "airtime_shared_cache_ops_total")
+        started = time.monotonic()
+        load = wrk(binary, server.url + CATALOG_PATH, connections=connections, seconds=args.ops_seconds)
+        elapsed = time.monotonic() - started
+        ops = metric_sum(server, "airtime_shared_cache_ops_total") - before
+        rates.append(ops / elapsed)
+        print(
+            f"    wrk -c {connections:>2}: {load.requests_per_s:.0f} req/s; {ops:.0f} ops in {elapsed:.1f} s = "
+            f"{ops / elapsed:.2f} ops/s, {ops / max(load.requests, 1):.5f} per request"
+        )
+    low, high = rates
+    ok = high <= low * OPS_GROWTH_TOLERANCE + 1
+    print(f"    ops/s at -c 64 vs -c 8: {high / low if low else float('inf'):.2f}x  goal: no growth: {verdict(ok)}")
+
+
+def stampede_request(url: str, barrier: threading.Barrier) -> str:
+    """One cold-start request; its outcome as '200', '503+retry-after' or what else happened."""
+    hostport = url.removeprefix("http://").split("/")[0]
+    host, port = hostport.split(":")
+    barrier.wait()
+    conn = http.client.HTTPConnection(host, int(port), timeout=BUILD_TIMEOUT_S)
+    try:
+        conn.request("GET", CATALOG_PATH, headers=GZIP_HEADERS)
+        response = conn.getresponse()
+        response.read()
+        if response.status == 503 and response.getheader("Retry-After"):
+            return "503+retry-after"
+        return str(response.status)
+    except Exception as exc:
+        return type(exc).__name__
+    finally:
+        conn.close()
+
+
+def builds_since(since) -> list:
+    """Catalog rebuild operations started at or after `since`."""
+    from cacheops.models import Operation
+
+    return list(Operation.objects.filter(kind="rebuild", family="catalog", started_at__gte=since))
+
+
+def builds_settle(since, *, timeout: float = BUILD_TIMEOUT_S) -> list:
+    """Wait until every catalog build started since `since` has ended, and a second passes without a new one."""
+    deadline = time.monotonic() + timeout
+    seen = -1
+    while time.monotonic() < deadline:
+        ops = builds_since(since)
+        if ops and all(op.result for op in ops) and len(ops) == seen:
+            return ops
+        seen = len(ops)
+        time.sleep(1)
+    return builds_since(since)
+
+
+def stampede(procs: Processes, server: Server, workers: int) -> None:
+    """Fresh web processes, no manifest in the cache, a worker running: 500 requests at once."""
+    from django.utils import timezone
+
+    from cacheops import keys, operations
+    from cacheops.backends import backend_get
+
+    print(f"\n(c) cold-start stampede: {STAMPEDE_REQUESTS} concurrent requests to fresh web processes, no manifest")
+    procs.stop(server)
+    since = timezone.now()
+    backend_get().delete(keys.manifest_key(operations.CATALOG))
+    fresh = airtime_start(procs, workers)
+    # Only the socket: an HTTP probe would start a reader, which would ask for the build before the stampede.
+    wait_port(fresh)
+    # Started after gunicorn has emptied the metrics directory, so the worker's build counts survive.
+    celery_start(procs, fresh.metrics)
+    barrier = threading.Barrier(STAMPEDE_REQUESTS)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=STAMPEDE_REQUESTS) as pool:
+        outcomes = Counter(pool.map(lambda _: stampede_request(fresh.url, barrier), range(STAMPEDE_REQUESTS)))
+    elapsed = time.monotonic() - started
+    ops = builds_settle(since)
+    try:
+        metric = f"{metric_sum(fresh, 'airtime_cache_builds_total', family='catalog'):.0f}"
+    except OSError as exc:
+        metric = f"unreadable ({exc})"
+    others = {k: v for k, v in outcomes.items() if k not in ("200", "503+retry-after")}
+    print(f"    every answer in {elapsed:.1f} s")
+    print(
+        f"    200: {outcomes['200']}, 503 with Retry-After: {outcomes['503+retry-after']}, "
+        f"other: {sum(others.values())}{' ' + str(others) if others else ''}"
+    )
+    detail = "; ".join(f"{op.requested_by or '?'}: {op.result}, {op.duration_ms} ms" for op in ops)
+    print(f"    catalog builds: {len(ops)} ({detail}); airtime_cache_builds_total on /metrics: {metric}")
+    print(f"    goals: builds == 1: {verdict(len(ops) == 1)}; others == 0: {verdict(not others)}")
+
+
+# ---------------------------------------------------------------- the runs
+
+
+def servers_main(procs: Processes, nginx: str, catalog: Catalog, args) -> list[Server]:
+    """nginx, the bare app, Django's per-site cache and cache_page, and Airtime, all with `args.workers` workers."""
+    bare_env = {"BENCH_CATALOG_FILE": str(catalog.file)}
+    django_env = {"DJANGO_SETTINGS_MODULE": "django_cache_site", "BENCH_CATALOG_AS_OF": catalog.as_of}
+    servers = [
+        nginx_start(procs, nginx, catalog.file, args.workers),
+        gunicorn_start(procs, "bare WSGI app", "read_path:bare_app", args.workers, env=bare_env, cwd=BENCH),
+        gunicorn_start(
+            procs,
+            "Django per-site cache + gzip",
+            "django_cache_site:application",
+            args.workers,
+            env={**django_env, "BENCH_DJANGO_CACHE": "site"},
+            cwd=BENCH,
+        ),
+        gunicorn_start(
+            procs,
+            "Django cache_page, no gzip",
+            "django_cache_site:application",
+            args.workers,
+            env={**django_env, "BENCH_DJANGO_CACHE": "page"},
+            cwd=BENCH,
+        ),
+    ]
+    if api_present():
+        servers.append(airtime_start(procs, args.workers))
+    return servers
+
+
+def run_main(procs: Processes, binary: str, nginx: str, catalog: Catalog, args) -> None:
+    """Section (a), then (b) and (c) for Airtime."""
+    servers = servers_main(procs, nginx, catalog, args)
+    print(f"\n(a) {CATALOG_PATH}, {args.workers} workers per server (gunicorn.conf.py for every gunicorn)")
+    for server in servers:
+        wait_answering(server, CATALOG_PATH)
+        print(f"    {server.name}: {same_catalog(server, catalog)}")
+    if not api_present():
+        print("    Airtime's read API (cacheops/api.py) is not in this tree yet: Airtime is left out")
+    print(
+        f"    wrk -t2 -c{args.connections}, {args.warmup:g} s warm-up each, then {args.rounds} interleaved rounds "
+        f"of {args.duration:g} s; medians"
+    )
+    medians = rounds_print(rounds_run(binary, servers, args))
+    if not api_present():
+        return
+    names = [server.name for server in servers]
+    nginx_rps, bare_rps, site_rps, airtime_rps = (medians[names[i]] for i in (0, 1, 2, 4))
+    for label, ratio, goal in (
+        ("Airtime / nginx", airtime_rps / nginx_rps, GOAL_NGINX),
+        ("Airtime / bare WSGI", airtime_rps / bare_rps, GOAL_BARE),
+        ("Airtime / Django per-site cache", airtime_rps / site_rps, GOAL_SITE_CACHE),
+    ):
+        print(f"    {label}: {ratio:.2f}x  goal >= {goal}x: {verdict(ratio >= goal)}")
+    print(f"    Airtime / Django cache_page (no gzip): {airtime_rps / medians[names[3]]:.2f}x")
+    # What any server could reach here: nginx bounds the first and the last goal on this machine.
+    print(
+        f"    for reference: bare WSGI / nginx {bare_rps / nginx_rps:.2f}x, "
+        f"nginx / Django per-site cache {nginx_rps / site_rps:.2f}x"
+    )
+    for server in servers[:4]:
+        procs.stop(server)
+    shared_cache_ops(binary, servers[4], args)
+    stampede(procs, servers[4], args.workers)
+
+
+@dataclass
+class App:
+    label: str
+    wsgi: str
+    env: dict
+    cwd: Path
+
+
+def candidate(procs: Processes, app: App, worker_class: str, workers: int, threads: int = 0) -> Server:
+    """`app` under gunicorn.conf.py with another worker class, worker count or thread count, or under granian."""
+    name = f"{app.label}: {worker_class} x{workers}" + (f" {threads} threads" if threads else "")
+    if worker_class == "granian":
+        return granian_start(procs, name, app, workers)
+    # gunicorn turns sync into gthread when threads > 1: the sync candidate must say one thread.
+    threads = 1 if worker_class == "sync" else threads
+    args = ["-k", worker_class] + (["--threads", str(threads)] if threads else [])
+    return gunicorn_start(procs, name, app.wsgi, workers, env=app.env, args=args, cwd=app.cwd)
+
+
+def run_compare(procs: Processes, binary: str, catalog: Catalog, args) -> None:
+    """The bare app (and Airtime) under each candidate server and worker count, for choosing gunicorn.conf.py."""
+    cores, workers = os.cpu_count() or 1, args.workers
+    apps = [App("bare app", "read_path:bare_app", {"BENCH_CATALOG_FILE": str(catalog.file)}, BENCH)]
+    if api_present():
+        apps.append(App("Airtime", "cms.wsgi:application", airtime_env(), ROOT))
+    granian = ["granian"] if importlib.util.find_spec("granian") else []
+    layouts = [("sync", workers, 0), ("gthread", workers, 0), *((g, workers, 0) for g in granian)]
+    layouts += [("gthread", n, 0) for n in sorted({cores, 2 * cores, 3 * cores} - {workers})]
+    layouts += [("gthread", workers, 2), ("gthread", workers, 8)]
+    servers = [candidate(procs, app, kind, n, threads) for app in apps for kind, n, threads in layouts]
+    print(f"\n(a) each candidate serving {CATALOG_PATH} ({cores} CPUs; gthread with gunicorn.conf.py's threads)")
+    for server in servers:
+        wait_answering(server, CATALOG_PATH)
+        print(f"    {server.name}: {same_catalog(server, catalog)}")
+    print(
+        f"    wrk -t2 -c{args.connections}, {args.warmup:g} s warm-up each, then {args.rounds} interleaved rounds "
+        f"of {args.duration:g} s; medians"
+    )
+    medians = rounds_print(rounds_run(binary, servers, args))
+    for app in apps:
+        reference = f"{app.label}: gthread x{workers}"
+        ratios = ", ".join(
+            f"{name.split(': ')[1]} {rps / medians[reference]:.2f}"
+            for name, rps in medians.items()
+            if name.startswith(app.label + ":")
+        )
+        print(f"    {app.label}, relative to gthread x{workers}: {ratios}")
+
+
+def options():
+    """Command-line options."""
+    parser = arguments("Serve the compressed catalog with nginx, a bare WSGI app, Django's cache and Airtime.")
+    cores = os.cpu_count() or 1
+    parser.add_argument(
+        "--workers", type=int, default=max(2, cores), help="worker processes per server (gunicorn.conf.py's default)"
+    )
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections for the comparison (32)")
+    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per server (5)")
+    parser.add_argument("--duration", type=float, default=5, help="seconds per round (5)")
+    parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per server (3)")
+    parser.add_argument("--ops-seconds", type=float, default=10, help="seconds per load for shared-cache ops (10)")
+    parser.add_argument("--compare-servers", action="store_true", help="compare WSGI servers on the bare app instead")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = options()
+    binary, nginx = tools_ensure()
+    requirements_ensure()
+    # Program families are published by the full build too: at Momento's pace that alone takes minutes.
+    os.environ["CACHEOPS_OPS_PER_SECOND"] = "100000"
+    with processes() as procs:
+        redis = redis_start(procs)
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis.port}/0"
+        with bench_environment(args.programs) as bench:
+            try:
+                header("read path: the compressed catalog over HTTP", bench)
+                catalog = catalog_publish(procs.workdir)
+                if args.compare_servers:
+                    run_compare(procs, binary, catalog, args)
+                else:
+                    run_main(procs, binary, nginx, catalog, args)
+            finally:
+                # Servers go before the environment's own cleanup; Redis stays for it.
+                procs.stop_all(keep=(redis,))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: everything the benchmark started has been stopped") from None

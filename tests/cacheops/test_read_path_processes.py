@@ -1,0 +1,148 @@
+"""The read path in real processes: a cold stampede on several web workers makes one build, and /metrics adds up."""
+
+import http.client
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.conf import settings as django_settings
+from prometheus_client.parser import text_string_to_metric_families
+
+from cms.store.local import free_port
+from tests.cacheops.conftest import process_env, process_stop, show_create, wait_for, worker_start
+
+WEB_WORKERS = 3
+STAMPEDE = 120
+
+
+def get(port: int, path: str, timeout_s: float = 60) -> tuple[int, dict, bytes]:
+    """One GET over a fresh connection: (status, headers, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    try:
+        connection.request("GET", path, headers={"Accept-Encoding": "gzip"})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def web_start(env: dict, log) -> tuple[subprocess.Popen, int]:
+    """Start the production server configuration with several workers; wait until it answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "cms.wsgi:application"],
+        cwd=django_settings.BASE_DIR,
+        env=env | {"GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(WEB_WORKERS)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def answers() -> bool:
+        try:
+            get(port, "/metrics", timeout_s=2)
+        except OSError:
+            return False
+        return True
+
+    assert wait_for(lambda: answers() or proc.poll() is not None, 30) and proc.poll() is None
+    return proc, port
+
+
+def metric_total(port: int, name: str, **labels: str) -> float:
+    """The sum of a counter's samples matching `labels`, as this server's /metrics reports it."""
+    status, _, body = get(port, "/metrics")
+    assert status == 200
+    family = next(f for f in text_string_to_metric_families(body.decode()) if f.name == name)
+    samples = [s for s in family.samples if s.name == f"{name}_total"]
+    return sum(s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+@pytest.fixture
+def stack(private_redis, redis_engine, tmp_path):
+    """A Celery worker and gunicorn with several workers sharing this test's cache prefix and an empty SQL db."""
+    _broker_proc, broker = private_redis
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = process_env(
+        tmp_path,
+        CELERY_BROKER_URL=broker,
+        CELERY_RESULT_BACKEND=broker,
+        CACHEOPS_READER_POLL_SECONDS="0.2",
+        CACHEOPS_READER_MISS_WAIT_SECONDS="30",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=django_settings.BASE_DIR, env=env, check=True)
+    started = []
+    try:
+        yield env, started
+    finally:
+        for proc in reversed(started):
+            process_stop(proc)
+
+
+def test_a_cold_stampede_on_several_workers_makes_one_build_and_metrics_add_up(stack, tmp_path):
+    env, started = stack
+    show_create("葬送のフリーレン", "frieren", ["旅立ち"])
+    started.append(worker_start(env, tmp_path / "worker.log"))
+    with (tmp_path / "web.log").open("w") as log:
+        web, port = web_start(env, log)
+    started.append(web)
+
+    with ThreadPoolExecutor(max_workers=STAMPEDE) as pool:
+        answers = list(pool.map(lambda _: get(port, "/api/catalog"), range(STAMPEDE)))
+
+    statuses = [status for status, _, _ in answers]
+    others = [s for s, headers, _ in answers if s != 200 and not (s == 503 and headers.get("Retry-After"))]
+    assert others == [], (tmp_path / "web.log").read_text()[-3000:]
+    assert statuses.count(200) >= 1
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        builds = db.execute(
+            "SELECT requested_by FROM cacheops_operation WHERE kind = 'rebuild' AND family = 'catalog'"
+        ).fetchall()
+    assert builds == [("reader",)]
+    bodies = {body for status, _, body in answers if status == 200}
+    assert len(bodies) == 1
+    size = len(bodies.pop())
+
+    # Every worker's counts add up in each scrape, whichever worker answers it.
+    for _ in range(WEB_WORKERS * 2):
+        assert metric_total(port, "airtime_requests", family="catalog") == STAMPEDE
+        assert metric_total(port, "airtime_bytes_served", family="catalog") == size * statuses.count(200)
+    # Shared-cache operations follow the pollers, not the requests.
+    before = metric_total(port, "airtime_shared_cache_ops")
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda _: get(port, "/api/catalog"), range(400)))
+    time.sleep(0.5)
+    spent = metric_total(port, "airtime_shared_cache_ops") - before
+    assert spent < 400 / 4, spent
+
+
+def test_a_worker_killed_by_the_server_keeps_its_counts_and_the_others_go_on(stack, tmp_path):
+    env, started = stack
+    show_create("薬屋のひとりごと", "kusuriya")
+    started.append(worker_start(env, tmp_path / "worker.log"))
+    with (tmp_path / "web.log").open("w") as log:
+        web, port = web_start(env, log)
+    started.append(web)
+    for _ in range(30):
+        assert get(port, "/api/catalog")[0] == 200
+    counted = metric_total(port, "airtime_requests", family="catalog")
+    assert counted == 30
+
+    # gunicorn replaces a worker that dies; the dead one's counts stay in the total.
+    def workers() -> set[int]:
+        return set(
+            map(int, subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True).stdout.split())
+        )
+
+    doomed = min(workers())
+    os.kill(doomed, signal.SIGKILL)
+    assert wait_for(lambda: doomed not in workers() and len(workers()) == WEB_WORKERS)
+    for _ in range(10):
+        assert get(port, "/api/catalog")[0] == 200
+    assert metric_total(port, "airtime_requests", family="catalog") == 40
