@@ -114,3 +114,36 @@ class TrafficMinute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family} {self.minute:%Y-%m-%d %H:%M}"
+
+
+class ConsoleTask(models.Model):
+    """A cache task started from the console; at most one per family runs, which the constraint below decides."""
+
+    family = models.CharField(max_length=80)
+    kind = models.CharField(max_length=20)
+    # Empty until the broker has taken the task.
+    task_id = models.CharField(max_length=255, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The outcome once known, so that a finished task is answered from SQL, not from the result backend.
+    state = models.CharField(max_length=20, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        default_permissions = ()
+        permissions = [
+            ("rebuild", "Can rebuild a cache family"),
+            ("prewarm", "Can prewarm a cache family"),
+            ("invalidate", "Can invalidate a cache family"),
+            ("purge", "Can purge the current version of a cache family"),
+            ("rollback", "Can roll a cache family back to its previous version"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["family"], condition=models.Q(finished_at__isnull=True), name="cacheops_console_task_running"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.family}"

@@ -106,3 +106,15 @@ def airtime():
         return operations.airtime_due(requested_by="beat")
     except BuildBusy:
         return "busy"
+
+
+@shared_task(**RETRY)
+def purge(self, family: str = "catalog", requested_by: str = ""):
+    """Forget the current version (back to the previous one if intact), then rebuild in full."""
+    from .purge import purge as family_purge
+
+    try:
+        op = family_purge(family=family, requested_by=requested_by)
+    except BuildBusy as exc:
+        raise self.retry(exc=exc, countdown=2) from exc
+    return {"result": op.result, "version": op.version_after}

@@ -58,3 +58,21 @@ class OperationsQuery(PageForm):
         data = self.cleaned_data
         result = {"": None, UNFINISHED: ""}.get(data["result"], data["result"])
         return {"kind": data["kind"], "family": data["family"], "result": result, "requested_by": data["requested_by"]}
+
+
+class PurgeForm(forms.Form):
+    """Purge forgets the current version: the family's name, typed again, confirms it."""
+
+    confirm = forms.CharField(label=_("Family name to purge"), max_length=_max_length(Family, "name"))
+
+    def __init__(self, family: str, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.family = family
+
+    def clean_confirm(self) -> str:
+        typed = self.cleaned_data["confirm"]
+        if typed != self.family:
+            raise forms.ValidationError(
+                _("Type “%(family)s” exactly to purge it."), code="mismatch", params={"family": self.family}
+            )
+        return typed

@@ -31,6 +31,7 @@ KIND_LABELS = {
     "prewarm": gettext_lazy("prewarm"),
     "rollback": gettext_lazy("rollback"),
     "refresh_ttl": gettext_lazy("TTL refresh"),
+    "purge": gettext_lazy("purge"),
 }
 RESULT_LABELS = {
     "published": gettext_lazy("published"),

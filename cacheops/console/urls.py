@@ -2,12 +2,14 @@
 
 from django.urls import path
 
-from .views import console_view, family, operations, overview
+from .views import action, console_action, console_view, family, operations, overview, task
 
 app_name = "cacheops_console"
 
 urlpatterns = [
     path("", console_view(overview), name="overview"),
     path("family/<str:name>/", console_view(family), name="family"),
+    path("family/<str:name>/<str:action>/", console_action(action), name="action"),
     path("operations/", console_view(operations), name="operations"),
+    path("tasks/<str:task_id>/", console_view(task), name="task"),
 ]

@@ -1,20 +1,23 @@
-"""The console's pages: the overview, one family, the operations log. Read-only."""
+"""The console's pages: the overview, one family, the operations log; its buttons and their progress."""
 
 from __future__ import annotations
 
 import functools
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
-from . import chart, live, queries, summaries
-from .forms import OperationsQuery, OverviewQuery
+from . import actions, chart, live, queries, summaries
+from .forms import OperationsQuery, OverviewQuery, PurgeForm
 
 # Whoever may see the content may see how it is published: Editors, Ops and Viewers all hold this permission,
 # and cms.groups gives it back to them after every migrate (and every flush), unlike a permission granted once
@@ -26,6 +29,19 @@ def console_view(view):
     """The admin's login and staff checks, then the content viewers' permission; GET and HEAD only."""
 
     @require_safe
+    @functools.wraps(view)
+    def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return admin.site.admin_view(checked)
+
+
+def console_action(view):
+    """The admin's login and staff checks, then the content viewers' permission; POST only (with CSRF)."""
+
+    @require_POST
     @functools.wraps(view)
     def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.has_perm(PERMISSION):
@@ -47,17 +63,34 @@ def overview(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _render(request, "overview.html", context, status=400)
     data = form.cleaned_data
-    context["overview"] = summaries.overview_read(data["q"], data["page"], timezone.now())
+    context["overview"] = found = summaries.overview_read(data["q"], data["page"], timezone.now())
     context["query_base"] = form.filters_query()
+    context["console_actions"] = permitted = actions.permitted(request.user)
+    listed = ([found.catalog] if found.catalog else []) + found.programs
+    running = actions.running_by_family([row.name for row in listed]) if permitted else {}
+    context["listed"] = [(row, running.get(row.name)) for row in listed]
     return _render(request, "overview.html", context)
+
+
+def _family_missing(request: HttpRequest, name: str) -> HttpResponse:
+    return _render(request, "family_missing.html", {"title": _("No such family"), "name": name}, status=404)
+
+
+def _family_row(name: str):
+    return queries.family_row(name) if summaries.family_name_valid(name) else None
 
 
 def family(request: HttpRequest, name: str) -> HttpResponse:
     """One family: its chunks with their TTLs, its manifest, its last hour of traffic, its recent operations."""
-    row = queries.family_row(name) if summaries.family_name_valid(name) else None
+    row = _family_row(name)
     if row is None:
-        return _render(request, "family_missing.html", {"title": _("No such family"), "name": name}, status=404)
-    now = timezone.now()
+        return _family_missing(request, name)
+    return _family_page(request, row, actions.task_shown(name, request.GET.get("task")))
+
+
+def _family_page(request: HttpRequest, row, task, purge_form: PurgeForm | None = None, status: int = 200):
+    name, now = row.name, timezone.now()
+    shown = actions.task_status(task) if task else None
     manifest = row.manifest if row.current_version else None
     start, minutes = queries.family_minutes(name, now)
     context = {
@@ -67,8 +100,42 @@ def family(request: HttpRequest, name: str) -> HttpResponse:
         "manifest_json": json.dumps(manifest, indent=2, ensure_ascii=False) if manifest else "",
         "chart": chart.traffic_chart(start, minutes, queries.family_builds(name, start), queries.CHART_MINUTES),
         "operations": summaries.operation_rows(queries.family_operations(name), now),
+        "console_actions": actions.permitted(request.user),
+        "task": shown,
+        "task_running": shown is not None and not shown.finished,
+        "purge_form": purge_form,
     }
-    return _render(request, "family.html", context)
+    return _render(request, "family.html", context, status=status)
+
+
+def action(request: HttpRequest, name: str, action: str) -> HttpResponse:
+    """Start a button's task for a family, or join the one running; then show the family with the progress."""
+    chosen = actions.ACTIONS.get(action)
+    if chosen is None:
+        raise Http404
+    if not request.user.has_perm(chosen.permission):
+        raise PermissionDenied
+    row = _family_row(name)
+    if row is None:
+        return _family_missing(request, name)
+    if chosen.confirm and not (form := PurgeForm(name, request.POST)).is_valid():
+        return _family_page(request, row, actions.task_shown(name, None), purge_form=form, status=400)
+    try:
+        started = actions.start(name, chosen, request.user.get_username())
+    except actions.SendFailed as exc:
+        messages.error(request, actions.send_failed_text(exc))
+        return redirect("cacheops_console:family", name=name)
+    messages.add_message(request, messages.INFO if started.joined else messages.SUCCESS, started.text(chosen))
+    url = reverse("cacheops_console:family", kwargs={"name": name})
+    return redirect(f"{url}?{urlencode({'task': started.task.id})}")
+
+
+def task(request: HttpRequest, task_id: str) -> HttpResponse:
+    """One console task's progress as JSON: state, stage, done, total and a readable message."""
+    found = actions.task_get(task_id)
+    if found is None:
+        return JsonResponse({"error": {"status": 404, "message": _("No such task.")}}, status=404)
+    return JsonResponse(actions.task_status(found).as_json())
 
 
 def operations(request: HttpRequest) -> HttpResponse:

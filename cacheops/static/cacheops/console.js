@@ -26,3 +26,51 @@
         window.setInterval(tick, 1000);
     }
 })();
+
+// Follows every [data-task-url] not yet finished: asks for its progress every second, writes it into the
+// <progress> element's attributes and the text beside it, and reloads the page once the task has ended, so
+// that the family's version and TTL are read again.
+(function () {
+    const POLL_MS = 1000;
+
+    function show(box, status) {
+        const bar = box.querySelector("progress");
+        if (status.finished) {
+            bar.setAttribute("max", "1");
+            bar.setAttribute("value", "1");
+        } else if (status.total) {
+            bar.setAttribute("max", String(status.total));
+            bar.setAttribute("value", String(status.done || 0));
+        }
+        box.querySelector(".task-text").textContent = status.message;
+        box.className = `console-task task-${status.state.toLowerCase()}`;
+        box.dataset.taskFinished = String(status.finished);
+    }
+
+    function follow(box) {
+        const timer = window.setInterval(async function () {
+            let response;
+            try {
+                response = await fetch(box.dataset.taskUrl, { headers: { Accept: "application/json" } });
+            } catch {
+                return; // the network failed this once: ask again at the next tick
+            }
+            if (!response.ok) {
+                window.clearInterval(timer); // the task is gone, or the session ended: a reload would loop
+                return;
+            }
+            const status = await response.json();
+            show(box, status);
+            if (status.finished) {
+                window.clearInterval(timer);
+                window.location.reload();
+            }
+        }, POLL_MS);
+    }
+
+    for (const box of document.querySelectorAll("[data-task-url]")) {
+        if (box.dataset.taskFinished !== "true") {
+            follow(box);
+        }
+    }
+})();

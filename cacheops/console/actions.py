@@ -1,0 +1,235 @@
+"""The console's buttons: the task each one sends, who may press it, and the one task per family that runs.
+
+Whether a family has a task running is decided in SQL (a unique constraint over the unfinished rows), never in
+the cache: a second press, by anyone, joins the running task instead of starting another.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from celery import states
+from celery.result import AsyncResult, EagerResult
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from cms.celery import app
+from cms.enqueue import task_send
+
+from ..models import ConsoleTask
+
+PROGRESS = "PROGRESS"
+# A task row whose worker never answered stops counting as running this long after its time limit.
+OVERDUE_MARGIN_S = 60
+# The stages the cache tasks report, as the progress bar names them.
+STAGE_LABELS = {
+    "assemble": gettext_lazy("assembling the catalog"),
+    "programs": gettext_lazy("program families"),
+    "write": gettext_lazy("writing chunks"),
+    "refresh": gettext_lazy("rewriting chunks"),
+    "verify": gettext_lazy("verifying chunks"),
+}
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: Promise
+    task: str
+    options: dict = field(default_factory=dict)
+    confirm: bool = False
+
+    @property
+    def permission(self) -> str:
+        return f"cacheops.{self.name}"
+
+
+ACTIONS = {
+    action.name: action
+    for action in (
+        Action("rebuild", gettext_lazy("Rebuild"), "cacheops.tasks.rebuild", {"full": True}),
+        Action("prewarm", gettext_lazy("Prewarm"), "cacheops.tasks.prewarm"),
+        Action("invalidate", gettext_lazy("Invalidate"), "cacheops.tasks.invalidate", {"hard": False}),
+        Action("purge", gettext_lazy("Purge"), "cacheops.tasks.purge", confirm=True),
+        Action("rollback", gettext_lazy("Roll back to previous"), "cacheops.tasks.rollback"),
+    )
+}
+
+
+class SendFailed(Exception):
+    """The broker did not take the task: nothing runs, and no row claims the family."""
+
+
+@dataclass(frozen=True)
+class Started:
+    task: ConsoleTask
+    joined: bool
+
+    def text(self, action: Action) -> str:
+        """What the page says after a press."""
+        what = {"action": action.label, "family": self.task.family}
+        if self.joined:
+            return _("A task of %(family)s is already running: its progress is shown instead.") % what
+        return _("%(action)s of %(family)s started.") % what
+
+
+def send_failed_text(exc: SendFailed) -> str:
+    """What the page says when the broker did not take the task."""
+    return _("The task queue could not be reached (%(reason)s): nothing was started. Try again in a moment.") % {
+        "reason": exc
+    }
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """What the progress bar shows: the Celery state, the stage with done/total, and a readable line."""
+
+    id: int
+    family: str
+    kind: str
+    state: str
+    stage: str
+    done: int | None
+    total: int | None
+    message: str
+    finished: bool
+
+    def as_json(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def permitted(user) -> list[Action]:
+    """The actions `user` may take, in the order the buttons show."""
+    return [action for action in ACTIONS.values() if user.has_perm(action.permission)]
+
+
+def start(family: str, action: Action, requested_by: str) -> Started:
+    """Send `action`'s task for `family`, or join the task of the family already running; raise SendFailed."""
+    if running := running_task(family):
+        return Started(running, joined=True)
+    try:
+        with transaction.atomic():
+            task = ConsoleTask.objects.create(family=family, kind=action.name, requested_by=requested_by)
+    except IntegrityError:
+        # Another press claimed the family between the look above and this insert.
+        return Started(_latest(family), joined=True)
+    _send(task, action)
+    return Started(task, joined=False)
+
+
+def _latest(family: str) -> ConsoleTask:
+    rows = ConsoleTask.objects.filter(family=family)
+    return rows.filter(finished_at__isnull=True).first() or rows.latest("id")
+
+
+def _send(task: ConsoleTask, action: Action) -> None:
+    try:
+        result = task_send(action.task, family=task.family, requested_by=task.requested_by, **action.options)
+    except Exception as exc:
+        if not app.conf.task_always_eager:
+            task.delete()
+            raise SendFailed(str(exc) or type(exc).__name__) from exc
+        # Run inline (development, tests): what failed is the task itself.
+        _finish(task, states.FAILURE, _error_text(exc))
+        return
+    task.task_id = result.id
+    if isinstance(result, EagerResult):
+        _finish(task, result.state, _error_text(result.result) if result.failed() else "")
+    else:
+        task.save(update_fields=["task_id"])
+
+
+def _error_text(exc) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _finish(task: ConsoleTask, state: str, message: str) -> None:
+    task.state, task.message, task.finished_at = state, message[:2000], timezone.now()
+    task.save(update_fields=["task_id", "state", "message", "finished_at"])
+
+
+def running_task(family: str) -> ConsoleTask | None:
+    """The family's running task, once the result backend has been asked whether it is still running."""
+    task = ConsoleTask.objects.filter(family=family, finished_at__isnull=True).first()
+    if task is None or task_status(task).finished:
+        return None
+    return task
+
+
+def running_by_family(names: list[str]) -> dict[str, ConsoleTask]:
+    """The unfinished task of each of `names`, in one query (SQL only: the page's script asks for the rest)."""
+    rows = ConsoleTask.objects.filter(family__in=names, finished_at__isnull=True)
+    return {task.family: task for task in rows}
+
+
+def task_get(task_id: str | None, **filters) -> ConsoleTask | None:
+    """The task of id `task_id` (any text: what is not a plausible id finds nothing)."""
+    if not task_id or not task_id.isdecimal() or len(task_id) > 18:
+        return None
+    return ConsoleTask.objects.filter(id=int(task_id), **filters).first()
+
+
+def task_shown(family: str, task_id: str | None) -> ConsoleTask | None:
+    """The task a family page shows: the one named in its address if it is this family's, else the running one."""
+    return task_get(task_id, family=family) or running_task(family)
+
+
+def _backend_state(task: ConsoleTask) -> tuple[str, object]:
+    if not task.task_id:
+        return states.PENDING, None
+    result = AsyncResult(task.task_id, app=app)
+    try:
+        return result.state, result.info
+    except Exception:
+        # The result backend is down: the row keeps counting as running until it is overdue.
+        logger.warning("Could not read the state of task %s", task.task_id, exc_info=True)
+        return states.PENDING, None
+
+
+def _overdue(task: ConsoleTask) -> bool:
+    limit = timedelta(seconds=settings.CACHEOPS_BUILD_TIME_LIMIT + OVERDUE_MARGIN_S)
+    return task.started_at < timezone.now() - limit
+
+
+def task_status(task: ConsoleTask) -> TaskStatus:
+    """The task's progress; a task the result backend calls finished (or that is overdue) is recorded finished."""
+    if task.finished_at is None:
+        state, info = _backend_state(task)
+        if state in states.READY_STATES:
+            _finish(task, state, _error_text(info) if state != states.SUCCESS else "")
+        elif _overdue(task):
+            _finish(task, states.FAILURE, _("No answer from a worker within its time limit."))
+        else:
+            return _status(task, state, info if state == PROGRESS and isinstance(info, dict) else {})
+    return _status(task, task.state, {})
+
+
+def _status(task: ConsoleTask, state: str, meta: dict) -> TaskStatus:
+    stage, done, total = meta.get("stage", ""), meta.get("done"), meta.get("total")
+    action = ACTIONS.get(task.kind)
+    what = _("%(action)s of %(family)s") % {"action": action.label if action else task.kind, "family": task.family}
+    line = _status_text(state, str(STAGE_LABELS.get(stage, stage)), done, total, task.message)
+    finished = task.finished_at is not None
+    return TaskStatus(task.id, task.family, task.kind, state, stage, done, total, f"{what}: {line}", finished)
+
+
+def _status_text(state: str, stage: str, done: int | None, total: int | None, message: str) -> str:
+    if state == states.SUCCESS:
+        return _("finished")
+    if state in states.READY_STATES:
+        return _("failed: %(message)s") % {"message": message}
+    if state == PROGRESS:
+        return _("%(stage)s, %(done)s of %(total)s") % {"stage": stage, "done": done, "total": total}
+    if state == states.RETRY:
+        return _("waiting to try again")
+    if state == states.STARTED:
+        return _("running")
+    return _("waiting for a worker")
