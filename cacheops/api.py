@@ -21,7 +21,7 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 
 from cms.domain import id_valid
 
-from . import chunks, clock, metrics
+from . import airtime, chunks, clock, metrics
 from .health import health
 from .reader import CATALOG, Held, reader_get
 
@@ -157,9 +157,13 @@ def chunk(request: HttpRequest, version: str, index: str) -> Served:
     held, l1_hit = reader.version_get(version, embargoed=_edge(request)), True
     if held is None:
         held, l1_hit = reader.previous_fetch(version), False
-    if held is None or int(index) >= len(held.parts):
+    data = held.parts[int(index)] if held is not None and int(index) < len(held.parts) else None
+    if data is None and _edge(request):
+        # A version prepared for an airtime, not staged yet: the CDN warms its edges with it ahead.
+        data, l1_hit = airtime.prepared_chunk(version, int(index)), False
+    if data is None:
         return Served(error(404, f"version {version} has no chunk {index} here"), l1_hit=l1_hit)
-    response = _body(request, held.parts[int(index)], etag=f'"{version}-{index}"', cache=IMMUTABLE)
+    response = _body(request, data, etag=f'"{version}-{index}"', cache=IMMUTABLE)
     response["Content-Type"] = "application/octet-stream"
     return Served(response, l1_hit=l1_hit)
 

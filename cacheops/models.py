@@ -147,3 +147,36 @@ class ConsoleTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.family}"
+
+
+class AirtimeSchedule(models.Model):
+    """An airtime ops prepare for: the catalog as of `at` built and verified ahead, then staged like a boundary."""
+
+    PREPARED, STAGED, DONE, MISSED, FAILED, CANCELLED = "prepared", "staged", "done", "missed", "failed", "cancelled"
+
+    at = models.DateTimeField(_("airtime"), db_index=True)
+    created_by = models.CharField(_("scheduled by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("scheduled at"), auto_now_add=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancelled_by = models.CharField(_("cancelled by"), max_length=150, blank=True)
+    # The version built as of `at` from the stored sources, its chunks written and read back.
+    prepared_version = models.CharField(_("prepared version"), max_length=16, blank=True)
+    prepared_at = models.DateTimeField(_("prepared at"), null=True, blank=True)
+    raw_bytes = models.PositiveBigIntegerField(_("raw size"), null=True, blank=True)
+    compressed_bytes = models.PositiveBigIntegerField(_("compressed size"), null=True, blank=True)
+    chunk_count = models.PositiveIntegerField(_("chunks"), null=True, blank=True)
+    # What changes at `at` compared with the version current when it was prepared: programs and episodes.
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    # One entry per chunk fetched through the CDN ahead: index, HTTP status (or error) and when.
+    edge = models.JSONField(_("edge warming"), default=list, blank=True)
+    result = models.CharField(_("result"), max_length=20, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        default_permissions = ()
+        verbose_name = _("airtime schedule")
+        verbose_name_plural = _("airtime schedules")
+
+    def __str__(self) -> str:
+        return f"airtime {self.at:%Y-%m-%d %H:%M} {self.result}"

@@ -11,7 +11,7 @@ from django.conf import settings
 from cms.domain import time_parse, time_text
 from cms.enqueue import task_send
 
-from . import chunks, families, fragments, lock, pending, publisher
+from . import airtime, chunks, families, fragments, lock, pending, publisher
 from .backends import CacheError
 from .errors import BuildBusy, FutureAsOf, PublishError
 from .families import families_read
@@ -126,7 +126,7 @@ def catalog_rebuild(
             op.version_after = result.version
             op.result = result.outcome
             op.detail = _build_detail(mode, refresh, body)
-            op.detail += _stage_near(sources, boundary, progress)
+            op.detail += _stage_near(sources, _boundary_next(time_parse(boundary)), progress)
             if refresh.skipped:
                 # The others were published; these keep their last good entry until their content is fixed.
                 op.result = "partial"
@@ -141,6 +141,11 @@ def catalog_rebuild(
 
 def _silent(stage: str, done: int, total: int) -> None:
     return None
+
+
+def _boundary_next(content_boundary: datetime | None) -> str | None:
+    """The next instant to stage: the content boundary, or a pending airtime schedule before it."""
+    return time_text(airtime.boundary_next(content_boundary, _now()))
 
 
 def _stage_near(sources: dict[str, dict], boundary: str | None, progress) -> str:
@@ -162,6 +167,8 @@ def _stage_near(sources: dict[str, dict], boundary: str | None, progress) -> str
         # What was published stays; the airtime sweep stages again within seconds.
         logger.warning("Staging the catalog as of %s failed: %s", boundary, exc)
         return f"; staging as of {boundary} failed: {exc}"
+    if result.outcome in ("staged", "unchanged"):
+        airtime.staged_record(at, body, sources)
     return f"; {result.outcome} {chunks.sha16(body)} as of {boundary}"
 
 
@@ -327,37 +334,54 @@ def rebuild_ask(family: str, *, requested_by: str, seen_at: datetime) -> bool:
 def airtime_due(*, requested_by: str = "beat") -> str:
     """Activate a staged catalog whose instant has come, stage the next boundary when near, catch up a missed one.
 
-    Reads the catalog's SQL row only, so a tick with nothing to do costs the shared cache nothing.
+    The next boundary is the earliest of the catalog's own and the pending airtime schedules. Reads SQL rows
+    only, so a tick with nothing to do costs the shared cache nothing.
     """
     row = Family.objects.filter(name=CATALOG).first()
     if row is None or not row.manifest:
         return "idle"
     now, staged = _now(), row.manifest.get("staged")
-    if staged and time_parse(staged["activate_at"]) <= now:
-        return catalog_activate(requested_by=requested_by).result
-    if row.next_boundary is None:
-        return "idle"
-    if row.next_boundary <= now:
+    staged_at = time_parse(staged["activate_at"]) if staged else None
+    if staged_at is not None and staged_at <= now:
+        op = catalog_activate(requested_by=requested_by)
+        airtime.activation_record(staged_at, op.result, op.detail)
+        return op.result
+    airtime.passed_record(now)
+    if row.next_boundary is not None and row.next_boundary <= now:
         # Nothing was staged for it (no worker ran, or staging failed): build as of now, and say how late.
         late = (now - row.next_boundary).total_seconds()
         op = catalog_rebuild(requested_by=requested_by)
         op.detail = f"caught up a boundary {late:.0f} s late; {op.detail}"
         op.save(update_fields=["detail"])
         return "caught up"
-    near = (row.next_boundary - now).total_seconds() <= settings.CACHEOPS_STAGE_AHEAD_SECONDS
-    if near and (not staged or time_parse(staged["activate_at"]) != row.next_boundary):
-        return catalog_stage(requested_by=requested_by).result
+    boundary = airtime.boundary_next(row.next_boundary, now)
+    near = boundary is not None and (boundary - now).total_seconds() <= settings.CACHEOPS_STAGE_AHEAD_SECONDS
+    if near and staged_at != boundary:
+        return catalog_stage(requested_by=requested_by, boundary=boundary).result
+    if staged_at is not None and staged_at != boundary:
+        # Staged for an instant no longer ahead (a cancelled schedule) and nothing near replaces it.
+        return catalog_unstage(requested_by=requested_by).result
     return "idle"
 
 
-def catalog_stage(*, requested_by: str = "", progress=None) -> Operation:
-    """Stage the catalog as of its next boundary, from the sources the last build stored."""
+def catalog_stage(*, requested_by: str = "", progress=None, boundary: datetime | None = None) -> Operation:
+    """Stage the catalog as of `boundary` (default: its next one), from the sources the last build stored."""
     with operation_log("stage", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
         op.version_before = op.version_after = _version(CATALOG)
         row = Family.objects.get(name=CATALOG)
-        note = _stage_near(fragments.sources_load(), time_text(row.next_boundary), progress or _silent)
+        at = time_text(boundary) if boundary else _boundary_next(row.next_boundary)
+        note = _stage_near(fragments.sources_load(), at, progress or _silent)
         op.detail = note.removeprefix("; ")
         op.result = "failed" if "failed" in note else "staged" if note else "idle"
+    return op
+
+
+def catalog_unstage(*, requested_by: str = "") -> Operation:
+    """Remove the catalog's staged version, whose instant is no longer a boundary ahead."""
+    with operation_log("unstage", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
+        op.version_before = op.version_after = _version(CATALOG)
+        result = publisher.unstage(CATALOG, generation=families.generation_take(CATALOG))
+        op.result = result.outcome if result else "idle"
     return op
 
 
@@ -376,5 +400,5 @@ def catalog_activate(*, requested_by: str = "") -> Operation:
         op.detail = (
             f"current since {activate_at}, recorded {(now - time_parse(activate_at)).total_seconds():.0f} s later"
         )
-        op.detail += _stage_near(fragments.sources_load(), time_text(row.next_boundary), _silent)
+        op.detail += _stage_near(fragments.sources_load(), _boundary_next(row.next_boundary), _silent)
     return op

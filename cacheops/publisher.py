@@ -24,7 +24,7 @@ from .manifest import Manifest, chunks_fetch, manifest_read, manifest_version_re
 from .models import Family
 
 Progress = Callable[[str, int, int], None]
-Outcome = Literal["published", "unchanged", "superseded", "staged"]
+Outcome = Literal["published", "unchanged", "superseded", "staged", "unstaged"]
 
 
 @dataclass
@@ -68,11 +68,11 @@ def publish(
         if unchanged is not None:
             return unchanged
 
-    manifest = _version_write(family, body, as_of=as_of, next_boundary=next_boundary, progress=progress)
+    manifest = version_write(family, body, as_of=as_of, next_boundary=next_boundary, progress=progress)
     return manifest_swap(family, manifest, generation=generation)
 
 
-def _version_write(
+def version_write(
     family: str, body: bytes, *, as_of: datetime, next_boundary: str | None, progress: Progress
 ) -> Manifest:
     """Write the chunks of `body` and read them back; return the manifest naming them (not yet published)."""
@@ -219,9 +219,7 @@ def stage(
     staged = current.get("staged") if current else None
     if staged and staged["version"] == version and staged["activate_at"] == when and _complete(staged):
         return Published(family, current["version"], current.get("previous_version"), "unchanged")
-    manifest = _version_write(
-        family, body, as_of=activate_at, next_boundary=next_boundary, progress=progress or _silent
-    )
+    manifest = version_write(family, body, as_of=activate_at, next_boundary=next_boundary, progress=progress or _silent)
     with families.family_locked(family) as row:
         if row.published_generation >= generation:
             return _superseded(row)
@@ -234,6 +232,21 @@ def stage(
             raise PublishError(f"the current version of {family} expires before the staged one could be named")
         families.family_record(row, current, generation=generation)
     return Published(family, current["version"], current.get("previous_version"), "staged")
+
+
+def unstage(family: str, *, generation: int) -> Published | None:
+    """Remove the staged version from the current manifest (its chunks expire by themselves); None if none is staged."""
+    with families.family_locked(family) as row:
+        if row.published_generation >= generation:
+            return _superseded(row)
+        current = manifest_read(family)
+        if not current or not current.get("staged"):
+            return None
+        current["staged"] = None
+        if not _manifest_write(family, current, with_copy=False):
+            raise PublishError(f"the current version of {family} expired before its staged version could be removed")
+        families.family_record(row, current, generation=generation)
+    return Published(family, current["version"], current.get("previous_version"), "unstaged")
 
 
 def activate(family: str, *, now: datetime, generation: int) -> Published | None:

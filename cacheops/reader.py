@@ -22,7 +22,7 @@ from django.db import DatabaseError, connections
 
 from cms.domain import time_parse
 
-from . import chunks, clock, metrics, operations
+from . import airtime, chunks, clock, metrics, operations
 from .backends import CacheError, backend_get
 from .manifest import Manifest, manifest_read, manifest_version_read
 from .snapshot import canonical
@@ -179,6 +179,8 @@ class Reader:
         except DatabaseError:
             logger.warning("Could not record this process's request counts; they are kept for the next try")
         finally:
+            if self.family == CATALOG:
+                airtime.readiness_tick()  # /metrics of every web process tells whether the next airtime is staged
             # This thread's own connections: a database restarted meanwhile is connected to afresh next time.
             connections.close_all()
 

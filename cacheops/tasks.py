@@ -118,3 +118,12 @@ def purge(self, family: str = "catalog", requested_by: str = ""):
     except BuildBusy as exc:
         raise self.retry(exc=exc, countdown=2) from exc
     return {"result": op.result, "version": op.version_after}
+
+
+@shared_task(**RETRY)
+def prewarm_at(self, schedule_id: int):
+    """Prepare an airtime schedule: build the catalog as of its instant, verify, diff, warm the edge."""
+    from .airtime import prepare
+
+    schedule = prepare(schedule_id, progress=_progress(self))
+    return {"result": schedule.result if schedule else "gone", "version": schedule.prepared_version if schedule else ""}

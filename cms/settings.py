@@ -192,6 +192,9 @@ CACHEOPS_STAGE_AHEAD_SECONDS = env.int("CACHEOPS_STAGE_AHEAD_SECONDS", default=6
 # Requests carrying this token in X-Edge-Token (the CDN's origin requests) may fetch a staged version's chunks
 # before it is released; nobody else sees them. Empty: nobody.
 CACHEOPS_EDGE_TOKEN = env("CACHEOPS_EDGE_TOKEN", default="")
+# The CDN's address (e.g. https://cdn.example.com): a prepared airtime's chunks are fetched through it, with the
+# edge token, so its caches hold them before the instant. Empty: no edge warming.
+CACHEOPS_EDGE_URL = env("CACHEOPS_EDGE_URL", default="")
 # Requests never wait on the shared cache, except in a process holding no version yet: this long at most,
 # then 503 with Retry-After.
 CACHEOPS_READER_MISS_WAIT_SECONDS = env.float("CACHEOPS_READER_MISS_WAIT_SECONDS", default=5.0)

@@ -6,6 +6,9 @@ from django import forms
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from cms.forms import BroadcastDateTimeField
+
+from .. import airtime
 from ..models import Family, Operation
 from .summaries import KIND_LABELS, RESULT_LABELS
 
@@ -76,3 +79,15 @@ class PurgeForm(forms.Form):
                 _("Type “%(family)s” exactly to purge it."), code="mismatch", params={"family": self.family}
             )
         return typed
+
+
+class AirtimeForm(forms.Form):
+    """An airtime to prepare for: a JST date-time ahead, broadcast notation (25:30) accepted."""
+
+    at = BroadcastDateTimeField(label=_("Airtime (JST)"), required=True)
+
+    def clean_at(self):
+        try:
+            return airtime.at_check(self.cleaned_data["at"])
+        except airtime.ScheduleRefused as exc:
+            raise forms.ValidationError(str(exc), code="refused") from None

@@ -67,6 +67,9 @@ class FamilySummary:
     hit_pct_5m: float | None
     hit_pct_60m: float | None
     requests_per_s: float
+    # The version the current manifest stages, and when it becomes current (the catalog's airtime).
+    staged_version: str = ""
+    staged_at: datetime | None = None
 
     @property
     def state_label(self) -> str:
@@ -174,6 +177,8 @@ def _summary(row: Family, traffic: queries.Traffic, state: str, now: datetime) -
         hit_pct_5m=_percent(traffic.hits_5m, traffic.requests_5m),
         hit_pct_60m=_percent(traffic.hits_60m, traffic.requests_60m),
         requests_per_s=traffic.requests_5m / 300,
+        staged_version=(manifest.get("staged") or {}).get("version", ""),
+        staged_at=time_parse((manifest.get("staged") or {}).get("activate_at")),
     )
 
 

@@ -16,7 +16,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from . import actions, chart, live, queries, summaries
+from . import actions, chart, live, queries, schedules, summaries
 from .forms import OperationsQuery, OverviewQuery, PurgeForm
 
 # Whoever may see the content may see how it is published: Editors, Ops and Viewers all hold this permission,
@@ -69,6 +69,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     listed = ([found.catalog] if found.catalog else []) + found.programs
     running = actions.running_by_family([row.name for row in listed]) if permitted else {}
     context["listed"] = [(row, running.get(row.name)) for row in listed]
+    context["airtime_unready"] = schedules.readiness_read()
     return _render(request, "overview.html", context)
 
 

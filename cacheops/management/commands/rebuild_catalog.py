@@ -2,10 +2,22 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cacheops import operations
+from cacheops import airtime, operations
 from cacheops.backends.base import CacheError
 from cacheops.errors import FutureAsOf, PublishError
 from cms.enqueue import task_send
+
+from .prewarm import schedule_report
+
+
+def _iso_parse(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"--as-of {value!r} is not an ISO 8601 time like 2026-11-26T14:45:00Z") from None
+    if parsed.tzinfo is None:
+        raise CommandError(f"--as-of {value!r} needs a time zone, e.g. 2026-11-26T14:45:00Z")
+    return parsed
 
 
 def as_of_parse(value: str | None) -> datetime | None:
@@ -13,15 +25,21 @@ def as_of_parse(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise CommandError(f"--as-of {value!r} is not an ISO 8601 time like 2026-11-26T14:45:00Z") from None
-    if parsed.tzinfo is None:
-        raise CommandError(f"--as-of {value!r} needs a time zone, e.g. 2026-11-26T14:45:00Z")
-    try:
-        return operations.as_of_check(parsed)
+        return operations.as_of_check(_iso_parse(value))
     except FutureAsOf as exc:
         raise CommandError(f"--as-of {value!r} refused: {exc}") from None
+
+
+def future_as_of(value: str | None) -> datetime | None:
+    """The --as-of instant if it lies in the future (an airtime to stage), else None."""
+    if not value:
+        return None
+    parsed = _iso_parse(value)
+    try:
+        operations.as_of_check(parsed)
+    except FutureAsOf:
+        return parsed
+    return None
 
 
 class Command(BaseCommand):
@@ -30,15 +48,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--family", default="catalog")
         parser.add_argument(
-            "--as-of", dest="as_of", help="ISO 8601 instant the snapshot shows, now or past (default: now)"
+            "--as-of",
+            dest="as_of",
+            help="ISO 8601 instant the snapshot shows (default: now); a future one is prepared and staged for then",
         )
         parser.add_argument("--sync", action="store_true", help="build in this process, no queue, no folding")
         parser.add_argument("--full", action="store_true", help="re-read every program (repair)")
 
     def handle(self, *, family, as_of, sync, full, **options):
-        when = as_of_parse(as_of)
         if not (family == "catalog" or family.startswith("program:")):
             raise CommandError(f"unknown family {family!r}: use catalog or program:<id>")
+        if (future := future_as_of(as_of)) is not None:
+            self.airtime(family, as_of, future, sync)
+            return
+        when = as_of_parse(as_of)
         if not sync:
             try:
                 result = task_send(
@@ -57,3 +80,16 @@ class Command(BaseCommand):
         except (PublishError, CacheError) as exc:
             raise CommandError(f"rebuild of {family} failed: {exc}") from None
         self.stdout.write(f"{family}: {op.result} {op.version_after} ({op.detail or 'no detail'})")
+
+    def airtime(self, family: str, text: str, at: datetime, sync: bool) -> None:
+        """Schedule the future instant like `prewarm --at`: prepared here with --sync, else by a worker."""
+        if family != "catalog":
+            raise CommandError(f"--as-of {text!r} refused: only the catalog is staged for a future instant")
+        try:
+            schedule = airtime.schedule_prewarm(at, "cli", send=not sync)
+        except airtime.ScheduleRefused as exc:
+            raise CommandError(f"--as-of {text!r} refused: {exc}") from None
+        if sync:
+            schedule = airtime.prepare(schedule.id) or schedule
+        schedule.refresh_from_db()
+        schedule_report(self, schedule)

@@ -1,0 +1,364 @@
+"""Prewarm for an airtime: ops schedule an instant, the catalog as of it is built, verified and diffed ahead.
+
+A pending schedule counts as a content boundary for the airtime tick (operations.airtime_due): when it is the next
+boundary within CACHEOPS_STAGE_AHEAD_SECONDS its snapshot is staged, and once its instant has passed the schedule
+records the activation. Preparing writes only version-specific keys, so it needs no build lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from datetime import UTC, datetime
+
+import orjson
+import requests
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import QuerySet, Subquery
+from django.utils.translation import gettext as _
+from prometheus_client import Gauge
+
+from cms.broadcast import LATEST, OutOfWindow, broadcast_parse, clock_format
+from cms.domain import time_parse, time_text
+from cms.enqueue import task_send
+
+from . import chunks, fragments, keys, publisher
+from .backends import CacheError, backend_get
+from .errors import PublishError
+from .families import CATALOG
+from .manifest import manifest_version_read, snapshot_read
+from .models import AirtimeSchedule, Family
+from .snapshot import catalog_body, next_boundary
+
+PREPARE_TASK = "cacheops.tasks.prewarm_at"
+AIRTIME_TASK = "cacheops.tasks.airtime"
+# A boundary this close without a staged version is an alarm: readers could not all fetch it in time.
+READY_MARGIN_S = 300
+READINESS_EVERY_S = 10.0
+EDGE_TIMEOUT_S = 10
+# The console shows this many programs or episodes per kind of change; the counts stay exact.
+DIFF_ITEMS = 100
+ENDED = (AirtimeSchedule.DONE, AirtimeSchedule.MISSED)
+
+UNREADY = Gauge(
+    "airtime_airtime_unready",
+    "1 while a content boundary is near and no verified version is staged for it",
+    multiprocess_mode="livemax",
+)
+
+logger = logging.getLogger(__name__)
+_readiness_at = -READINESS_EVERY_S
+
+
+class ScheduleRefused(ValueError):
+    """An airtime that cannot be scheduled (garbage, past, outside the broadcast window); the text says why."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def at_parse(text: str) -> datetime:
+    """A JST date-time in broadcast notation (25:30 accepted); ScheduleRefused when malformed or out of window."""
+    try:
+        return broadcast_parse(text)
+    except OutOfWindow:
+        raise ScheduleRefused(_("%(text)s is outside the broadcast window (2000-2100).") % {"text": text}) from None
+    except ValueError:
+        raise ScheduleRefused(
+            _("%(text)s is not a date and time like 2026-11-26 25:30 (JST).") % {"text": text}
+        ) from None
+
+
+def at_check(at: datetime) -> datetime:
+    """`at` if it can be scheduled: in the future and inside the broadcast window."""
+    now = _now()
+    if at <= now:
+        raise ScheduleRefused(
+            _("%(at)s JST has already passed (now %(now)s JST).") % {"at": clock_format(at), "now": clock_format(now)}
+        )
+    if at > LATEST:
+        raise ScheduleRefused(_("%(at)s JST is beyond the broadcast window (2000-2100).") % {"at": clock_format(at)})
+    return at
+
+
+def pending() -> QuerySet[AirtimeSchedule]:
+    """Schedules neither cancelled nor ended."""
+    return AirtimeSchedule.objects.filter(cancelled_at__isnull=True).exclude(result__in=ENDED)
+
+
+def schedule_prewarm(at: datetime, requested_by: str, *, send: bool = True) -> AirtimeSchedule:
+    """Record a schedule for `at` (refused if past or out of window) and queue its preparation unless `send` is off."""
+    schedule = AirtimeSchedule.objects.create(at=at_check(at), created_by=requested_by)
+    if send:
+        try:
+            task_send(PREPARE_TASK, schedule.id)
+        except Exception as exc:
+            # The schedule stands: the airtime tick stages its instant when near, whether prepared or not.
+            logger.warning("Preparing airtime %s not queued", schedule.id, exc_info=True)
+            _note(schedule, AirtimeSchedule.FAILED, f"not queued: {exc}")
+    return schedule
+
+
+def _note(schedule: AirtimeSchedule, result: str, detail: str) -> None:
+    schedule.result, schedule.detail = result, detail[:2000]
+    schedule.save(update_fields=["result", "detail"])
+
+
+def prepare(schedule_id: int, progress=None) -> AirtimeSchedule | None:
+    """Build the catalog as of the schedule's instant, write and verify its chunks, diff it, warm the edge."""
+    schedule = pending().filter(id=schedule_id).first()
+    if schedule is None:
+        return None  # cancelled or ended meanwhile
+    sources = fragments.sources_load()
+    if not sources:
+        _note(schedule, AirtimeSchedule.FAILED, "no stored sources yet: a rebuild must run first")
+        return schedule
+    body = catalog_body(sources.values(), schedule.at)
+    try:
+        manifest = publisher.version_write(
+            CATALOG,
+            body,
+            as_of=schedule.at,
+            next_boundary=next_boundary(sources.values(), schedule.at),
+            progress=progress or _silent,
+        )
+        _copy_keep(manifest)
+        before, against = _current_body(sources)
+    except (PublishError, CacheError) as exc:
+        _note(schedule, AirtimeSchedule.FAILED, f"preparing failed: {exc}")
+        return schedule
+    _prepared_record(schedule, manifest, catalog_diff(before, body, against))
+    if settings.CACHEOPS_EDGE_URL:
+        edge_warm(schedule, manifest)
+    return schedule
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _copy_keep(manifest: dict) -> None:
+    """Keep the per-version manifest copy, living exactly as long as its chunks, for the edge and for staging."""
+    left = (time_parse(manifest["expires_at"]) - datetime.now(UTC)).total_seconds()
+    if left >= 1:
+        backend_get().set(keys.manifest_version_key(CATALOG, manifest["version"]), orjson.dumps(manifest), left)
+
+
+def _current_body(sources: dict[str, dict]) -> tuple[bytes, str]:
+    """The current catalog's body and version; assembled as of now when the cache holds none."""
+    try:
+        manifest, body = snapshot_read(CATALOG)
+    except (PublishError, chunks.ChunkError):
+        return catalog_body(sources.values(), _now()), ""
+    return body, manifest["version"]
+
+
+def _prepared_record(schedule: AirtimeSchedule, manifest: dict, changes: dict) -> None:
+    schedule.prepared_version = manifest["version"]
+    schedule.prepared_at = _now()
+    schedule.raw_bytes, schedule.compressed_bytes = manifest["raw_bytes"], manifest["compressed_bytes"]
+    schedule.chunk_count = len(manifest["chunks"])
+    schedule.changes = changes
+    if schedule.result != AirtimeSchedule.STAGED:
+        schedule.result = AirtimeSchedule.PREPARED
+    schedule.save()
+
+
+def _programs(body: bytes) -> dict[str, dict]:
+    return {program["id"]: program for program in orjson.loads(body)["programs"]}
+
+
+def _program_view(program: dict) -> dict:
+    """A program without its episodes: what makes the program itself changed."""
+    seasons = [{k: v for k, v in season.items() if k != "episodes"} for season in program["seasons"]]
+    return {**program, "seasons": seasons}
+
+
+def _episodes(programs: dict[str, dict]) -> dict[str, tuple[dict, dict]]:
+    """Each episode with its program's id and title only: a sibling's change must not mark it changed."""
+    return {e["id"]: (_program_label(p), e) for p in programs.values() for s in p["seasons"] for e in s["episodes"]}
+
+
+def _compare(old: dict, new: dict, label) -> dict:
+    """Added, removed and changed ids between two {id: value} maps, each with its count and labelled items."""
+    common = old.keys() & new.keys()
+    found = {
+        "added": [label(new[k]) for k in new.keys() - old.keys()],
+        "removed": [label(old[k]) for k in old.keys() - new.keys()],
+        "changed": [label(new[k]) for k in common if old[k] != new[k]],
+    }
+    return {
+        kind: {"count": len(items), "items": sorted(items, key=lambda i: (i.get("program_title", ""), i["title"]))[
+            :DIFF_ITEMS
+        ]}
+        for kind, items in found.items()
+    }  # fmt: skip
+
+
+def _program_label(program: dict) -> dict:
+    return {"id": program["id"], "title": program["title"]}
+
+
+def _episode_label(pair: tuple[dict, dict]) -> dict:
+    program, episode = pair
+    return {
+        "id": episode["id"],
+        "title": episode["title"],
+        "number": episode["number"],
+        "program_id": program["id"],
+        "program_title": program["title"],
+    }
+
+
+def catalog_diff(before: bytes, after: bytes, against: str = "") -> dict:
+    """What changes from catalog body `before` (version `against`) to `after`: programs and episodes."""
+    old, new = _programs(before), _programs(after)
+    return {
+        "against": against,
+        "programs": _compare(
+            {k: _program_view(p) for k, p in old.items()}, {k: _program_view(p) for k, p in new.items()}, _program_label
+        ),
+        "episodes": _compare(_episodes(old), _episodes(new), _episode_label),
+    }
+
+
+def edge_warm(schedule: AirtimeSchedule, manifest: dict) -> list[dict]:
+    """Fetch each chunk of the prepared version through the CDN, with the edge token; record each status."""
+    base, version = settings.CACHEOPS_EDGE_URL.rstrip("/"), manifest["version"]
+    results = []
+    with requests.Session() as session:
+        for entry in manifest["chunks"]:
+            results.append(_edge_fetch(session, f"{base}/api/catalog/chunks/{version}/{entry['index']}", entry))
+    schedule.edge = results
+    schedule.save(update_fields=["edge"])
+    return results
+
+
+def _edge_fetch(session: requests.Session, url: str, entry: dict) -> dict:
+    found = {"index": entry["index"], "at": time_text(_now())}
+    try:
+        response = session.get(url, headers={"X-Edge-Token": settings.CACHEOPS_EDGE_TOKEN}, timeout=EDGE_TIMEOUT_S)
+    except requests.RequestException as exc:
+        return {**found, "status": None, "ok": False, "error": str(exc)[:300]}
+    # The bytes must be the chunk itself: an edge answering with an error page did not warm anything.
+    ok = response.status_code == 200 and hashlib.sha256(response.content).hexdigest() == entry["sha256"]
+    return {**found, "status": response.status_code, "ok": ok}
+
+
+def prepared_chunk(version: str, index: int) -> bytes | None:
+    """Chunk `index` of a version a pending schedule prepared, verified; None otherwise (for the edge only)."""
+    if not pending().filter(prepared_version=version).exists():
+        return None
+    manifest = manifest_version_read(CATALOG, version)
+    if manifest is None or index >= len(manifest["chunks"]):
+        return None
+    entry = manifest["chunks"][index]
+    data = backend_get().get(entry["key"])
+    if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        return None
+    return data
+
+
+def boundary_next(content_boundary: datetime | None, now: datetime) -> datetime | None:
+    """The earliest of the catalog's next content boundary and the pending schedules after `now`."""
+    scheduled = pending().filter(at__gt=now).order_by("at").values_list("at", flat=True).first()
+    return min((t for t in (content_boundary, scheduled) if t is not None), default=None)
+
+
+def staged_record(at: datetime, body: bytes, sources: dict[str, dict]) -> None:
+    """Mark the schedules of `at` staged; re-diff those whose content changed since they were prepared."""
+    version = chunks.sha16(body)
+    for schedule in pending().filter(at=at):
+        if schedule.prepared_version != version:
+            _restaged_record(schedule, body, sources)
+        _note(schedule, AirtimeSchedule.STAGED, schedule.detail)
+
+
+def _restaged_record(schedule: AirtimeSchedule, body: bytes, sources: dict[str, dict]) -> None:
+    staged = (Family.objects.get(name=CATALOG).manifest or {}).get("staged") or {}
+    try:
+        before, against = _current_body(sources)
+    except CacheError:
+        before, against = catalog_body(sources.values(), _now()), ""
+    if schedule.prepared_version:
+        schedule.detail = "re-built at staging: the content changed since it was prepared"
+    if staged.get("version") == chunks.sha16(body):
+        _prepared_record(schedule, staged, catalog_diff(before, body, against))
+
+
+def activation_record(activate_at: datetime, result: str, detail: str) -> int:
+    """Mark the schedules of the instant just activated done, with the activation's outcome; return how many."""
+    if result not in ("published", "unchanged"):
+        return 0
+    return pending().filter(at=activate_at).update(result=AirtimeSchedule.DONE, detail=detail[:2000])
+
+
+def passed_record(now: datetime) -> int:
+    """Mark schedules whose instant passed without being activated missed; return how many."""
+    return (
+        pending()
+        .filter(at__lte=now)
+        .update(result=AirtimeSchedule.MISSED, detail="its instant passed with no version staged for it")
+    )
+
+
+def schedule_cancel(schedule_id: int, cancelled_by: str) -> AirtimeSchedule | None:
+    """Cancel a pending schedule; a version staged for it is replaced or removed by the next airtime tick."""
+    schedule = pending().filter(id=schedule_id).first()
+    if schedule is None:
+        return None
+    schedule.cancelled_at, schedule.cancelled_by = _now(), cancelled_by
+    schedule.result = AirtimeSchedule.CANCELLED
+    schedule.save(update_fields=["cancelled_at", "cancelled_by", "result"])
+    if staged_at() == schedule.at:
+        try:
+            task_send(AIRTIME_TASK)
+        except Exception:
+            logger.warning("Airtime tick not queued after a cancel; beat sends the next one", exc_info=True)
+    return schedule
+
+
+def staged_at() -> datetime | None:
+    """When the catalog's staged version becomes current, as its SQL row records it."""
+    row = Family.objects.filter(name=CATALOG).only("manifest").first()
+    staged = (row.manifest or {}).get("staged") if row else None
+    return time_parse(staged["activate_at"]) if staged else None
+
+
+def unready(now: datetime | None = None) -> datetime | None:
+    """The next boundary when it is near (or passed) with no staged version for it; None when all is ready."""
+    now = now or _now()
+    # One query, as pages count theirs: the catalog's row with its next pending schedule alongside.
+    scheduled = pending().filter(at__gt=now).order_by("at").values("at")[:1]
+    row = (
+        Family.objects.filter(name=CATALOG)
+        .annotate(scheduled=Subquery(scheduled))
+        .only("next_boundary", "manifest")
+        .first()
+    )
+    if row is None or not row.manifest:
+        return None
+    boundary = min((t for t in (row.next_boundary, row.scheduled) if t is not None), default=None)
+    if boundary is None:
+        return None
+    near = (boundary - now).total_seconds() <= min(settings.CACHEOPS_STAGE_AHEAD_SECONDS, READY_MARGIN_S)
+    staged = row.manifest.get("staged")
+    return boundary if near and not (staged and time_parse(staged["activate_at"]) == boundary) else None
+
+
+def readiness_tick() -> None:
+    """Set this process's readiness gauge from SQL, at most every READINESS_EVERY_S (the reader's round calls it)."""
+    global _readiness_at
+    if time.monotonic() - _readiness_at < READINESS_EVERY_S:
+        return
+    _readiness_at = time.monotonic()
+    try:
+        UNREADY.set(1 if unready() else 0)
+    except DatabaseError:
+        logger.warning("Could not read whether the next airtime is staged; trying again later")
+    except Exception:
+        # Called from the reader's polling thread, which must keep polling whatever this finds.
+        logger.exception("Could not tell whether the next airtime is staged")
