@@ -25,3 +25,8 @@ def chunk_key(family: str, zsha: str, index: int) -> str:
 def lock_key(family: str) -> str:
     """The build lock of `family`."""
     return _key(family, "lock")
+
+
+def purged_key(family: str) -> str:
+    """The version of `family` a purge told every reader to forget."""
+    return _key(family, "purged")

@@ -52,6 +52,12 @@ def manifest_version_read(family: str, version: str) -> Manifest | None:
     return orjson.loads(raw) if raw else None
 
 
+def purged_version(family: str) -> str | None:
+    """The version of `family` a purge removed, which readers must stop serving, if any."""
+    raw = backend_get().get(keys.purged_key(family))
+    return raw.decode() if raw else None
+
+
 def manifest_ttl_left(manifest: Manifest) -> float:
     """Seconds until the current `manifest` or one of its chunks expires: the cache's own count where it keeps one."""
     backend = backend_get()

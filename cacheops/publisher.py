@@ -292,10 +292,16 @@ def manifest_mark_stale(family: str) -> Manifest | None:
     return manifest
 
 
-def manifest_remove(family: str) -> Manifest | None:
-    """Remove the pointer to the current version (chunks expire by themselves)."""
+def manifest_remove(family: str, *, forget: bool = False) -> Manifest | None:
+    """Remove the pointer to the current version (chunks expire by themselves).
+
+    With `forget` (a purge), readers are also told to drop that version from memory; otherwise they keep serving
+    it, as after a cache restart.
+    """
     with families.family_locked(family) as row:
         manifest = manifest_read(family)
+        if forget and manifest is not None:
+            backend_get().set(keys.purged_key(family), manifest["version"].encode(), settings.CACHEOPS_TTL_SECONDS)
         backend_get().delete(keys.manifest_key(family))
         families.family_record(row, None, previous=manifest["version"] if manifest else row.previous_version)
     return manifest

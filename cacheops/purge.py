@@ -26,7 +26,7 @@ def _forget(family: str) -> tuple[str, str, str]:
     try:
         result = publisher.rollback(family, generation=families.generation_take(family))
     except PublishError as exc:
-        publisher.manifest_remove(family)
+        publisher.manifest_remove(family, forget=True)
         return "done", "", f"manifest removed: {exc}"
     if result.outcome == "superseded":
         return "superseded", result.version, "a later build published first"

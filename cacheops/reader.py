@@ -24,7 +24,7 @@ from cms.domain import time_parse
 
 from . import airtime, chunks, clock, metrics, operations
 from .backends import CacheError, backend_get
-from .manifest import Manifest, manifest_read, manifest_version_read
+from .manifest import Manifest, manifest_read, manifest_version_read, purged_version
 from .snapshot import canonical
 
 CATALOG = operations.CATALOG
@@ -196,6 +196,7 @@ class Reader:
         self.polled_at = time.monotonic()
         if manifest is None:
             self.cache_state = "no current version"
+            self._purged_drop()
             self._ask("it has no current version", seen_at)
             return
         self.cache_state = "ok"
@@ -219,6 +220,21 @@ class Reader:
                 self._changed.notify_all()
             logger.info("Serving %s version %s", self.family, manifest["version"])
         self._staged_sync(staged, seen_at)
+
+    def _purged_drop(self) -> None:
+        """Stop serving a version a purge removed (a cache restart, by contrast, leaves no such mark)."""
+        try:
+            purged = purged_version(self.family)
+        except CacheError as exc:
+            self._cache_error("get", exc)
+            return
+        metrics.shared_cache_count(self.family, "get", "hit" if purged else "miss")
+        with self._changed:
+            if self._held is not None and self._held.version == purged:
+                self._held = None
+                logger.warning("Version %s of %s was purged; no longer serving it", purged, self.family)
+            if self._previous is not None and self._previous.version == purged:
+                self._previous = None
 
     def _staged_sync(self, staged: dict | None, seen_at: datetime) -> None:
         """Hold the version the manifest stages (fetched ahead, verified), or none if it stages none."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cacheops import operations
+from cacheops import operations, publisher
 from cacheops.api import cache_control
 from cacheops.backends import backend_reset
 from cacheops.models import Operation, TrafficMinute
@@ -340,3 +340,23 @@ def test_a_process_that_just_started_serves_chunks_once_it_holds_the_version(api
     readers_stop()  # a fresh process: nothing held yet
     first = client.get(f"/api/catalog/chunks/{manifest['version']}/0")
     assert first.status_code == 200 and first.content == stream[: manifest["chunks"][0]["bytes"]]
+
+
+def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_not(api, client, settings):
+    _, manifest, _ = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    settings.CACHEOPS_READER_POLL_SECONDS = 3600  # the test drives the rounds itself
+    readers_stop()
+    reader = reader_get()
+    assert reader.current(wait_s=10) is not None
+
+    api.delete(f"{api.prefix}:catalog:manifest")  # as a restarted, emptied cache looks
+    reader.poll()
+    assert serving(client, manifest["version"])  # stale-if-error: still served
+
+    published(api, "ダンジョン飯", "dungeon")  # current again, then purged with no intact previous
+    reader.poll()
+    publisher.manifest_remove("catalog", forget=True)
+    reader.poll()
+    assert reader.current() is None  # nothing intact to fall back on: 503 until the rebuild is published
+    assert client.get("/api/catalog").status_code == 503
