@@ -45,14 +45,14 @@ AS_OF_CLOCK_SKEW_S = 60
 
 
 def as_of_check(as_of: datetime | None) -> datetime:
-    """The instant a build shows: now unless given; a future one is refused until staging exists."""
+    """The instant a build shows: now unless given; a future one is refused (it is staged, never built as now)."""
     now = _now()
     if as_of is None:
         return now
     if (as_of - now).total_seconds() > AS_OF_CLOCK_SKEW_S:
         raise FutureAsOf(
             f"as of {time_text(as_of)} is in the future (now {time_text(now)}): publishing it now would release "
-            "embargoed content, and staging a future version is not supported yet"
+            "embargoed content; use prewarm --at (or rebuild_catalog --as-of) to stage it for that instant"
         )
     return as_of
 

@@ -32,6 +32,9 @@ KIND_LABELS = {
     "rollback": gettext_lazy("rollback"),
     "refresh_ttl": gettext_lazy("TTL refresh"),
     "purge": gettext_lazy("purge"),
+    "stage": gettext_lazy("stage"),
+    "activate": gettext_lazy("activate"),
+    "unstage": gettext_lazy("unstage"),
 }
 RESULT_LABELS = {
     "published": gettext_lazy("published"),
@@ -43,6 +46,8 @@ RESULT_LABELS = {
     "empty": gettext_lazy("nothing to do"),
     "failed": gettext_lazy("failed"),
     "abandoned": gettext_lazy("abandoned"),
+    "staged": gettext_lazy("staged"),
+    "unstaged": gettext_lazy("unstaged"),
 }
 FAILED_RESULTS = {"failed", "abandoned"}
 RUNNING, SILENT = "running", "silent"
