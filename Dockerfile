@@ -13,6 +13,7 @@ RUN apt-get update \
 RUN useradd --create-home --uid 10001 airtime
 
 WORKDIR /app
+# Production's requirements only: the test and development tools are in requirements-dev.txt.
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 

@@ -5,15 +5,16 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/airtime
 
 .PHONY: venv run test lint messages
 
-# The virtualenv, brought up to date whenever requirements.txt changes.
+# The virtualenv for development: production's requirements and the tools to run (moto), test and lint
+# it, brought up to date whenever either file changes. The Docker image installs requirements.txt only.
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -r requirements.txt
+	$(VENV)/bin/pip install -r requirements-dev.txt
 	touch $@
 
-# Everything locally: Redis, a moto server, Django, a Celery worker and beat.
+# Everything locally: Redis, a moto server, Django, a Celery worker and beat (moto comes from requirements-dev.txt).
 run:
 	bin/run
 

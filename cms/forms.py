@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from django import forms
 from django.utils.html import format_html
@@ -30,14 +31,18 @@ GENRE_LABELS = {
 GENRE_CHOICES = [("", "---------")] + [(g, GENRE_LABELS.get(g, g)) for g in domain.GENRES]
 
 
+DATETIME_HELP = gettext_lazy("JST, YYYY-MM-DD HH:MM. Hours up to 29 count as the next morning.")
+
+
 class BroadcastDateTimeField(forms.CharField):
     """A JST date-time that accepts broadcast notation past midnight (25:30)."""
 
-    widget = forms.TextInput(attrs={"placeholder": "2026-11-26 25:30", "size": 18})
+    # A placeholder shaped like a real date reads as a value already entered: show the pattern instead.
+    widget = forms.TextInput(attrs={"placeholder": gettext_lazy("YYYY-MM-DD HH:MM"), "size": 18})
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
-        kwargs.setdefault("help_text", gettext_lazy("JST, YYYY-MM-DD HH:MM. Hours up to 29 count as the next morning."))
+        kwargs.setdefault("help_text", DATETIME_HELP)
         super().__init__(**kwargs)
 
     def prepare_value(self, value):
@@ -72,6 +77,51 @@ class NumberField(forms.IntegerField):
             raise forms.ValidationError(message)
 
 
+_CLOCK_DURATION = re.compile(r"(?:(?P<h>\d{1,2}):(?P<hm>[0-5]\d)|(?P<m>\d{1,4})):(?P<s>[0-5]\d)", re.ASCII)
+
+
+def duration_format(seconds: int) -> str:
+    """Seconds as m:ss, or h:mm:ss from one hour up (1440 -> 24:00, 5400 -> 1:30:00)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def duration_parse(text: str) -> int:
+    """Seconds from m:ss, h:mm:ss or a bare number of seconds; ValueError for anything else."""
+    # Full-width digits and colons come straight from a Japanese input method.
+    text = unicodedata.normalize("NFKC", text).strip()
+    if re.fullmatch(r"[+-]?\d+", text, flags=re.ASCII):
+        return int(text)
+    match = _CLOCK_DURATION.fullmatch(text)
+    if not match:
+        raise ValueError(text)
+    minutes = int(match["h"]) * 60 + int(match["hm"]) if match["h"] else int(match["m"])
+    return minutes * 60 + int(match["s"])
+
+
+class DurationField(NumberField):
+    """A running time entered and shown as m:ss or h:mm:ss; a bare number is seconds."""
+
+    widget = forms.TextInput(attrs={"size": 10, "autocomplete": "off"})
+
+    def __init__(self, **kwargs):
+        super().__init__(bound=validation.DURATION, **kwargs)
+
+    def prepare_value(self, value):
+        return duration_format(value) if isinstance(value, int) and value > 0 else value
+
+    def to_python(self, value):
+        if value in self.empty_values or not str(value).strip():
+            return None
+        try:
+            return duration_parse(str(value))
+        except ValueError:
+            raise forms.ValidationError(
+                _("Enter the running time as m:ss or h:mm:ss (for example 24:00), or as seconds.")
+            ) from None
+
+
 class ListField(forms.CharField):
     """Comma-separated words (Japanese commas too) as a list."""
 
@@ -91,17 +141,23 @@ class ContentForm(forms.Form):
     def __init__(self, *args, read_only: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         for name, field in self.fields.items():
-            if isinstance(field, BroadcastDateTimeField) and self.initial.get(name):
-                alt = broadcast_format(self.initial[name])
-                if alt:
-                    field.help_text = _("Broadcast notation: %(alt)s") % {"alt": alt}
-            if type(field.widget) is forms.TextInput and not isinstance(field, BroadcastDateTimeField):
+            if isinstance(field, BroadcastDateTimeField):
+                field.help_text = self._datetime_help(name)
+            if type(field.widget) is forms.TextInput and not isinstance(field, (BroadcastDateTimeField, DurationField)):
                 field.widget.attrs.setdefault("class", "vTextField")
             if read_only:
                 field.disabled = True
             if isinstance(field, forms.CharField):
                 # Django's own wording for NUL is vague (in Japanese: "enter some characters").
                 field.error_messages["null_characters_not_allowed"] = validation.invisible_character_message("\0")
+
+    def _datetime_help(self, name: str) -> str:
+        """The JST help, always; with the broadcast-day form of an early-morning time alongside."""
+        alt = broadcast_format(self.initial[name]) if self.initial.get(name) else None
+        if not alt:
+            return str(DATETIME_HELP)
+        broadcast = _("Broadcast notation: %(alt)s") % {"alt": alt}
+        return f"{DATETIME_HELP} {broadcast}"
 
     def clean(self):
         cleaned = super().clean()
@@ -175,7 +231,10 @@ class EpisodeForm(ContentForm):
     number = NumberField(label=gettext_lazy("Episode number"), bound=validation.EPISODE_NUMBER, initial=1)
     title = _title_field()
     synopsis = forms.CharField(label=gettext_lazy("Synopsis"), widget=forms.Textarea, required=False)
-    duration_s = NumberField(label=gettext_lazy("Duration (seconds)"), bound=validation.DURATION)
+    duration_s = DurationField(
+        label=gettext_lazy("Running time"),
+        help_text=gettext_lazy("m:ss or h:mm:ss, e.g. 24:00 or 1:30:00. A plain number counts as seconds."),
+    )
     video_url = forms.CharField(label=gettext_lazy("Video URL (HLS)"), required=False)
     tags = ListField(label=gettext_lazy("Tags"), required=False)
     cast = ListField(label=gettext_lazy("Cast"), required=False)

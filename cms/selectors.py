@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from django.core import signing
 
 from . import domain
+from .kana import reading_key
 from .store import episodes as episode_store
 from .store import programs as program_store
 from .store import seasons as season_store
@@ -99,6 +100,8 @@ def programs_page(
     prefix = _prefix(q)
     filters = _filters(status=status, genre=genre)
     query = {"q": prefix, "status": status, "genre": genre, "order": order}
+    if not prefix and order == "reading":
+        return _page([lambda start: _programs_by_reading(filters, start)], query, cursor, size)
     if not prefix:
 
         def listed(start):
@@ -124,6 +127,18 @@ def programs_page(
         # A program matching by both title and kana is listed once, from the title stream.
         keep=[lambda p: True, lambda p: not domain.title_normalize(p.title).startswith(prefix)],
     )
+
+
+def program_reading(program: domain.Program) -> tuple:
+    """The sort key of a program in reading order: its kana reading, else its title."""
+    return reading_key(program.title_kana or program.title), program.id
+
+
+def _programs_by_reading(filters: dict, start) -> Iterator[tuple[domain.Program, int]]:
+    """Live programs in reading order; positions count programs, which DynamoDB cannot sort by reading."""
+    begin = int(start or 0)
+    programs = sorted((p for p, _ in program_store.programs_stream(filters=filters)), key=program_reading)
+    return ((p, index + 1) for index, p in enumerate(programs[begin:], begin))
 
 
 def seasons_page(
@@ -183,8 +198,9 @@ def program_titles(ids: list[str]) -> dict[str, str]:
 
 
 def program_choices() -> list[tuple[str, str]]:
-    """Every live program as (id, title), by title, for pickers."""
-    return [(p.id, p.title) for p, _ in program_store.programs_stream(order="title")]
+    """Every live program as (id, title), in reading order, for pickers."""
+    programs = [p for p, _ in program_store.programs_stream(order="title")]
+    return [(p.id, p.title) for p in sorted(programs, key=program_reading)]
 
 
 def program_contents(program_id: str) -> tuple[list[domain.Season], dict[str, list[domain.Episode]]]:

@@ -1,5 +1,7 @@
 """Airtime settings, read from the environment in this one place."""
 
+import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -10,6 +12,46 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+def _stack_env_path() -> Path | None:
+    """Where `bin/run` describes the stack it runs, or None where nothing may read it.
+
+    Only this settings module reads it: settings that build on it (the test suite's) must never reach a
+    developer's running stack, and AIRTIME_STACK_ENV set to nothing turns it off (tests/settings.py does).
+    """
+    if os.environ.get("DJANGO_SETTINGS_MODULE") != "cms.settings":
+        return None
+    location = os.environ.get("AIRTIME_STACK_ENV", str(BASE_DIR / ".run" / "stack.env"))
+    return Path(location) if location else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stack_env_read() -> None:
+    """Give commands the settings of the stack `bin/run` runs now, so they read the cache and store it uses.
+
+    Variables already in the environment win. The file names the script's process: a file left behind by
+    a stack that was killed outright is ignored rather than pointing commands at servers that are gone.
+    """
+    path = _stack_env_path()
+    if path is None or not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    owner = re.search(r"^AIRTIME_STACK_PID=(\d+)$", text, re.MULTILINE)
+    if owner and not _process_alive(int(owner.group(1))):
+        return
+    environ.Env.read_env(path, overwrite=False)
+
+
+_stack_env_read()
 env = environ.Env()
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")

@@ -1,9 +1,14 @@
 """Settings for the test suite: the real settings, with eager Celery and fast hashing."""
 
+import os
 import tempfile
 from pathlib import Path
 
 from cms.settings import *  # noqa: F403
+
+# Never the developer's running stack (bin/run's stack file), here nor in the manage.py processes tests start
+# with DJANGO_SETTINGS_MODULE=cms.settings: they inherit this. A test about that file points it elsewhere.
+os.environ["AIRTIME_STACK_ENV"] = ""
 
 CELERY_TASK_ALWAYS_EAGER = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

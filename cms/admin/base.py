@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from cms import domain, selectors, services
 from cms.store.errors import NotFound
@@ -38,6 +38,8 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
     form_class = None
     kind = ""  # "program", "season" or "episode"
     orders: tuple[tuple[str, str], ...] = ()
+    # What a search lists by, named in the note shown when a search replaces the chosen order.
+    search_order = gettext_lazy("title")
     list_template = "admin/cms/store_list.html"
     form_template = "admin/cms/store_form.html"
     delete_template = "admin/cms/store_delete.html"
@@ -54,6 +56,17 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
 
     def obj_get(self, object_id: str):
         raise NotImplementedError
+
+    def order_used(self, params: dict) -> str | None:
+        """The offered order the list is really in; None when a search lists by its own order."""
+        # Searches read title indexes, which keep their own order whatever was chosen.
+        if params["q"]:
+            return None
+        return params["o"] or self.orders[0][0]
+
+    def order_note(self, used: str | None) -> str:
+        """Tell the editor the list is not in the order they chose, and in which order it is."""
+        return _("Search results are listed by %(order)s, not in the chosen order.") % {"order": self.search_order}
 
     def form_build(self, request, obj, data=None, files=None, read_only=False):
         raise NotImplementedError
@@ -132,6 +145,7 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             messages.error(request, _("That page link is invalid or out of date; showing the first page."))
             page, status = self.page(request, {**params, "cursor": ""}), 400
         headers, rows = self.columns(page.items)
+        order_used, order_note = self._order_shown(params)
         base = QueryDict(mutable=True)
         base.update({key: value for key, value in params.items() if value and key != "cursor"})
         context = self._context(
@@ -144,10 +158,20 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             query_base=base.urlencode(),
             filters=filters,
             orders=self.orders,
+            order_used=order_used,
+            order_note=order_note,
             add_url=self._url("add"),
             **(extra_context or {}),
         )
         return TemplateResponse(request, self.list_template, context, status=status)
+
+    def _order_shown(self, params: dict) -> tuple[str | None, str | None]:
+        """The order to mark as chosen in the list, and a note when it is not the one asked for."""
+        if not self.orders:
+            return None, None
+        used = self.order_used(params)
+        chosen = params["o"] or self.orders[0][0]
+        return used, (self.order_note(used) if used != chosen else None)
 
     def _params(self, request, filters) -> tuple[dict[str, str], bool]:
         """The list's query parameters without values it does not offer, the search bounded; refused any?"""

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from cms import domain, forms, models, selectors, services
-from cms.templatetags.airtime import jst
+from cms.templatetags.airtime import jst_cell
 
 from .base import StoreModelAdmin, initial_from
 from .posted import posted_choices
@@ -48,7 +48,12 @@ def _program_filter():
 @admin.register(models.Program)
 class ProgramAdmin(StoreModelAdmin):
     kind = "program"
-    orders = (("sort", gettext_lazy("Sort order")), ("title", gettext_lazy("Title")))
+    orders = (
+        ("sort", gettext_lazy("Sort order")),
+        ("title", gettext_lazy("Title")),
+        ("reading", gettext_lazy("Reading (gojuon)")),
+    )
+    search_order = gettext_lazy("title or reading")
 
     def page(self, request, params):
         return selectors.programs_page(
@@ -68,7 +73,7 @@ class ProgramAdmin(StoreModelAdmin):
                 forms.GENRE_LABELS.get(p.genre, p.genre),
                 STATUS_LABELS[p.status],
                 p.sort_order,
-                jst(p.publish_at),
+                jst_cell(p.publish_at),
             )
             for p in items
         ]
@@ -139,7 +144,7 @@ class SeasonAdmin(StoreModelAdmin):
                 titles.get(s.program_id, "—"),
                 s.sort_order,
                 STATUS_LABELS[s.status],
-                jst(s.publish_at),
+                jst_cell(s.publish_at),
             )
             for s in items
         ]
@@ -205,8 +210,8 @@ class EpisodeAdmin(StoreModelAdmin):
                 titles.get(e.program_id, "—"),
                 e.number,
                 STATUS_LABELS[e.status],
-                jst(e.publish_at),
-                f"{e.duration_s // 60}:{e.duration_s % 60:02d}",
+                jst_cell(e.publish_at),
+                forms.duration_format(e.duration_s),
             )
             for e in items
         ]
@@ -214,6 +219,17 @@ class EpisodeAdmin(StoreModelAdmin):
 
     def filters(self, request):
         return [STATUS_FILTER, _program_filter()]
+
+    def order_used(self, params):
+        # One program's episodes come from its own index, always by season and number.
+        if params["program"]:
+            return "program"
+        return super().order_used(params)
+
+    def order_note(self, used):
+        if used == "program":
+            return _("With a program chosen, episodes are listed by season and number, not in the chosen order.")
+        return super().order_note(used)
 
     def obj_get(self, object_id):
         return selectors.episode_get(object_id)

@@ -1,6 +1,7 @@
 """Template filters for showing content times and statuses to editors."""
 
 from django import template
+from django.utils.html import format_html
 
 from cms.broadcast import broadcast_format, clock_format
 from cms.forms import STATUS_CHOICES
@@ -15,6 +16,12 @@ def jst(value) -> str:
         return "—"
     alt = broadcast_format(value)
     return f"{clock_format(value)} ({alt})" if alt else clock_format(value)
+
+
+@register.filter
+def jst_cell(value) -> str:
+    """A time for a list column, kept on one line so a narrow column never breaks a date in two."""
+    return format_html('<span class="date-nowrap">{}</span>', jst(value))
 
 
 @register.filter

@@ -1,0 +1,177 @@
+"""Running it locally: commands follow the stack `bin/run` runs, and stopping that stack is a success."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from cms.store.local import free_port
+
+PRINT_STACK = "from django.conf import settings; print(settings.CACHEOPS_BACKEND, settings.MOMENTO_LOCAL)"
+# What the test process itself may carry and would otherwise decide the answer.
+STACK_NAMES = ("CACHEOPS_BACKEND", "MOMENTO_LOCAL", "AIRTIME_STACK_ENV", "DJANGO_SETTINGS_MODULE")
+
+
+def command_env(**extra: str) -> dict[str, str]:
+    """The environment of a developer's shell: none of the stack's settings, plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if name not in STACK_NAMES}
+    return env | {"DJANGO_SETTINGS_MODULE": "cms.settings", "LOG_LEVEL": "WARNING"} | extra
+
+
+def stack_seen(env: dict[str, str]) -> str:
+    """What a manage.py command started in `env` takes for the catalog cache."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", PRINT_STACK],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def stack_file(tmp_path: Path, pid: int) -> Path:
+    path = tmp_path / "stack.env"
+    path.write_text(
+        f"# Written by bin/run\nAIRTIME_STACK_PID={pid}\nCACHEOPS_BACKEND='momento'\nMOMENTO_LOCAL='127.0.0.1:7781'\n"
+    )
+    return path
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_command_reaches_the_running_stack(tmp_path):
+    path = stack_file(tmp_path, os.getpid())
+
+    assert stack_seen(command_env(AIRTIME_STACK_ENV=str(path))) == "momento 127.0.0.1:7781"
+
+
+def test_a_variable_set_in_the_environment_wins_over_the_stack_file(tmp_path):
+    path = stack_file(tmp_path, os.getpid())
+
+    seen = stack_seen(command_env(AIRTIME_STACK_ENV=str(path), CACHEOPS_BACKEND="redis"))
+
+    assert seen == "redis 127.0.0.1:7781"
+
+
+def test_the_file_of_a_stack_that_died_is_ignored(tmp_path):
+    path = stack_file(tmp_path, dead_pid())
+
+    assert stack_seen(command_env(AIRTIME_STACK_ENV=str(path))) == "redis"
+
+
+def test_the_test_settings_never_read_the_stack_file(tmp_path):
+    path = stack_file(tmp_path, os.getpid())
+
+    seen = stack_seen(command_env(AIRTIME_STACK_ENV=str(path), DJANGO_SETTINGS_MODULE="tests.settings"))
+
+    assert seen == "redis"
+
+
+def listening(port: int) -> bool:
+    try:
+        subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"], check=True, capture_output=True)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """Start bin/run on free ports, a SQL file and a stack file of its own; stop it if a test did not."""
+    ports = {"WEB_PORT": free_port(), "MOTO_PORT": free_port(), "MOMENTO_PORT": free_port()}
+    env = command_env(
+        AIRTIME_STACK_ENV=str(tmp_path / "stack.env"),
+        CACHEOPS_BACKEND="momento",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        REDIS_URL=settings.REDIS_URL,
+        **{name: str(port) for name, port in ports.items()},
+    )
+    for name in ("MOMENTO_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(name, None)
+    started = []
+
+    def start() -> subprocess.Popen:
+        # A session of its own, as a terminal gives `make run`: a signal to its group reaches nothing else.
+        proc = subprocess.Popen(
+            ["bin/run"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start, tmp_path / "stack.env", ports
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=60)
+
+
+def wait_for_file(proc: subprocess.Popen, path: Path) -> None:
+    for _ in range(1200):
+        if path.exists():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"bin/run ended at start:\n{proc.stdout.read()}")
+        time.sleep(0.1)
+    pytest.fail("bin/run wrote no stack file within two minutes")
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [
+        pytest.param(lambda proc: os.killpg(proc.pid, signal.SIGINT), id="ctrl-c to the process group"),
+        pytest.param(lambda proc: proc.send_signal(signal.SIGTERM), id="sigterm"),
+    ],
+)
+def test_stopping_the_stack_stops_its_servers_removes_its_file_and_succeeds(stack, stop):
+    start, path, ports = stack
+    proc = start()
+    wait_for_file(proc, path)
+    described = path.read_text()
+
+    stop(proc)
+    output, _ = proc.communicate(timeout=120)
+
+    assert proc.returncode == 0, output
+    assert f"MOMENTO_LOCAL='127.0.0.1:{ports['MOMENTO_PORT']}'" in described
+    assert f"DYNAMODB_ENDPOINT_URL='http://127.0.0.1:{ports['MOTO_PORT']}'" in described
+    assert "CACHEOPS_BACKEND='momento'" in described
+    assert "stopped moto" in output and "stopped momento" in output
+    assert not path.exists()
+    assert not listening(ports["MOTO_PORT"]) and not listening(ports["MOMENTO_PORT"])
+
+
+def test_a_stack_that_cannot_start_fails_and_leaves_no_file(stack):
+    start, path, ports = stack
+    holder = subprocess.Popen([sys.executable, "-m", "http.server", "-b", "127.0.0.1", str(ports["MOTO_PORT"])])
+    try:
+        for _ in range(100):
+            if listening(ports["MOTO_PORT"]):
+                break
+            time.sleep(0.1)
+        proc = start()
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        holder.terminate()
+        holder.wait(timeout=10)
+
+    assert proc.returncode == 1, output
+    assert f"port {ports['MOTO_PORT']} is already in use" in output
+    assert not path.exists()
