@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from cms import domain, selectors, services
 from cms.store.errors import NotFound
 
+from . import conflict
 from .outage import StoreOutageMixin, store_guarded
 from .posted import posted_version, selection_parse
 
@@ -249,11 +250,15 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
         if request.method == "POST" and not can_change:
             raise PermissionDenied
         form = self.form_build(request, obj, request.POST or None, request.FILES or None, read_only=not can_change)
-        if request.method == "POST" and form.is_valid():
+        differences = None
+        if request.method == "POST":
+            form = self._theirs_taken(request, obj, form)
+        if request.method == "POST" and self._post_valid(request, form):
             try:
                 updated = self.update(request, obj, form)
             except ValidationError as error:
                 form.add_service_error(error)
+                differences = self._stale_differences(obj, form, error)
             except NotFound:
                 form.add_error(None, _("Someone else deleted this item since you opened it."))
             else:
@@ -262,9 +267,44 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
                 messages.success(request, _("“%(title)s” was changed.") % {"title": updated.title})
                 return HttpResponseRedirect(self._url("change", updated.id))
         title = _("Change %(name)s") if can_change else _("View %(name)s")
-        return self._form_response(request, form, obj, title % {"name": self.opts.verbose_name})
+        return self._form_response(request, form, obj, title % {"name": self.opts.verbose_name}, differences)
 
-    def _form_response(self, request, form, obj, title):
+    def _theirs_taken(self, request, obj, form):
+        """The form with the stored values the editor chose to take, if the stored item is the one they compared."""
+        names = conflict.taken(request)
+        if not names or self._posted_version(form) != obj.version:
+            # Changed again since the comparison was shown: the save is refused and a new one shown.
+            return form
+        data = conflict.data_with_theirs(request.POST, form, obj, names)
+        return self.form_build(request, obj, data, request.FILES or None)
+
+    def _posted_version(self, form) -> int | None:
+        """The version the form read, as the form itself parses it; None if it is not one."""
+        try:
+            return form.fields["version"].clean(form.data.get("version"))
+        except ValidationError:
+            return None
+
+    def _post_valid(self, request, form) -> bool:
+        """Validate the posted form; refuse taking the stored value of a field it does not offer."""
+        valid = form.is_valid()
+        if set(conflict.taken(request)) - set(conflict.comparable(form)):
+            form.add_error(None, _("Only the fields listed in the comparison can take the other version's value."))
+            return False
+        return valid
+
+    def _stale_differences(self, obj, form, error) -> list | None:
+        """On a stale save, the fields where the stored item differs; the form then carries its version."""
+        if getattr(error, "code", None) != "stale":
+            return None
+        try:
+            stored = self.obj_get(obj.id)
+        except NotFound:
+            return None
+        form.data = conflict.data_at_version(form.data, stored.version)
+        return conflict.differences(form, stored)
+
+    def _form_response(self, request, form, obj, title, differences=None):
         context = self._context(
             request,
             title=title,
@@ -275,6 +315,8 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             delete_url=self._url("delete", obj.id) if obj else None,
             changelist_url=self._url("changelist"),
             read_only=any(field.disabled for field in form.fields.values()),
+            differences=differences,
+            theirs_name=conflict.THEIRS,
             **self.form_extra_context(request, obj),
         )
         status = 400 if form.is_bound and form.errors else 200
