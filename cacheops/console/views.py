@@ -25,10 +25,10 @@ from .forms import OperationsQuery, OverviewQuery, PurgeForm
 PERMISSION = "cms.view_program"
 
 
-def console_view(view):
-    """The admin's login and staff checks, then the content viewers' permission; GET and HEAD only."""
+def _guarded(method_check, view):
+    """The admin's login and staff checks, then the content viewers' permission, for the methods allowed."""
 
-    @require_safe
+    @method_check
     @functools.wraps(view)
     def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.has_perm(PERMISSION):
@@ -36,19 +36,16 @@ def console_view(view):
         return view(request, *args, **kwargs)
 
     return admin.site.admin_view(checked)
+
+
+def console_view(view):
+    """A console page: GET and HEAD only."""
+    return _guarded(require_safe, view)
 
 
 def console_action(view):
-    """The admin's login and staff checks, then the content viewers' permission; POST only (with CSRF)."""
-
-    @require_POST
-    @functools.wraps(view)
-    def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.has_perm(PERMISSION):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return admin.site.admin_view(checked)
+    """A console action: POST only (with CSRF); each action checks its own permission too."""
+    return _guarded(require_POST, view)
 
 
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> TemplateResponse:

@@ -41,19 +41,25 @@ def page(new_page):
     return new_page()
 
 
+def staff_login(page, base_url: str, username: str, *, group: str | None = None, superuser: bool = False) -> User:
+    """Create a staff user (in `group`, if given) and log them in on `page` through /admin/login/."""
+    user = User.objects.create_user(username, password=PASSWORD, is_staff=True, is_superuser=superuser)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("#login-form [type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+    return user
+
+
 @pytest.fixture
 def editor_login(live_server, dynamodb):
     """Create an editor in the Editors group and log them in on `page` through /admin/login/."""
     numbers = itertools.count(1)
 
     def login(page):
-        user = User.objects.create_user(f"editor{next(numbers)}", password=PASSWORD, is_staff=True)
-        user.groups.add(Group.objects.get(name="Editors"))
-        page.goto(f"{live_server.url}/admin/login/")
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", PASSWORD)
-        page.click("#login-form [type=submit]")
-        page.wait_for_url(f"{live_server.url}/admin/")
-        return user
+        return staff_login(page, live_server.url, f"editor{next(numbers)}", group="Editors")
 
     return login

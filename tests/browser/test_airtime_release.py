@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from cacheops import airtime, clock, operations
@@ -22,7 +22,7 @@ from cacheops.models import AirtimeSchedule, Operation
 from cacheops.reader import reader_get, readers_stop
 from cms import services
 from cms.broadcast import JST
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import staff_login
 from tests.cacheops.conftest import _engine_use, show_create, wait_for
 
 pytestmark = pytest.mark.browser
@@ -80,14 +80,7 @@ def server(live_server, redis_engine, dynamodb, settings, fake_clock):
 
 
 def ops_login(page, live_server) -> User:
-    user = User.objects.create_user(f"ops{next(NUMBERS)}", password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name="Ops"))
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    return user
+    return staff_login(page, live_server.url, f"ops{next(NUMBERS)}", group="Ops")
 
 
 def api_get(live_server, path: str) -> tuple[dict, str]:

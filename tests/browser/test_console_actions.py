@@ -4,13 +4,13 @@ import itertools
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from cacheops import operations
 from cacheops.models import ConsoleTask
 from cms.celery import app
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import staff_login
 from tests.cacheops.conftest import _engine_use, show_create
 
 pytestmark = pytest.mark.browser
@@ -31,15 +31,7 @@ def published(redis_engine, dynamodb):
 
 
 def login(page, live_server, *, group: str | None = None, superuser: bool = False) -> User:
-    user = User.objects.create_user(f"staff{next(NUMBERS)}", password=PASSWORD, is_staff=True, is_superuser=superuser)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
-    return user
+    return staff_login(page, live_server.url, f"staff{next(NUMBERS)}", group=group, superuser=superuser)
 
 
 def refusals(page) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, Permission, User
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from cacheops import operations
 from cacheops.console import actions
@@ -22,23 +22,10 @@ from cms.celery import app
 from cms.groups import groups_ensure
 from cms.store.local import free_port
 from tests.cacheops.conftest import show_create, wait_for
+from tests.cacheops.test_console import EN, OPERATIONS, OVERVIEW, family_url, language_restored  # noqa: F401 (an autouse fixture)
 from tests.cms.test_csp import refused_by_policy
 
-OVERVIEW = "/admin/cacheops/"
-OPERATIONS = "/admin/cacheops/operations/"
 ACTIONS = ("rebuild", "prewarm", "invalidate", "purge", "rollback")
-EN = {"accept-language": "en"}
-
-
-@pytest.fixture(autouse=True)
-def language_restored():
-    """LocaleMiddleware activates each request's language in this thread: put the default back."""
-    with translation.override(django_settings.LANGUAGE_CODE):
-        yield
-
-
-def family_url(name: str) -> str:
-    return f"/admin/cacheops/family/{name}/"
 
 
 def action_url(name: str, action: str) -> str:
