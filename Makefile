@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 # Everything locally: Redis, a moto server, Django, a Celery worker and beat (moto comes from requirements-dev.txt).
 run:
-	bin/run
+	bin/foreground bin/run
 
 # Suites the SQL database cannot change (parsing, input checks, headers, translations) run in the first pass only.
 SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests/cms/test_broadcast.py \

@@ -1,6 +1,8 @@
 """Running it locally: commands follow the stack `bin/run` runs, and stopping that stack is a success."""
 
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -116,6 +118,7 @@ def stack(tmp_path):
         started.append(proc)
         return proc
 
+    start.env = env
     yield start, tmp_path / "stack.env", ports
     for proc in started:
         if proc.poll() is None:
@@ -156,6 +159,49 @@ def test_stopping_the_stack_stops_its_servers_removes_its_file_and_succeeds(stac
     assert "stopped moto" in output and "stopped momento" in output
     assert not path.exists()
     assert not listening(ports["MOTO_PORT"]) and not listening(ports["MOMENTO_PORT"])
+
+
+def test_ctrl_c_in_the_terminal_ends_make_run_with_status_0(stack, tmp_path):
+    start, path, ports = stack
+    env = start.env
+    # A terminal of its own: the child leads a session whose controlling terminal is the pty, as a shell's job.
+    pid, terminal = pty.fork()
+    if pid == 0:
+        os.chdir(settings.BASE_DIR)
+        os.execvpe("make", ["make", "--no-print-directory", "run"], env)
+    output = bytearray()
+
+    def read_until(done, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.2)[0]:
+                try:
+                    output.extend(os.read(terminal, 65536))
+                except OSError:
+                    return
+
+    read_until(lambda: path.exists() and listening(ports["WEB_PORT"]), 180)
+    assert listening(ports["WEB_PORT"]), output.decode(errors="replace")
+    os.write(terminal, b"\x03")  # what Ctrl-C types
+    ended = []
+
+    def finished() -> bool:
+        if not ended:
+            waited, status = os.waitpid(pid, os.WNOHANG)
+            if waited:
+                ended.append(status)
+        return bool(ended)
+
+    read_until(finished, 120)
+    deadline = time.monotonic() + 120
+    while not finished() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = output.decode(errors="replace")
+
+    assert ended, text
+    assert os.waitstatus_to_exitcode(ended[0]) == 0, text
+    assert "Error" not in text and "Interrupt" not in text, text
+    assert not path.exists()
 
 
 def test_a_stack_that_cannot_start_fails_and_leaves_no_file(stack):
