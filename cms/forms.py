@@ -6,12 +6,12 @@ import re
 import unicodedata
 
 from django import forms
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import domain, validation
+from . import domain, program_index, validation
 from .broadcast import OutOfWindow, broadcast_format, broadcast_parse, clock_format
+from .widgets import ProgramAutocomplete, ProgramFixedInput
 
 STATUS_CHOICES = [
     (domain.DRAFT, gettext_lazy("Draft")),
@@ -200,29 +200,32 @@ class ProgramForm(ContentForm):
     key_art_upload = forms.FileField(label=gettext_lazy("Key art"), required=False)
 
 
-class FixedChoiceInput(forms.Select):
-    """Show the chosen option as text and send its value back as it was: a choice made once."""
+class ProgramChoiceField(forms.ChoiceField):
+    """A program picked through the autocomplete, and accepted only if the SQL program list has it."""
 
-    def render(self, name, value, attrs=None, renderer=None):
-        label = dict(self.choices).get(value, value)
-        hidden = forms.HiddenInput().render(name, value, attrs, renderer)
-        return format_html('{}<div class="readonly">{}</div>', hidden, label)
+    widget = ProgramAutocomplete
+
+    # False where the service checks the program itself (a season's program, which never changes).
+    listed_only = True
+
+    def valid_value(self, value) -> bool:
+        return not self.listed_only or program_index.entry_exists(value)
 
 
 class SeasonForm(ContentForm):
-    program_id = forms.ChoiceField(label=gettext_lazy("Program"))
+    program_id = ProgramChoiceField(label=gettext_lazy("Program"))
     title = _title_field()
     sort_order = NumberField(label=gettext_lazy("Sort order"), bound=validation.SORT_ORDER, initial=0)
     status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
     publish_at = BroadcastDateTimeField(label=gettext_lazy("Available from"))
     expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
 
-    def __init__(self, *args, programs: list[tuple[str, str]], program_fixed: bool = False, **kwargs):
+    def __init__(self, *args, program_fixed: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if program_fixed:
             # A season stays in the program it was created in (the service refuses a change).
-            self.fields["program_id"].widget = FixedChoiceInput()
-        self.fields["program_id"].choices = programs
+            self.fields["program_id"].widget = ProgramFixedInput()
+            self.fields["program_id"].listed_only = False
 
 
 class EpisodeForm(ContentForm):
@@ -249,8 +252,19 @@ class EpisodeForm(ContentForm):
 
 
 class ProgramPickForm(forms.Form):
-    program = forms.ChoiceField(label=gettext_lazy("Program"))
+    program = ProgramChoiceField(label=gettext_lazy("Program"))
 
-    def __init__(self, *args, programs: list[tuple[str, str]], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["program"].choices = programs
+
+class ProgramFilterForm(forms.Form):
+    """The changelists' program filter: one autocomplete select, empty for every program."""
+
+    program = ProgramChoiceField(
+        label=gettext_lazy("Program"), required=False, widget=ProgramAutocomplete(attrs={"data-width": "100%"})
+    )
+
+
+class ProgramSearchQuery(forms.Form):
+    """The program autocomplete's query: what was typed, and which page of matches."""
+
+    term = forms.CharField(max_length=100, required=False)
+    page = forms.IntegerField(min_value=1, max_value=1000, required=False)

@@ -40,3 +40,34 @@ def reading_key(text: str) -> tuple:
     base = _significant(unicodedata.normalize("NFKD", folded)).translate(_SMALL_TO_FULL)
     # Ties (かき / がき) fall back to the unfolded text, so voiced follows plain, and then to the text itself.
     return tuple((_group(c), c) for c in base), _significant(folded), text or ""
+
+
+# Sort texts hold digits only: every database collation orders digits alike and none joins them into one letter
+# (hex would risk "aa" in Danish or "dd" in Welsh). A code point is "1" and five digits, or "2" and seven above
+# 99999, so codes keep code point order and none is the start of another; "0" ends a sequence, before any code.
+_END = "0"
+
+
+def _code(char: str) -> str:
+    point = ord(char)
+    return f"1{point:05d}" if point < 100_000 else f"2{point:07d}"
+
+
+def _letters_code(letters: tuple) -> str:
+    return "".join(f"{group + 1}{_code(char)}" for group, char in letters)
+
+
+def plain_sort_text(text: str) -> str:
+    """Digits whose order, compared as plain strings, is the order of `text` compared by code point."""
+    return "".join(map(_code, text)) + _END
+
+
+def reading_sort_text(text: str) -> str:
+    """Digits whose order, compared as plain strings in any collation, is the order of reading_key(text)."""
+    letters, significant, raw = reading_key(text)
+    return _letters_code(letters) + _END + plain_sort_text(significant) + plain_sort_text(raw)
+
+
+def reading_prefix_text(text: str) -> str:
+    """The start shared by the reading_sort_text of every text whose reading begins with the reading of `text`."""
+    return _letters_code(reading_key(text)[0])

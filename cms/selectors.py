@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from django.core import signing
 
-from . import domain
-from .kana import reading_key
+from . import domain, program_index
 from .store import episodes as episode_store
 from .store import programs as program_store
 from .store import seasons as season_store
 from .store.errors import NotFound
+from .store.paging import Slice
 
 CURSOR_SALT = "cms.changelist.cursor"
 # Titles are searched by prefix in a DynamoDB sort-key condition, which AWS refuses beyond 1024 bytes.
 SEARCH_MAX_CHARS = 100
-Stream = Callable[[object], Iterator[tuple[object, object]]]
+PAGES_MAX = 1_000_000
 
 
 class BadCursor(Exception):
@@ -28,59 +28,53 @@ def _query_id(query: dict) -> str:
     return hashlib.sha256(repr(sorted(query.items())).encode()).hexdigest()[:12]
 
 
-def _cursor_load(cursor: str | None, query: dict, streams: int) -> list:
-    """Decode a cursor into the stack of page starts; the first page has one empty start."""
+def _cursor_load(cursor: str | None, query: dict) -> tuple[dict | None, bool, int]:
+    """Decode a cursor into (position, read backward?, page number); the first page has no position."""
     if not cursor:
-        return [[(None, False)] * streams]
+        return None, False, 1
     try:
         payload = signing.loads(cursor, salt=CURSOR_SALT)
     except signing.BadSignature:
         raise BadCursor from None
-    if payload.get("q") != _query_id(query):
+    if not isinstance(payload, dict) or payload.get("q") != _query_id(query):
         raise BadCursor
-    return payload["stack"]
+    position, backward, number = payload.get("at"), payload.get("back"), payload.get("n")
+    if not isinstance(position, dict | None) or not isinstance(backward, bool) or not isinstance(number, int):
+        raise BadCursor
+    if not 2 <= number <= PAGES_MAX:
+        raise BadCursor
+    return position, backward, number
 
 
-def _cursor_dump(stack: list, query: dict) -> str:
-    return signing.dumps({"q": _query_id(query), "stack": stack}, salt=CURSOR_SALT, compress=True)
+def _cursor_dump(query: dict, position, *, backward: bool, number: int) -> str:
+    """A link to page `number`: the items after `position`, or before it when reading `backward`."""
+    if number < 2:
+        return ""
+    return signing.dumps({"q": _query_id(query), "at": position, "back": backward, "n": number}, salt=CURSOR_SALT)
 
 
-def _merge(streams: list[Stream], keys: list, keep: list, starts: list, size: int):
-    """Take `size` items from sorted streams merged by key; return items, next starts, more?"""
-    iters = [iter(()) if done else stream(pos) for stream, (pos, done) in zip(streams, starts, strict=True)]
-    heads = [next(it, None) for it in iters]
-    positions = [pos for pos, _done in starts]
-    items = []
-    while len(items) < size:
-        live = [(keys[i](head[0]), i) for i, head in enumerate(heads) if head is not None]
-        if not live:
-            break
-        _key, i = min(live)
-        obj, positions[i] = heads[i]
-        heads[i] = next(iters[i], None)
-        if keep[i](obj):
-            items.append(obj)
-    # Step over items the next page would drop anyway, so a "next" link never leads to an empty page.
-    for i, head in enumerate(heads):
-        while head is not None and not keep[i](head[0]):
-            positions[i] = head[1]
-            head = heads[i] = next(iters[i], None)
-    following = [(positions[i], heads[i] is None) for i in range(len(streams))]
-    return items, following, any(head is not None for head in heads)
+def _page(read: Callable[..., Slice], query: dict, cursor: str | None, size: int) -> domain.Page:
+    """One page of a list that `read(start=, backward=, size=)` reads from its index, with its neighbours' links.
 
-
-def _page(streams, query: dict, cursor: str | None, size: int, keys=None, keep=None) -> domain.Page:
-    stack = _cursor_load(cursor, query, len(streams))
-    keys = keys or [lambda obj: 0] * len(streams)
-    keep = keep or [lambda obj: True] * len(streams)
-    try:
-        items, following, more = _merge(streams, keys, keep, [tuple(s) for s in stack[-1]], size)
-    except (TypeError, ValueError, KeyError):
-        raise BadCursor from None
+    A link holds where its page begins (or ends, for a previous page), never the pages before it.
+    """
+    start, backward, number = _cursor_load(cursor, query)
+    if number > 1 and start is None:
+        raise BadCursor
+    got = read(start=start, backward=backward, size=size)
+    if backward:
+        # Read back from the first item of the page the link was on: a page follows this one.
+        items, first, last, more_before, more_after = got.items[::-1], got.last, got.first, got.more, True
+    else:
+        items, first, last, more_before, more_after = got.items, got.first, got.last, number > 1, got.more
+    if not items:
+        more_before, more_after = number > 1, False
     return domain.Page(
         items=items,
-        next_cursor=_cursor_dump(stack + [following], query) if more else None,
-        prev_cursor=(_cursor_dump(stack[:-1], query) if len(stack) > 2 else "") if len(stack) > 1 else None,
+        next_cursor=_cursor_dump(query, last, backward=False, number=number + 1) if more_after and items else None,
+        prev_cursor=(
+            (_cursor_dump(query, first, backward=True, number=number - 1) if items else "") if more_before else None
+        ),
     )
 
 
@@ -96,49 +90,28 @@ def _filters(**values) -> dict:
 def programs_page(
     *, q: str = "", status: str = "", genre: str = "", order: str = "sort", cursor: str | None = None, size: int = 50
 ) -> domain.Page:
-    """One page of live programs, searched by title or kana prefix, filtered and ordered."""
-    prefix = _prefix(q)
-    filters = _filters(status=status, genre=genre)
-    query = {"q": prefix, "status": status, "genre": genre, "order": order}
-    if not prefix and order == "reading":
-        return _page([lambda start: _programs_by_reading(filters, start)], query, cursor, size)
-    if not prefix:
+    """One page of live programs, searched by title or reading, filtered, by sort order or reading ("title").
 
-        def listed(start):
-            return program_store.programs_stream(order=order, filters=filters, start=start)
-
-        return _page([listed], query, cursor, size)
-
-    def by_title(start):
-        return program_store.programs_prefix_streams(prefix, filters=filters, starts=(start, None))[0]
-
-    def by_kana(start):
-        return program_store.programs_prefix_streams(prefix, filters=filters, starts=(None, start))[1]
-
-    return _page(
-        [by_title, by_kana],
-        query,
-        cursor,
-        size,
-        keys=[
-            lambda p: (domain.title_normalize(p.title), p.id),
-            lambda p: (domain.title_normalize(p.title_kana), p.id),
-        ],
-        # A program matching by both title and kana is listed once, from the title stream.
-        keep=[lambda p: True, lambda p: not domain.title_normalize(p.title).startswith(prefix)],
+    The SQL program list picks the page; one BatchGet reads its programs from the content store.
+    """
+    query = {"q": q[:SEARCH_MAX_CHARS], "status": status, "genre": genre, "order": order}
+    _position, _backward, number = _cursor_load(cursor, query)
+    ids, more = program_index.entries_page(
+        q=query["q"], status=status, genre=genre, order=order, offset=(number - 1) * size, size=size
     )
-
-
-def program_reading(program: domain.Program) -> tuple:
-    """The sort key of a program in reading order: its kana reading, else its title."""
-    return reading_key(program.title_kana or program.title), program.id
-
-
-def _programs_by_reading(filters: dict, start) -> Iterator[tuple[domain.Program, int]]:
-    """Live programs in reading order; positions count programs, which DynamoDB cannot sort by reading."""
-    begin = int(start or 0)
-    programs = sorted((p for p, _ in program_store.programs_stream(filters=filters)), key=program_reading)
-    return ((p, index + 1) for index, p in enumerate(programs[begin:], begin))
+    found = program_store.programs_many(ids)
+    # A row the sweep has not repaired yet must not put a program under a filter it no longer matches.
+    wanted = _filters(status=status, genre=genre)
+    items = [
+        found[pid]
+        for pid in ids
+        if pid in found and all(getattr(found[pid], name) == value for name, value in wanted.items())
+    ]
+    return domain.Page(
+        items=items,
+        next_cursor=_cursor_dump(query, None, backward=False, number=number + 1) if more else None,
+        prev_cursor=_cursor_dump(query, None, backward=False, number=number - 1) if number > 1 else None,
+    )
 
 
 def seasons_page(
@@ -147,12 +120,13 @@ def seasons_page(
     """One page of seasons of one or all programs."""
     prefix = _prefix(q)
     query = {"q": prefix, "status": status, "program": program_id}
-    filters = _filters(status=status)
 
-    def stream(start):
-        return season_store.seasons_stream(program_id=program_id or None, prefix=prefix, filters=filters, start=start)
+    def read(**where) -> Slice:
+        return season_store.seasons_slice(
+            program_id=program_id or None, prefix=prefix, filters=_filters(status=status), **where
+        )
 
-    return _page([stream], query, cursor, size)
+    return _page(read, query, cursor, size)
 
 
 def episodes_page(
@@ -167,14 +141,13 @@ def episodes_page(
     """One page of episodes by program/season/number or airtime, searched by title prefix."""
     prefix = _prefix(q)
     query = {"q": prefix, "status": status, "program": program_id, "order": order}
-    filters = _filters(status=status)
 
-    def stream(start):
-        return episode_store.episodes_stream(
-            order=order, program_id=program_id or None, prefix=prefix, filters=filters, start=start
+    def read(**where) -> Slice:
+        return episode_store.episodes_slice(
+            order=order, program_id=program_id or None, prefix=prefix, filters=_filters(status=status), **where
         )
 
-    return _page([stream], query, cursor, size)
+    return _page(read, query, cursor, size)
 
 
 def program_get(program_id: str) -> domain.Program:
@@ -193,14 +166,18 @@ def episode_get(episode_id: str) -> domain.Episode:
 
 
 def program_titles(ids: list[str]) -> dict[str, str]:
-    """Titles of the given programs, for labelling lists."""
-    return {pid: p.title for pid, p in program_store.programs_many(ids).items()}
+    """Titles of the given programs, for labelling lists: from the SQL program list, and in one batch
+    from the content store for those it lacks."""
+    titles = program_index.titles(ids)
+    missing = [pid for pid in dict.fromkeys(ids) if pid not in titles]
+    if missing:
+        titles |= {pid: p.title for pid, p in program_store.programs_many(missing).items()}
+    return titles
 
 
 def program_choices() -> list[tuple[str, str]]:
-    """Every live program as (id, title), in reading order, for pickers."""
-    programs = [p for p, _ in program_store.programs_stream(order="title")]
-    return [(p.id, p.title) for p in sorted(programs, key=program_reading)]
+    """Every live program as (id, title), in reading order, from the SQL program list."""
+    return program_index.entries_all()
 
 
 def program_contents(program_id: str) -> tuple[list[domain.Season], dict[str, list[domain.Episode]]]:

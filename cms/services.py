@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from ulid import ULID
 
-from . import domain, validation
+from . import domain, program_index, validation
 from .enqueue import task_send
 from .signals import content_changed
 from .store import cascade
@@ -24,8 +24,7 @@ from .store import seasons as season_store
 from .store.errors import ItemTooLarge, NotFound, NotUnique, StaleVersion
 
 STALE_MESSAGE = gettext_lazy(
-    "This item was changed by someone else since you opened it. Your input is kept below; "
-    "reload the page to see their changes."
+    "This item was changed by someone else since you opened it. Your input is kept below, next to what they saved."
 )
 
 
@@ -39,6 +38,18 @@ def _content_changed(obj: domain.Program | domain.Season | domain.Episode, user:
     items = [(KINDS[type(obj)], obj.id, obj.version, deleted)]
     # The write is stored: a failing receiver is logged (by send_robust), never turned into an error page.
     content_changed.send_robust(sender=type(obj), program_id=program_id, items=items, user=user)
+
+
+def _program_listed(program: domain.Program, *, deleted: bool = False) -> None:
+    """Bring the SQL program list up to date with a stored program write (or delete)."""
+    # The write is stored: a failure here is logged, never turned into an error, and the sweep repairs the list.
+    try:
+        if deleted:
+            program_index.entry_delete(program.id)
+        else:
+            program_index.entry_save(program)
+    except Exception:
+        logger.exception("Program %s not brought up to date in the program list; the sweep will", program.id)
 
 
 def new_id() -> str:
@@ -99,6 +110,7 @@ def program_create(*, user: str, key_art_upload=None, **fields) -> domain.Progra
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
         program_store.program_create(program)
+    _program_listed(program)
     _content_changed(program, user)
     return program
 
@@ -113,6 +125,7 @@ def program_update(*, program_id: str, version: int, user: str, key_art_upload=N
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
         program_store.program_update(program, old_slug=current.slug)
+    _program_listed(program)
     _content_changed(program, user)
     return program
 
@@ -122,6 +135,7 @@ def program_delete(*, program_id: str, version: int, user: str) -> None:
     program = replace(program_store.program_get(program_id), version=version)
     with _store_errors():
         program_store.program_mark_deleted(_stamp(program, user))
+    _program_listed(program, deleted=True)
     _content_changed(program, user, deleted=True)
     try:
         task_send("cms.tasks.program_purge", program_id)
@@ -136,6 +150,11 @@ def program_purge(*, program_id: str) -> bool:
     """Remove what is left of a deleted program; True once nothing remains."""
     cascade.program_children_purge(program_id)
     return cascade.program_remove_if_empty(program_id)
+
+
+def program_index_sync() -> tuple[int, int, int]:
+    """Make the SQL program list match the content store; return how many rows were (added, changed, removed)."""
+    return program_index.entries_sync()
 
 
 def deleted_programs_sweep() -> int:

@@ -206,6 +206,8 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"timeout": 1}}
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-programs": {"task": "cms.tasks.deleted_programs_sweep", "schedule": 300.0},
+    # Saves keep the pickers' SQL program list current; this repairs what a failed or bulk write left behind.
+    "sync-program-list": {"task": "cms.tasks.program_index_sync", "schedule": 300.0},
     "refresh-cache-ttls": {"task": "cacheops.tasks.refresh_ttl", "schedule": 3600.0},
     "rebuild-stalled-changes": {"task": "cacheops.tasks.rebuild_stalled", "schedule": 60.0},
     "sweep-dead-operations-and-lost-families": {

@@ -15,3 +15,9 @@ def program_purge(program_id: str) -> bool:
 def deleted_programs_sweep() -> int:
     """Finish every purge a dead worker left half done."""
     return services.deleted_programs_sweep()
+
+
+@shared_task(acks_late=True)
+def program_index_sync() -> list[int]:
+    """Repair the SQL program list from the content store: rows added, changed and removed."""
+    return list(services.program_index_sync())

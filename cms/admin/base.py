@@ -24,6 +24,22 @@ from .outage import StoreOutageMixin, store_guarded
 from .posted import posted_version, selection_parse
 
 
+class LookupChoices:
+    """A filter's values when they are too many to list: each asked for is checked on its own, and `form`
+    renders the filter's input."""
+
+    form = None
+
+    def __contains__(self, value: str) -> bool:
+        raise NotImplementedError
+
+
+STALE_DELETE = gettext_lazy(
+    "Someone else changed this item since you opened it, so it was not deleted. "
+    "Look at their changes, then delete it here if you still want to."
+)
+
+
 @dataclass
 class Row:
     """One changelist row: the item it stands for and the cells shown."""
@@ -177,7 +193,10 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
     def _params(self, request, filters) -> tuple[dict[str, str], bool]:
         """The list's query parameters without values it does not offer, the search bounded; refused any?"""
         params = {key: request.GET.get(key, "") for key in ("q", "status", "genre", "program", "o", "cursor")}
-        offered = {name: {value for value, _text in choices} for name, _label, choices in filters}
+        offered = {
+            name: choices if isinstance(choices, LookupChoices) else {value for value, _text in choices}
+            for name, _label, choices in filters
+        }
         offered["o"] = {value for value, _label in self.orders}
         checked = ("status", "genre", "program", "o")
         unknown = [key for key in checked if params[key] and params[key] not in offered.get(key, ())]
@@ -333,8 +352,11 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             except NotFound:
                 messages.error(request, _("Someone else deleted this item since you opened it."))
                 return HttpResponseRedirect(self._url("changelist"))
-            except (ValueError, ValidationError) as error:
-                messages.error(request, " ".join(getattr(error, "messages", [_("Reload the page and try again.")])))
+            except ValidationError as error:
+                stale = getattr(error, "code", None) == "stale"
+                messages.error(request, STALE_DELETE if stale else " ".join(error.messages))
+            except ValueError:
+                messages.error(request, _("Reload the page and try again."))
             else:
                 self.log_deletions(request, [self.anchor(obj)])
                 messages.success(request, _("“%(title)s” was deleted.") % {"title": obj.title})

@@ -13,6 +13,7 @@ from cms import domain, forms, models, selectors, services
 from cms.templatetags.airtime import jst_cell
 
 from .base import StoreModelAdmin, initial_from
+from .picker import ProgramFilter, ProgramSearchMixin
 from .posted import posted_choices
 
 admin.site.site_header = gettext_lazy("Airtime back office")
@@ -41,19 +42,18 @@ def _user(request) -> str:
     return request.user.get_username()
 
 
-def _program_filter():
-    return ("program", gettext_lazy("Program"), [("", gettext_lazy("All"))] + selectors.program_choices())
+def _program_filter(request):
+    return ("program", gettext_lazy("Program"), ProgramFilter(request.GET.get("program", "")))
 
 
 @admin.register(models.Program)
-class ProgramAdmin(StoreModelAdmin):
+class ProgramAdmin(ProgramSearchMixin, StoreModelAdmin):
     kind = "program"
-    orders = (
-        ("sort", gettext_lazy("Sort order")),
-        ("title", gettext_lazy("Title")),
-        ("reading", gettext_lazy("Reading (gojuon)")),
-    )
-    search_order = gettext_lazy("title or reading")
+    orders = (("sort", gettext_lazy("Sort order")), ("title", gettext_lazy("Title (gojuon order of the reading)")))
+
+    def order_used(self, params):
+        # The SQL program list keeps the chosen order when searching too.
+        return params["o"] or self.orders[0][0]
 
     def page(self, request, params):
         return selectors.programs_page(
@@ -151,29 +151,17 @@ class SeasonAdmin(StoreModelAdmin):
         return headers, rows
 
     def filters(self, request):
-        return [STATUS_FILTER, _program_filter()]
+        return [STATUS_FILTER, _program_filter(request)]
 
     def obj_get(self, object_id):
         return selectors.season_get(object_id)
 
     def form_build(self, request, obj, data=None, files=None, read_only=False):
         initial = initial_from(obj) or {"program_id": request.GET.get("program", "")}
-        return forms.SeasonForm(
-            data,
-            files,
-            initial=initial,
-            read_only=read_only,
-            programs=selectors.program_choices(),
-            program_fixed=obj is not None,
-        )
+        return forms.SeasonForm(data, files, initial=initial, read_only=read_only, program_fixed=obj is not None)
 
     def form_offline(self, request, object_id):
-        return forms.SeasonForm(
-            request.POST,
-            request.FILES,
-            programs=posted_choices(request, "program_id"),
-            program_fixed=object_id is not None,
-        )
+        return forms.SeasonForm(request.POST, request.FILES, program_fixed=object_id is not None)
 
     def create(self, request, form):
         return services.season_create(user=_user(request), **form.values())
@@ -218,7 +206,7 @@ class EpisodeAdmin(StoreModelAdmin):
         return headers, rows
 
     def filters(self, request):
-        return [STATUS_FILTER, _program_filter()]
+        return [STATUS_FILTER, _program_filter(request)]
 
     def order_used(self, params):
         # One program's episodes come from its own index, always by season and number.
@@ -235,10 +223,16 @@ class EpisodeAdmin(StoreModelAdmin):
         return selectors.episode_get(object_id)
 
     def add_precondition(self, request):
-        program_id = request.POST.get("program_id") or request.GET.get("program")
-        if program_id and domain.id_valid(program_id):
+        posted = request.POST.get("program_id")
+        if posted:
+            # A posted episode names its program in the form; the service checks it.
+            return None if domain.id_valid(posted) else self._program_pick(request, forms.ProgramPickForm())
+        form = forms.ProgramPickForm(request.GET if "program" in request.GET else None)
+        if form.is_bound and form.is_valid():
             return None
-        form = forms.ProgramPickForm(programs=selectors.program_choices())
+        return self._program_pick(request, form)
+
+    def _program_pick(self, request, form):
         context = self._context(request, title=_("Add episode: choose its program"), form=form)
         return TemplateResponse(request, "admin/cms/program_pick.html", context)
 

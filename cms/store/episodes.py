@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from cms import domain
 from cms.domain import time_text
 
 from .convert import NO_AIRTIME, episode_from_item, item_values
 from .counters import episode_counts
 from .models import EpisodeItem, ProgramItem, SeasonItem
-from .paging import Position, query_stream
+from .paging import Position, Slice, query_slice, query_stream
 from .writes import item_delete, item_get, item_write
 
 KIND = "episode"
@@ -84,43 +82,39 @@ def episodes_of_program(program_id: str) -> list[domain.Episode]:
     return [e for e, _ in query_stream(EpisodeItem, EpisodeItem.by_program, program_id, convert=episode_from_item)]
 
 
-def episodes_stream(
+def episodes_slice(
     *,
     order: str = "program",
     program_id: str | None = None,
     prefix: str = "",
     filters: dict | None = None,
     start: Position = None,
-) -> Iterator[tuple[domain.Episode, Position]]:
-    """Episodes of one program, or of all by program/season/number, airtime or title prefix."""
+    backward: bool = False,
+    size: int = 50,
+) -> Slice:
+    """Up to `size` episodes after `start`: of one program, or of all by program/season/number, airtime
+    (newest first) or title prefix; `backward` reads towards the beginning of that order."""
     title_filter = EpisodeItem.title_norm.startswith(prefix) if prefix else None
+    key_condition = condition = None
+    forward = True
     if program_id:
-        return query_stream(
-            EpisodeItem,
-            EpisodeItem.by_program,
-            program_id,
-            convert=episode_from_item,
-            filters=filters,
-            condition=title_filter,
-            start=start,
-        )
-    if prefix:
-        return query_stream(
-            EpisodeItem,
-            EpisodeItem.by_title,
-            KIND,
-            convert=episode_from_item,
-            range_condition=title_filter,
-            filters=filters,
-            start=start,
-        )
-    index = EpisodeItem.by_airtime if order == "airtime" else EpisodeItem.by_order
-    return query_stream(
+        # One program's episodes by season and number; a title prefix is not a key of that index.
+        index, hash_key, condition = EpisodeItem.by_program, program_id, title_filter
+    elif prefix:
+        index, hash_key, key_condition = EpisodeItem.by_title, KIND, title_filter
+    elif order == "airtime":
+        index, hash_key, forward = EpisodeItem.by_airtime, KIND, False
+    else:
+        index, hash_key = EpisodeItem.by_order, KIND
+    return query_slice(
         EpisodeItem,
         index,
-        KIND,
+        hash_key,
         convert=episode_from_item,
+        size=size,
+        range_condition=key_condition,
         filters=filters,
+        condition=condition,
         start=start,
-        forward=order != "airtime",
+        forward=forward != backward,
     )

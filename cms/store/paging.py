@@ -1,10 +1,28 @@
-"""Index queries as streams of (item, resume position)."""
+"""Index queries as streams of (item, resume position), and as pages of a known size."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 Position = dict | None
+
+
+def _query(model, index, hash_key, *, range_condition, filters, condition, start, forward, page_size):
+    for name, value in (filters or {}).items():
+        clause = getattr(model, name) == value
+        condition = clause if condition is None else condition & clause
+    query = index.query if index is not None else model.query
+    # Without a filter, DynamoDB stops at `page_size` items; with one it reads up to 1 MB per request,
+    # so that a page of matches rarely takes a second request.
+    return query(
+        hash_key,
+        range_key_condition=range_condition,
+        filter_condition=condition,
+        last_evaluated_key=start,
+        scan_index_forward=forward,
+        page_size=page_size if condition is None else None,
+    )
 
 
 def query_stream(
@@ -21,17 +39,80 @@ def query_stream(
     page_size: int = 100,
 ) -> Iterator[tuple[object, Position]]:
     """Yield (domain object, position after it) from an index Query; never a Scan."""
-    for name, value in (filters or {}).items():
-        clause = getattr(model, name) == value
-        condition = clause if condition is None else condition & clause
-    query = index.query if index is not None else model.query
-    results = query(
+    results = _query(
+        model,
+        index,
         hash_key,
-        range_key_condition=range_condition,
-        filter_condition=condition,
-        last_evaluated_key=start,
-        scan_index_forward=forward,
+        range_condition=range_condition,
+        filters=filters,
+        condition=condition,
+        start=start,
+        forward=forward,
         page_size=page_size,
     )
     for item in results:
         yield convert(item), results.last_evaluated_key
+
+
+def _key_names(model, index) -> tuple[str, ...]:
+    """The attributes that place an item in `index` (or in the table): a query's resume position."""
+    keys = [model._hash_key_attribute(), model._range_key_attribute()]
+    if index is not None:
+        keys += [a for a in index.Meta.attributes.values() if a.is_hash_key or a.is_range_key]
+    return tuple(dict.fromkeys(a.attr_name for a in keys if a is not None))
+
+
+def _position(item, names: tuple[str, ...]) -> Position:
+    values = item.serialize()
+    return {name: values[name] for name in names}
+
+
+@dataclass
+class Slice:
+    """Items read in one direction, where the first and last of them stand, and whether more follow."""
+
+    items: list
+    first: Position = None
+    last: Position = None
+    more: bool = False
+
+
+def query_slice(
+    model,
+    index,
+    hash_key: str,
+    *,
+    convert,
+    size: int,
+    range_condition=None,
+    filters: dict | None = None,
+    condition=None,
+    start: Position = None,
+    forward: bool = True,
+) -> Slice:
+    """Up to `size` items after `start` in the direction read, and whether more follow.
+
+    Without a filter this is one request for `size` + 1 items: the extra one only tells that more follow.
+    """
+    results = _query(
+        model,
+        index,
+        hash_key,
+        range_condition=range_condition,
+        filters=filters,
+        condition=condition,
+        start=start,
+        forward=forward,
+        page_size=size + 1,
+    )
+    taken = []
+    more = False
+    for item in results:
+        if len(taken) == size:
+            more = True
+            break
+        taken.append(item)
+    if not taken:
+        return Slice([])
+    names = _key_names(model, index)
+    return Slice([convert(item) for item in taken], _position(taken[0], names), _position(taken[-1], names), more)

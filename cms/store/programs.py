@@ -88,33 +88,10 @@ def program_children_count(program_id: str) -> tuple[int, int]:
     return seasons, episodes
 
 
-def programs_stream(
-    *, order: str = "sort", filters: dict | None = None, start: Position = None
-) -> Iterator[tuple[domain.Program, Position]]:
-    """Live programs by sort order or normalised title."""
+def programs_stream(*, order: str = "sort", start: Position = None) -> Iterator[tuple[domain.Program, Position]]:
+    """Live programs by sort order or normalised title, from `start`."""
     index = ProgramItem.by_title if order == "title" else ProgramItem.by_sort
-    return query_stream(ProgramItem, index, KIND, convert=program_from_item, filters=filters, start=start)
-
-
-def programs_prefix_streams(
-    prefix: str, *, filters: dict | None = None, starts: tuple[Position, Position] = (None, None)
-) -> tuple[Iterator, Iterator]:
-    """Two streams of programs whose normalised title / kana starts with `prefix`."""
-    return tuple(
-        query_stream(
-            ProgramItem,
-            index,
-            KIND,
-            convert=program_from_item,
-            range_condition=attr.startswith(prefix),
-            filters=filters,
-            start=start,
-        )
-        for index, attr, start in (
-            (ProgramItem.by_title, ProgramItem.title_norm, starts[0]),
-            (ProgramItem.by_kana, ProgramItem.kana_norm, starts[1]),
-        )
-    )
+    return query_stream(ProgramItem, index, KIND, convert=program_from_item, start=start)
 
 
 def programs_many(ids: list[str]) -> dict[str, domain.Program]:

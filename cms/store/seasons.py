@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from cms import domain
 
 from .convert import item_values, season_from_item
 from .counters import children_count, program_key, season_key
 from .errors import NotEmpty
 from .models import ProgramItem, SeasonItem
-from .paging import Position, query_stream
+from .paging import Position, Slice, query_slice, query_stream
 from .writes import item_delete, item_get, item_write
 
 KIND = "season"
@@ -72,26 +70,30 @@ def seasons_of_program(program_id: str) -> list[domain.Season]:
     return [s for s, _ in query_stream(SeasonItem, SeasonItem.by_program, program_id, convert=season_from_item)]
 
 
-def seasons_stream(
-    *, program_id: str | None = None, prefix: str = "", filters: dict | None = None, start: Position = None
-) -> Iterator[tuple[domain.Season, Position]]:
-    """Seasons of one program (sort order) or of all programs (title order), by title prefix."""
+def seasons_slice(
+    *,
+    program_id: str | None = None,
+    prefix: str = "",
+    filters: dict | None = None,
+    start: Position = None,
+    backward: bool = False,
+    size: int = 50,
+) -> Slice:
+    """Up to `size` seasons after `start`: of one program (sort order) or of all (title order), by title prefix."""
+    title_filter = SeasonItem.title_norm.startswith(prefix) if prefix else None
     if program_id:
-        return query_stream(
-            SeasonItem,
-            SeasonItem.by_program,
-            program_id,
-            convert=season_from_item,
-            filters=filters,
-            condition=SeasonItem.title_norm.startswith(prefix) if prefix else None,
-            start=start,
-        )
-    return query_stream(
+        index, hash_key, key_condition, condition = SeasonItem.by_program, program_id, None, title_filter
+    else:
+        index, hash_key, key_condition, condition = SeasonItem.by_title, KIND, title_filter, None
+    return query_slice(
         SeasonItem,
-        SeasonItem.by_title,
-        KIND,
+        index,
+        hash_key,
         convert=season_from_item,
+        size=size,
+        range_condition=key_condition,
         filters=filters,
-        range_condition=SeasonItem.title_norm.startswith(prefix) if prefix else None,
+        condition=condition,
         start=start,
+        forward=not backward,
     )

@@ -143,7 +143,7 @@ class Tree:
 
 
 @pytest.fixture
-def tree(raw_dynamodb) -> Tree:
+def tree(raw_dynamodb, db) -> Tree:
     """One program with one season and one episode, made through the services."""
     program = services.program_create(
         user="seed", title="鬼滅の刃", title_kana="きめつのやいば", slug="kimetsu", genre="anime", status="draft"

@@ -13,6 +13,7 @@ from django.utils import translation
 from PIL import Image
 
 from cms import services
+from cms.admin.base import STALE_DELETE
 from tests.cms.conftest import field_error, form_read, ja, ja_plural, link_href, listed_titles
 
 PROGRAMS = "/admin/cms/program/"
@@ -186,7 +187,10 @@ def test_episode_add_without_program_asks_for_one_first(editor_client, tree):
     picker = editor_client.get(f"{EPISODES}add/")
 
     assert picker.status_code == 200
-    assert f'<option value="{tree.program.id}">鬼滅の刃</option>' in picker.content.decode()
+    # An autocomplete: the program is found by typing, not listed in the page.
+    assert '<select name="program"' in picker.content.decode()
+    found = editor_client.get(f"{PROGRAMS}autocomplete/", {"term": "きめつ"}).json()["results"]
+    assert found == [{"id": tree.program.id, "text": "鬼滅の刃"}]
     form = editor_client.get(f"{EPISODES}add/", {"program": tree.program.id})
     assert form_read(form, "episode_form").values["program_id"] == tree.program.id
 
@@ -245,7 +249,8 @@ def test_stale_delete_is_refused(editor_client, tree, raw_dynamodb):
     response = editor_client.post(reverse("admin:cms_program_delete", args=[tree.program.id]), {"version": "1"})
 
     assert response.status_code == 409
-    assert str(services.STALE_MESSAGE) in page_text(response)
+    assert str(STALE_DELETE) in page_text(response)
+    assert "Their title" in page_text(response)
     assert raw_dynamodb.get("programs", tree.program.id)["title"] == "Their title"
 
 
@@ -545,15 +550,15 @@ def test_program_orders(editor_client, shelf):
             "ﾎﾟｹｯﾄﾓﾝｽﾀｰ",
         ]
     )
-    # Normalised: "abc def" < "abc kids" < "abc news" < hiragana < kanji.
+    # By reading, in gojuon order (えびし… < きめつ… < きめら… < しんけき… < ほけつ…), then Latin.
     assert by_title == [
+        "ABC News",
+        "鬼滅の刃",
+        "キメラアント編",
+        "進撃の巨人",
+        "ﾎﾟｹｯﾄﾓﾝｽﾀｰ",
         "abc def",
         "ＡＢＣ Ｋｉｄｓ",
-        "ABC News",
-        "キメラアント編",
-        "ﾎﾟｹｯﾄﾓﾝｽﾀｰ",
-        "進撃の巨人",
-        "鬼滅の刃",
     ]
 
 
@@ -602,7 +607,10 @@ def test_episode_and_season_filters(editor_client, two_programs):
     assert listed_titles(editor_client.get(SEASONS, {"program": alpha.id})) == ["Alpha S1"]
     seasons_page = editor_client.get(SEASONS)
     assert set(listed_titles(seasons_page)) == {"Alpha S1", "Bravo S1"}
-    assert f"?program={alpha.id}" in seasons_page.content.decode()
+    # The program filter is an autocomplete holding the chosen program only.
+    assert '<form method="get" class="lookup-filter" id="program-filter">' in seasons_page.content.decode()
+    chosen = editor_client.get(SEASONS, {"program": alpha.id}).content.decode()
+    assert f'<option value="{alpha.id}" selected>Alpha</option>' in chosen
 
 
 # Paging

@@ -47,8 +47,7 @@ NO_DURATION = ja("Duration must be more than zero seconds.")
 DURATION_TOO_BIG = ja("Duration can be at most %(max)s seconds (24 hours).", max="86,400")
 BAD_VERSION = ja("This page's version number is not valid; reload the page and try again.")
 STALE = ja(
-    "This item was changed by someone else since you opened it. Your input is kept below; "
-    "reload the page to see their changes."
+    "This item was changed by someone else since you opened it. Your input is kept below, next to what they saved."
 )
 
 

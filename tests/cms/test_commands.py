@@ -23,6 +23,8 @@ from cms.store import programs as program_store
 from cms.store.tables import tables_truncate
 
 NOW = "2026-11-26T23:40:00+09:00"
+# seed_demo and dynamodb_load bring the SQL program list up to date after writing.
+pytestmark = pytest.mark.django_db
 
 
 def run(*args) -> str:

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from cms.management.messages import clash_message
+from cms.management.program_list import program_list_sync
 from cms.store.errors import Clash, NotUnique
 from cms.store.tables import items_load
 
@@ -37,3 +38,4 @@ class Command(BaseCommand):
         except (BotoCoreError, ClientError) as exc:
             raise CommandError(_("Cannot write the content tables: %(error)s") % {"error": exc}) from exc
         self.stdout.write(_("Loaded %(count)d items from %(path)s.") % {"count": count, "path": path})
+        program_list_sync(self)

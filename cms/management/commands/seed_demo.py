@@ -10,6 +10,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from cms.demo import demo_generate, hour_floor
 from cms.management.messages import clash_message
+from cms.management.program_list import program_list_sync
 from cms.store.bulk import content_put_many
 from cms.store.errors import Clash, NotUnique, StoreUnavailable
 from cms.store.tables import tables_truncate
@@ -75,6 +76,7 @@ class Command(BaseCommand):
             _("Done: %(count)d items written in %(seconds).1f s.")
             % {"count": written, "seconds": time.monotonic() - started}
         )
+        program_list_sync(self)
 
     def _progress_reporter(self):
         """Report roughly every tenth of the work, so large seeds show they are moving."""

@@ -1,0 +1,154 @@
+"""Changelist pages cost at most two DynamoDB requests, and their links walk every item once, both ways."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cms import domain, services
+from cms.store.bulk import content_put_many
+from cms.store.metering import requests_counted
+
+from .conftest import link_href, listed_titles
+
+EPISODES = "/admin/cms/episode/"
+SEASONS = "/admin/cms/season/"
+PROGRAMS = "/admin/cms/program/"
+PAGE = 50
+
+
+@pytest.fixture
+def catalog(raw_dynamodb):
+    """3 programs with 2 seasons of 23 episodes each (138 episodes, every 5th one a draft), and 52 seasons more."""
+    base = datetime(2031, 4, 1, 12, tzinfo=UTC)
+    programs, seasons, episodes = [], [], []
+    for p in range(3):
+        program = domain.Program(
+            id=services.new_id(), slug=f"show-{p}", title=f"番組{p}", title_kana=f"ばんぐみ{p}", status="published"
+        )
+        programs.append(program)
+        for s in range(2):
+            season = domain.Season(id=services.new_id(), program_id=program.id, title=f"第{s + 1}期", sort_order=s)
+            seasons.append(season)
+            for n in range(1, 24):
+                index = len(episodes)
+                episodes.append(
+                    domain.Episode(
+                        id=services.new_id(),
+                        program_id=program.id,
+                        season_id=season.id,
+                        number=n,
+                        title=f"第{n}話 {index:03d}",
+                        duration_s=1440,
+                        status="draft" if index % 5 == 0 else "published",
+                        publish_at=base + timedelta(hours=index),
+                    )
+                )
+    # A fourth program with 52 empty seasons, so that the season list has two pages.
+    many = domain.Program(id=services.new_id(), slug="many-seasons", title="季節", title_kana="きせつ")
+    programs.append(many)
+    seasons += [
+        domain.Season(id=services.new_id(), program_id=many.id, title=f"季節{s:02d}", sort_order=s) for s in range(52)
+    ]
+    content_put_many(programs, seasons, episodes)
+    services.program_index_sync()
+    return {"programs": programs, "seasons": seasons, "episodes": episodes}
+
+
+def _get_counted(client, url: str, params: dict | None = None):
+    with requests_counted() as counts:
+        response = client.get(url, params or {})
+    assert response.status_code == 200, (url, params, response.status_code)
+    return response, counts
+
+
+def _walk(client, url: str, params: dict) -> tuple[list[list[str]], list]:
+    """Every page by its next links, then back by the previous links; the titles of each and what each cost."""
+    forward, costs = [], []
+    response, counts = _get_counted(client, url, params)
+    while True:
+        forward.append(listed_titles(response))
+        costs.append(counts)
+        following = link_href(response, "next-page")
+        if following is None:
+            break
+        assert len(forward) < 20, "paging does not end"
+        response, counts = _get_counted(client, url + following)
+    backward = [forward[-1]]
+    while (previous := link_href(response, "prev-page")) is not None:
+        response, counts = _get_counted(client, url + previous)
+        backward.append(listed_titles(response))
+        costs.append(counts)
+        assert len(backward) <= len(forward), "previous links go past the first page"
+    return forward, backward[::-1], costs
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({}, lambda eps: [e.title for e in sorted(eps, key=lambda e: (e.program_id, e.season_id, e.number))]),
+        ({"o": "airtime"}, lambda eps: [e.title for e in eps][::-1]),
+        ({"status": "draft"}, lambda eps: [e.title for e in eps if e.status == "draft"]),
+        ({"status": "published", "o": "airtime"}, lambda eps: [e.title for e in eps if e.status == "published"][::-1]),
+        ({"q": "第1"}, lambda eps: sorted(e.title for e in eps if e.title.startswith("第1"))),
+    ],
+    ids=["program order", "airtime", "drafts", "published by airtime", "search"],
+)
+def test_episode_pages_cost_one_query_and_cover_every_episode_once(editor_client, catalog, params, expected):
+    forward, backward, costs = _walk(editor_client, EPISODES, params)
+
+    titles = [title for page in forward for title in page]
+    assert titles == expected(catalog["episodes"])
+    assert [len(page) for page in forward[:-1]] == [PAGE] * (len(forward) - 1)
+    assert backward == forward
+    for counts in costs:
+        assert sum(counts.values()) <= 2, counts
+        assert counts["Query"] == 1, counts
+        assert not counts["Scan"], counts
+
+
+def test_one_programs_episodes_and_seasons_cost_one_query(editor_client, catalog):
+    program = catalog["programs"][1]
+    response, counts = _get_counted(editor_client, EPISODES, {"program": program.id})
+
+    ordered = sorted(catalog["episodes"], key=lambda e: (e.season_id, e.number))
+    assert listed_titles(response) == [e.title for e in ordered if e.program_id == program.id]
+    assert dict(counts) == {"Query": 1}
+
+    response, counts = _get_counted(editor_client, SEASONS, {"program": program.id, "status": "draft"})
+    assert listed_titles(response) == ["第1期", "第2期"]
+    assert dict(counts) == {"Query": 1}
+
+
+def test_season_pages_walk_both_ways(editor_client, catalog):
+    forward, backward, costs = _walk(editor_client, SEASONS, {})
+
+    assert len(forward) == 2
+    assert sorted(t for page in forward for t in page) == sorted(s.title for s in catalog["seasons"])
+    assert backward == forward
+    assert all(sum(counts.values()) <= 2 for counts in costs), costs
+
+
+def test_program_list_pages_cost_at_most_one_batch_get(editor_client, catalog):
+    everything = ["季節", "番組0", "番組1", "番組2"]  # きせつ before ばんぐみ
+    for params, titles in (
+        ({}, everything),
+        ({"o": "title"}, everything),
+        ({"q": "ばんぐみ"}, everything[1:]),
+        ({"q": "番組", "status": "published", "o": "title"}, everything[1:]),
+        ({"status": "draft"}, ["季節"]),
+    ):
+        response, counts = _get_counted(editor_client, PROGRAMS, params)
+
+        assert listed_titles(response) == titles, params
+        assert dict(counts) == {"BatchGetItem": 1}, (params, counts)
+
+
+def test_a_later_page_link_does_not_grow_with_the_pages_before_it(editor_client, catalog):
+    response = editor_client.get(EPISODES)
+    lengths = []
+    while (following := link_href(response, "next-page")) is not None:
+        lengths.append(len(following))
+        response = editor_client.get(EPISODES + following)
+
+    assert len(lengths) == 2
+    assert max(lengths) - min(lengths) < 8, lengths
