@@ -144,7 +144,7 @@ def episodes_page(
 
     def read(**where) -> Slice:
         return episode_store.episodes_slice(
-            order=order, program_id=program_id or None, prefix=prefix, filters=_filters(status=status), **where
+            order=order, program_id=program_id or None, prefix=prefix, status=status, **where
         )
 
     return _page(read, query, cursor, size)

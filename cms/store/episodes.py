@@ -26,7 +26,13 @@ def _item(episode: domain.Episode) -> EpisodeItem:
     item.season_key = f"{episode.season_id}#{episode.number:06d}"
     item.order_key = f"{episode.program_id}#{item.season_key}"
     item.publish_sort = time_text(episode.publish_at) or NO_AIRTIME
+    item.status_kind = status_kind(episode.status)
     return item
+
+
+def status_kind(status: str) -> str:
+    """The key of the episodes in `status` in the by_status_* indexes."""
+    return f"{KIND}#{status}"
 
 
 def episode_get(episode_id: str) -> domain.Episode:
@@ -87,25 +93,35 @@ def episodes_slice(
     order: str = "program",
     program_id: str | None = None,
     prefix: str = "",
-    filters: dict | None = None,
+    status: str = "",
     start: Position = None,
     backward: bool = False,
     size: int = 50,
 ) -> Slice:
     """Up to `size` episodes after `start`: of one program, or of all by program/season/number, airtime
-    (newest first) or title prefix; `backward` reads towards the beginning of that order."""
+    (newest first) or title prefix, in any status or one; `backward` reads towards the beginning of that order.
+
+    Status, program and title prefix are key conditions, except a prefix within one program's episodes.
+    """
     title_filter = EpisodeItem.title_norm.startswith(prefix) if prefix else None
+    hash_key = status_kind(status) if status else KIND
     key_condition = condition = None
     forward = True
-    if program_id:
-        # One program's episodes by season and number; a title prefix is not a key of that index.
+    if program_id and status:
+        # Ordered by program, season and number: one program's episodes are those whose key starts with its id.
+        index, key_condition, condition = (
+            EpisodeItem.by_status_order,
+            EpisodeItem.order_key.startswith(f"{program_id}#"),
+            title_filter,
+        )
+    elif program_id:
         index, hash_key, condition = EpisodeItem.by_program, program_id, title_filter
     elif prefix:
-        index, hash_key, key_condition = EpisodeItem.by_title, KIND, title_filter
+        index, key_condition = (EpisodeItem.by_status_title if status else EpisodeItem.by_title), title_filter
     elif order == "airtime":
-        index, hash_key, forward = EpisodeItem.by_airtime, KIND, False
+        index, forward = (EpisodeItem.by_status_airtime if status else EpisodeItem.by_airtime), False
     else:
-        index, hash_key = EpisodeItem.by_order, KIND
+        index = EpisodeItem.by_status_order if status else EpisodeItem.by_order
     return query_slice(
         EpisodeItem,
         index,
@@ -113,8 +129,43 @@ def episodes_slice(
         convert=episode_from_item,
         size=size,
         range_condition=key_condition,
-        filters=filters,
         condition=condition,
         start=start,
         forward=forward != backward,
     )
+
+
+def raw_status_keyed(raw: dict) -> dict:
+    """A raw episode item (from a dump made before the status indexes) with its status key."""
+    status = raw.get("status", {}).get("S")
+    return raw | {"status_kind": {"S": status_kind(status)}} if status else raw
+
+
+def episodes_status_keys_fill(client) -> int:
+    """Give every episode stored before the status indexes its status key; return how many were updated.
+
+    The version is left alone, so that no editor's open form turns stale; an episode whose status changed
+    meanwhile was given its key by that save.
+    """
+    table, updated = EpisodeItem.Meta.table_name, 0
+    pages = client.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="attribute_not_exists(status_kind)",
+        ProjectionExpression="id, #s",
+        ExpressionAttributeNames={"#s": "status"},
+    )
+    for page in pages:
+        for item in page["Items"]:
+            try:
+                client.update_item(
+                    TableName=table,
+                    Key={"id": item["id"]},
+                    UpdateExpression="SET status_kind = :k",
+                    ConditionExpression="#s = :s",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":k": {"S": status_kind(item["status"]["S"])}, ":s": item["status"]},
+                )
+            except client.exceptions.ConditionalCheckFailedException:
+                continue
+            updated += 1
+    return updated

@@ -114,12 +114,17 @@ class EpisodeItem(Model):
     order_key = UnicodeAttribute(null=True)
     season_key = UnicodeAttribute(null=True)
     publish_sort = UnicodeAttribute(null=True)
+    # "episode#draft" or "episode#published": status filters are key conditions of the by_status_* indexes.
+    status_kind = UnicodeAttribute(null=True)
 
     by_season = _index("by_season", "season_id", "number")
     by_program = _index("by_program", "program_id", "season_key")
     by_order = _index("by_order", "kind", "order_key")
     by_airtime = _index("by_airtime", "kind", "publish_sort")
     by_title = _index("by_title", "kind", "title_norm")
+    by_status_order = _index("by_status_order", "status_kind", "order_key")
+    by_status_airtime = _index("by_status_airtime", "status_kind", "publish_sort")
+    by_status_title = _index("by_status_title", "status_kind", "title_norm")
 
 
 class UniqueItem(Model):

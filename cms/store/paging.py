@@ -8,7 +8,19 @@ from dataclasses import dataclass
 Position = dict | None
 
 
-def _query(model, index, hash_key, *, range_condition, filters, condition, start, forward, page_size):
+def _query(
+    model,
+    index,
+    hash_key: str,
+    *,
+    range_condition=None,
+    filters: dict | None = None,
+    condition=None,
+    start: Position = None,
+    forward: bool = True,
+    page_size: int = 100,
+):
+    """An index Query (never a Scan) of `hash_key`, from `start`, as PynamoDB's result iterator."""
     for name, value in (filters or {}).items():
         clause = getattr(model, name) == value
         condition = clause if condition is None else condition & clause
@@ -25,31 +37,9 @@ def _query(model, index, hash_key, *, range_condition, filters, condition, start
     )
 
 
-def query_stream(
-    model,
-    index,
-    hash_key: str,
-    *,
-    convert,
-    range_condition=None,
-    filters: dict | None = None,
-    condition=None,
-    start: Position = None,
-    forward: bool = True,
-    page_size: int = 100,
-) -> Iterator[tuple[object, Position]]:
-    """Yield (domain object, position after it) from an index Query; never a Scan."""
-    results = _query(
-        model,
-        index,
-        hash_key,
-        range_condition=range_condition,
-        filters=filters,
-        condition=condition,
-        start=start,
-        forward=forward,
-        page_size=page_size,
-    )
+def query_stream(model, index, hash_key: str, *, convert, **where) -> Iterator[tuple[object, Position]]:
+    """Yield (domain object, position after it) from an index Query; `where` as _query takes it."""
+    results = _query(model, index, hash_key, **where)
     for item in results:
         yield convert(item), results.last_evaluated_key
 
@@ -77,34 +67,12 @@ class Slice:
     more: bool = False
 
 
-def query_slice(
-    model,
-    index,
-    hash_key: str,
-    *,
-    convert,
-    size: int,
-    range_condition=None,
-    filters: dict | None = None,
-    condition=None,
-    start: Position = None,
-    forward: bool = True,
-) -> Slice:
-    """Up to `size` items after `start` in the direction read, and whether more follow.
+def query_slice(model, index, hash_key: str, *, convert, size: int, **where) -> Slice:
+    """Up to `size` items after `where["start"]` in the direction read, and whether more follow.
 
     Without a filter this is one request for `size` + 1 items: the extra one only tells that more follow.
     """
-    results = _query(
-        model,
-        index,
-        hash_key,
-        range_condition=range_condition,
-        filters=filters,
-        condition=condition,
-        start=start,
-        forward=forward,
-        page_size=size + 1,
-    )
+    results = _query(model, index, hash_key, page_size=size + 1, **where)
     taken = []
     more = False
     for item in results:

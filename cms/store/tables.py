@@ -12,7 +12,8 @@ from django.conf import settings
 from .bulk import records_put
 from .client import BATCH_WRITE_LIMIT, batch_write, batches, dynamodb_client
 from .counters import counters_recount
-from .models import CONTENT_MODELS, MODELS, CounterItem
+from .episodes import episodes_status_keys_fill, raw_status_keyed
+from .models import CONTENT_MODELS, MODELS, CounterItem, EpisodeItem
 
 
 def tables_create() -> list[str]:
@@ -23,7 +24,11 @@ def tables_create() -> list[str]:
             model.create_table(wait=True)
             created.append(model.Meta.table_name)
         else:
-            created += _indexes_add(model)
+            added = _indexes_add(model)
+            if model is EpisodeItem and added:
+                # Episodes stored before these indexes lack their keys, so they would be missing from them.
+                episodes_status_keys_fill(dynamodb_client())
+            created += added
     if CounterItem.Meta.table_name in created:
         counters_recount()  # content written before counters existed
     return created
@@ -142,6 +147,7 @@ def _record_problem(record, logical_to_table: dict[str, str]) -> str | None:
 def items_load(source: IO[str], *, replace: bool = False) -> int:
     """Put every item of a dump back; without `replace`, refuse (raise Clash) if any exists already."""
     records = [(_model(table), item) for table, item in _lines(source)]  # a bad line writes nothing
+    records = [(model, raw_status_keyed(item) if model is EpisodeItem else item) for model, item in records]
     return records_put(records, replace=replace)
 
 

@@ -70,11 +70,13 @@ def test_program_season_and_episode_added_through_the_admin(page, editor_login, 
     assert page.input_value("#id_season_id") == season_id
     page.fill("#id_number", "1")
     page.fill("#id_title", "二千年後の君へ")
-    page.fill("#id_duration_s", "1440")
+    # Running time as m:ss, shown back the same way in the form and in the list.
+    page.fill("#id_duration_s", "24:00")
     page.fill("#id_video_url", "https://video.example.com/shingeki/01/master.m3u8")
     page.set_input_files("#id_thumbnail_upload", png_file(tmp_path / "thumb.png"))
     page.click("#episode_form [name=_save]")
     episode_id = saved_id(page)
+    assert page.input_value("#id_duration_s") == "24:00"
 
     thumbnail = page.locator("img.current-image")
     thumbnail.wait_for()
@@ -89,6 +91,9 @@ def test_program_season_and_episode_added_through_the_admin(page, editor_login, 
     episode_link.click()
     page.wait_for_url(f"**/admin/cms/episode/{episode_id}/change/")
     assert page.input_value("#id_video_url") == "https://video.example.com/shingeki/01/master.m3u8"
+    page.goto(f"{live_server.url}/admin/cms/episode/?program={program_id}")
+    row = page.locator("#result_list tbody tr", has_text="二千年後の君へ")
+    assert row.locator("td").last.inner_text() == "24:00"
 
 
 def test_edited_title_is_listed_and_found_by_katakana(page, editor_login, live_server):

@@ -1,12 +1,17 @@
 """Changelist pages cost at most two DynamoDB requests, and their links walk every item once, both ways."""
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cms import domain, services
+from cms import domain, selectors, services
 from cms.store.bulk import content_put_many
+from cms.store.client import dynamodb_client
 from cms.store.metering import requests_counted
+from cms.store.models import EpisodeItem
+from cms.store.tables import items_dump, items_load, tables_create, tables_truncate
 
 from .conftest import link_href, listed_titles
 
@@ -152,3 +157,49 @@ def test_a_later_page_link_does_not_grow_with_the_pages_before_it(editor_client,
 
     assert len(lengths) == 2
     assert max(lengths) - min(lengths) < 8, lengths
+
+
+def _episode_raw(client, episode_id: str) -> dict:
+    table = EpisodeItem.Meta.table_name
+    return client.get_item(TableName=table, Key={"id": {"S": episode_id}}, ConsistentRead=True)["Item"]
+
+
+def test_episodes_stored_before_the_status_indexes_are_keyed_when_the_indexes_are_added(private_moto, db):
+    program = services.program_create(user="seed", title="古い番組", slug="old-show", status="draft")
+    season = services.season_create(user="seed", program_id=program.id, title="第1期", status="draft")
+    old = services.episode_create(
+        user="seed", program_id=program.id, season_id=season.id, number=1, title="古い回", duration_s=60, status="draft"
+    )
+    client, table = dynamodb_client(), EpisodeItem.Meta.table_name
+    # The table as it was before: no status indexes, and episodes without their key.
+    for index in ("by_status_order", "by_status_airtime", "by_status_title"):
+        client.update_table(TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": index}}])
+    client.update_item(TableName=table, Key={"id": {"S": old.id}}, UpdateExpression="REMOVE status_kind")
+    version = _episode_raw(client, old.id)["version"]
+
+    added = tables_create()
+
+    assert sorted(added) == [f"{table}/by_status_airtime", f"{table}/by_status_order", f"{table}/by_status_title"]
+    assert _episode_raw(client, old.id)["status_kind"] == {"S": "episode#draft"}
+    assert _episode_raw(client, old.id)["version"] == version  # no open form turns stale
+    for params in ({}, {"program_id": program.id}, {"order": "airtime"}, {"q": "古い"}):
+        assert [e.id for e in selectors.episodes_page(status="draft", **params).items] == [old.id], params
+        assert selectors.episodes_page(status="published", **params).items == [], params
+
+
+def test_a_dump_made_before_the_status_indexes_loads_into_them(raw_dynamodb, db, tmp_path):
+    program = services.program_create(user="seed", title="古い番組", slug="old-show", status="draft")
+    season = services.season_create(user="seed", program_id=program.id, title="第1期", status="draft")
+    old = services.episode_create(
+        user="seed", program_id=program.id, season_id=season.id, number=1, title="古い回", duration_s=60, status="draft"
+    )
+    dump = io.StringIO()
+    items_dump(dump)
+    lines = [json.loads(line) for line in dump.getvalue().splitlines()]
+    for line in lines:
+        line["item"].pop("status_kind", None)
+    tables_truncate()
+
+    items_load(io.StringIO("".join(json.dumps(line) + "\n" for line in lines)))
+
+    assert [e.id for e in selectors.episodes_page(status="draft").items] == [old.id]
