@@ -75,10 +75,14 @@ def entries_sync() -> tuple[int, int, int]:
     # Rows first: a row a save writes while the store is read is not in `rows`, so it is left alone.
     rows = {row["id"]: row for row in ProgramEntry.objects.values("id", *_FIELDS)}
     stored = {program.id: program for program, _position in program_store.programs_stream(order="title")}
-    added = [entry_for(program) for pid, program in stored.items() if pid not in rows]
+    # The index read may lag a save or a delete (on AWS): a row is only added or taken out once a read by
+    # key agrees.
+    new = [pid for pid in stored if pid not in rows]
+    added = [entry_for(stored[pid]) for pid in program_store.programs_live_ids(new)] if new else []
     ProgramEntry.objects.bulk_create(added, batch_size=_BATCH, ignore_conflicts=True)
     changed = sum(_row_repair(rows[pid], stored[pid]) for pid in stored.keys() & rows.keys())
-    gone = sorted(rows.keys() - stored.keys())
+    missing = sorted(rows.keys() - stored.keys())
+    gone = sorted(set(missing) - program_store.programs_live_ids(missing)) if missing else []
     for start in range(0, len(gone), _BATCH):
         ProgramEntry.objects.filter(pk__in=gone[start : start + _BATCH]).delete()
     return len(added), changed, len(gone)
@@ -98,18 +102,10 @@ def titles(ids: list[str]) -> dict[str, str]:
     return dict(ProgramEntry.objects.filter(pk__in=wanted).values_list("id", "title")) if wanted else {}
 
 
-def entries_all() -> list[tuple[str, str]]:
-    """Every program as (id, title), in reading order."""
-    return list(ProgramEntry.objects.order_by("reading").values_list("id", "title"))
-
-
 def choices_search(term: str, page: int, per_page: int = 20) -> tuple[list[tuple[str, str]], bool]:
     """Page `page` (from 1) of programs whose title holds `term` or whose reading starts with it, in reading
     order, as (id, title); and whether another page follows."""
-    entries = ProgramEntry.objects.order_by("reading")
-    term = term.replace("\0", "").strip()
-    if term:
-        entries = entries.filter(_matching(term))
+    entries = _searched(ProgramEntry.objects.order_by("reading"), term)
     start = (page - 1) * per_page
     found = list(entries.values_list("id", "title")[start : start + per_page + 1])
     return found[:per_page], len(found) > per_page
@@ -118,6 +114,12 @@ def choices_search(term: str, page: int, per_page: int = 20) -> tuple[list[tuple
 def _search_text(program: domain.Program) -> str:
     """Title and kana reading as a search sees them; a newline, which neither holds, keeps them apart."""
     return "\n".join(domain.title_normalize(text.replace("\0", "")) for text in (program.title, program.title_kana))
+
+
+def _searched(entries, term: str):
+    """`entries` narrowed to those matching `term`, unless it is blank."""
+    term = term.replace("\0", "").strip()
+    return entries.filter(_matching(term)) if term else entries
 
 
 def _matching(term: str) -> Q:
@@ -146,10 +148,7 @@ def entries_page(
 ) -> tuple[list[str], bool]:
     """Ids of one page of programs, searched by title or reading and filtered, by sort order or by reading
     ("title"); and whether another page follows."""
-    entries = ProgramEntry.objects.all()
-    term = q.replace("\0", "").strip()
-    if term:
-        entries = entries.filter(_matching(term))
+    entries = _searched(ProgramEntry.objects.all(), q)
     if status:
         entries = entries.filter(status=status)
     if genre:

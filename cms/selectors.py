@@ -175,11 +175,6 @@ def program_titles(ids: list[str]) -> dict[str, str]:
     return titles
 
 
-def program_choices() -> list[tuple[str, str]]:
-    """Every live program as (id, title), in reading order, from the SQL program list."""
-    return program_index.entries_all()
-
-
 def program_contents(program_id: str) -> tuple[list[domain.Season], dict[str, list[domain.Episode]]]:
     """A program's seasons and, per season id, its episodes."""
     seasons = season_store.seasons_of_program(program_id)

@@ -94,6 +94,14 @@ def programs_stream(*, order: str = "sort", start: Position = None) -> Iterator[
     return query_stream(ProgramItem, index, KIND, convert=program_from_item, start=start)
 
 
+def programs_live_ids(ids: list[str]) -> set[str]:
+    """Those of `ids` that name a live program, read by key (strongly consistent, unlike the indexes)."""
+    items = ProgramItem.batch_get(
+        list(dict.fromkeys(ids)), consistent_read=True, attributes_to_get=["id", "deleted_at"]
+    )
+    return {item.id for item in items if not item.deleted_at}
+
+
 def programs_many(ids: list[str]) -> dict[str, domain.Program]:
     """Fetch live programs by id in batches."""
     return {
