@@ -33,7 +33,7 @@ def pick(page, container: str, typed: str, title: str) -> None:
     page.click(f"{container} .select2-selection")
     page.fill(".select2-container--open .select2-search__field", typed)
     options = page.locator(".select2-results__option")
-    expect(options).to_have_text([title])
+    expect(options).to_have_text([title], timeout=15_000)
     options.first.click()
 
 
@@ -49,7 +49,9 @@ def test_a_season_is_added_by_picking_its_program_from_part_of_the_reading(page,
     page.click(".field-program_id .select2-selection")
     page.fill(".select2-container--open .select2-search__field", "シンゲキ")
     options = page.locator(".select2-results__option")
-    expect(options).to_have_text(["進撃の巨人"])  # the katakana found the hiragana reading, and nothing else
+    expect(options).to_have_text(
+        ["進撃の巨人"], timeout=15_000
+    )  # the katakana found the hiragana reading, and nothing else
     options.first.click()
     assert page.input_value("#id_program_id") == wanted.id
     assert page.inner_text(".field-program_id .select2-selection__rendered").strip().endswith("進撃の巨人")
