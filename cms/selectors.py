@@ -12,7 +12,7 @@ from .store import episodes as episode_store
 from .store import programs as program_store
 from .store import seasons as season_store
 from .store.errors import NotFound
-from .store.paging import Slice
+from .store.paging import BadPosition, Slice
 
 CURSOR_SALT = "cms.changelist.cursor"
 # Titles are searched by prefix in a DynamoDB sort-key condition, which AWS refuses beyond 1024 bytes.
@@ -61,7 +61,11 @@ def _page(read: Callable[..., Slice], query: dict, cursor: str | None, size: int
     start, backward, number = _cursor_load(cursor, query)
     if number > 1 and start is None:
         raise BadCursor
-    got = read(start=start, backward=backward, size=size)
+    try:
+        got = read(start=start, backward=backward, size=size)
+    except BadPosition:
+        # Made when the list read another index (before an upgrade, say).
+        raise BadCursor from None
     if backward:
         # Read back from the first item of the page the link was on: a page follows this one.
         items, first, last, more_before, more_after = got.items[::-1], got.last, got.first, got.more, True

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 Position = dict | None
 
 
+class BadPosition(ValueError):
+    """A resume position that does not place an item in the index asked (one made for another index)."""
+
+
 def _query(
     model,
     index,
@@ -72,6 +76,10 @@ def query_slice(model, index, hash_key: str, *, convert, size: int, **where) -> 
 
     Without a filter this is one request for `size` + 1 items: the extra one only tells that more follow.
     """
+    names = _key_names(model, index)
+    start = where.get("start")
+    if start is not None and (not isinstance(start, dict) or set(start) != set(names)):
+        raise BadPosition(start)
     results = _query(model, index, hash_key, page_size=size + 1, **where)
     taken = []
     more = False
@@ -82,5 +90,4 @@ def query_slice(model, index, hash_key: str, *, convert, size: int, **where) -> 
         taken.append(item)
     if not taken:
         return Slice([])
-    names = _key_names(model, index)
     return Slice([convert(item) for item in taken], _position(taken[0], names), _position(taken[-1], names), more)

@@ -5,6 +5,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core import signing
 
 from cms import domain, selectors, services
 from cms.store.bulk import content_put_many
@@ -203,3 +204,19 @@ def test_a_dump_made_before_the_status_indexes_loads_into_them(raw_dynamodb, db,
     items_load(io.StringIO("".join(json.dumps(line) + "\n" for line in lines)))
 
     assert [e.id for e in selectors.episodes_page(status="draft").items] == [old.id]
+
+
+def test_a_link_made_for_another_index_is_refused_clearly(editor_client, catalog):
+    # A status filter reads its own index: a position from the unfiltered list does not place an item there,
+    # as with a link bookmarked before the status indexes existed.
+    page = selectors.episodes_page(size=5)
+    position = signing.loads(page.next_cursor, salt=selectors.CURSOR_SALT)["at"]
+    query = {"q": "", "status": "draft", "program": "", "order": "program"}
+    foreign = signing.dumps(
+        {"q": selectors._query_id(query), "at": position, "back": False, "n": 2}, salt=selectors.CURSOR_SALT
+    )
+
+    response = editor_client.get(EPISODES, {"status": "draft", "cursor": foreign})
+
+    assert response.status_code == 400  # and the first page of drafts instead
+    assert len(listed_titles(response)) == len([e for e in catalog["episodes"] if e.status == "draft"])
