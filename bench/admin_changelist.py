@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, quote, urlsplit
 
-from environment import arguments, bench_environment, header, percentile, profile
+from environment import arguments, bench_environment, header, percentile, profile, timed
 
 RUNS = 30
 WARMUPS = 3
@@ -30,20 +30,11 @@ def main() -> None:
 
 
 def _timed_pairs(app, raw) -> tuple[list[float], list[float]]:
-    """Time `raw` and `app` alternately, so that both see the same moments of a noisy machine."""
-    import gc
-    import time
-
+    """Time `raw` and `app` alternately (ms), so that both see the same moments of a noisy machine."""
     for _ in range(WARMUPS):
         raw(), app()
-    samples: tuple[list[float], list[float]] = ([], [])
-    for _ in range(RUNS):
-        for fn, into in ((raw, samples[1]), (app, samples[0])):
-            gc.collect()
-            started = time.perf_counter()
-            fn()
-            into.append((time.perf_counter() - started) * 1000)
-    return samples
+    pairs = [(timed(raw, runs=1)[0] * 1000, timed(app, runs=1)[0] * 1000) for _ in range(RUNS)]
+    return [app_ms for _raw, app_ms in pairs], [raw_ms for raw_ms, _app in pairs]
 
 
 def run(args) -> None:
@@ -197,13 +188,7 @@ def pickers(count: int, get) -> None:
     for label, url in pages:
         with requests_counted() as counts:
             body = get(url)
-        samples = []
-        import time
-
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            get(url)
-            samples.append((time.perf_counter() - started) * 1000)
+        samples = [s * 1000 for s in timed(lambda url=url: get(url), runs=RUNS, warmups=WARMUPS)]
         options = body.count("<option") if not url.startswith("/admin/cms/program/autocomplete") else body.count('"id"')
         print(
             f"{label:<44} {sum(counts.values()):>9} {options:>8} {percentile(samples, 0.5):7.1f}"

@@ -1,5 +1,8 @@
 """What the content store tells its callers when a write cannot happen."""
 
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
 
 class StoreError(Exception):
     """Base class for content store errors."""
@@ -58,3 +61,7 @@ class Clash(StoreError):
     def ids_shown(ids: list[str], shown: int = 3) -> str:
         """The first few ids, for a one-line message."""
         return ", ".join(ids[:shown]) + (", …" if len(ids) > shown else "")
+
+
+# What a call into the store may raise when DynamoDB cannot do it: for callers that report it in one line.
+STORE_FAILURES = (BotoCoreError, ClientError, PynamoDBException, StoreUnavailable)

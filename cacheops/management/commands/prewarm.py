@@ -10,6 +10,22 @@ from cms.broadcast import clock_format
 BAR_WIDTH = 30
 
 
+def schedule_asked(option: str, family: str, text: str, at=None, *, prepare_here: bool, progress=None):
+    """Record the airtime `option` asks for (`text` in JST, or the instant `at`), and prepare it here if told.
+
+    Raise CommandError naming the option for another family or an airtime the schedule refuses.
+    """
+    if family != "catalog":
+        raise CommandError(f"{option} {text!r} refused: only the catalog is staged for an airtime, not {family!r}")
+    try:
+        schedule = airtime.schedule_prewarm(at or airtime.at_parse(text), "cli", send=not prepare_here)
+    except airtime.ScheduleRefused as exc:
+        raise CommandError(f"{option} {text!r} refused: {exc}") from None
+    if not prepare_here:
+        return schedule
+    return airtime.prepare(schedule.id, progress=progress) or schedule
+
+
 def schedule_report(command: BaseCommand, schedule) -> None:
     """Print what preparing an airtime schedule left: its version, size, changes and edge warming."""
     when = clock_format(schedule.at)
@@ -51,13 +67,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{family}: {op.result} {op.version_after} in {op.duration_ms} ms")
 
     def airtime(self, family: str, text: str) -> None:
-        if family != "catalog":
-            raise CommandError(f"--at applies to the catalog only, not {family!r}")
-        try:
-            schedule = airtime.schedule_prewarm(airtime.at_parse(text), "cli", send=False)
-        except airtime.ScheduleRefused as exc:
-            raise CommandError(f"--at {text!r} refused: {exc}") from None
-        schedule = airtime.prepare(schedule.id, progress=self.progress) or schedule
+        schedule = schedule_asked("--at", family, text, prepare_here=True, progress=self.progress)
         self.stdout.write("")
         schedule_report(self, schedule)
 

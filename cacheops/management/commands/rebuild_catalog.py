@@ -2,12 +2,12 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cacheops import airtime, operations
+from cacheops import operations
 from cacheops.backends.base import CacheError
 from cacheops.errors import FutureAsOf, PublishError
 from cms.enqueue import task_send
 
-from .prewarm import schedule_report
+from .prewarm import schedule_asked, schedule_report
 
 
 def _iso_parse(value: str) -> datetime:
@@ -83,13 +83,6 @@ class Command(BaseCommand):
 
     def airtime(self, family: str, text: str, at: datetime, sync: bool) -> None:
         """Schedule the future instant like `prewarm --at`: prepared here with --sync, else by a worker."""
-        if family != "catalog":
-            raise CommandError(f"--as-of {text!r} refused: only the catalog is staged for a future instant")
-        try:
-            schedule = airtime.schedule_prewarm(at, "cli", send=not sync)
-        except airtime.ScheduleRefused as exc:
-            raise CommandError(f"--as-of {text!r} refused: {exc}") from None
-        if sync:
-            schedule = airtime.prepare(schedule.id) or schedule
+        schedule = schedule_asked("--as-of", family, text, at, prepare_here=sync)
         schedule.refresh_from_db()
         schedule_report(self, schedule)

@@ -4,10 +4,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from cms.store.errors import STORE_FAILURES
 from cms.store.tables import items_dump
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
             count = _dump_replace(target)
         except OSError as exc:
             raise CommandError(_("Cannot write %(path)s: %(error)s") % {"path": path, "error": exc.strerror}) from exc
-        except (BotoCoreError, ClientError) as exc:
+        except STORE_FAILURES as exc:
             raise CommandError(_("Cannot read the content tables: %(error)s") % {"error": exc}) from exc
         self.stdout.write(_("Dumped %(count)d items to %(path)s.") % {"count": count, "path": path})
 

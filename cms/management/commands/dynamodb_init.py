@@ -1,12 +1,10 @@
 """Create the content tables and their indexes."""
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from pynamodb.exceptions import PynamoDBException
 
 from cms.store.counters import counters_recount
-from cms.store.errors import StoreUnavailable
+from cms.store.errors import STORE_FAILURES
 from cms.store.tables import tables_create
 
 
@@ -24,7 +22,7 @@ class Command(BaseCommand):
         try:
             created = tables_create()
             counted = counters_recount() if recount else None
-        except (BotoCoreError, ClientError, PynamoDBException, StoreUnavailable) as exc:
+        except STORE_FAILURES as exc:
             raise CommandError(_("Cannot create the tables: %(error)s") % {"error": exc}) from exc
         for name in created:
             self.stdout.write(_("Created %(name)s.") % {"name": name})

@@ -1,12 +1,11 @@
 """Put the items of a dynamodb_dump file back into the content tables."""
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from cms.management.messages import clash_message
 from cms.management.program_list import program_list_sync
-from cms.store.errors import Clash, NotUnique
+from cms.store.errors import STORE_FAILURES, Clash, NotUnique
 from cms.store.tables import items_load
 
 
@@ -35,7 +34,7 @@ class Command(BaseCommand):
                 _("Nothing loaded: a %(field)s in %(path)s is used by another item already.")
                 % {"field": exc.field, "path": path}
             ) from exc
-        except (BotoCoreError, ClientError) as exc:
+        except STORE_FAILURES as exc:
             raise CommandError(_("Cannot write the content tables: %(error)s") % {"error": exc}) from exc
         self.stdout.write(_("Loaded %(count)d items from %(path)s.") % {"count": count, "path": path})
         program_list_sync(self)

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from cms import services
-from cms.management.program_list import STORE_ERRORS, synced_text
+from cms.management.program_list import synced_text
+from cms.store.errors import STORE_FAILURES
 
 
 class Command(BaseCommand):
@@ -13,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             counts = services.program_index_sync()
-        except STORE_ERRORS as exc:
+        except STORE_FAILURES as exc:
             message = _("Cannot read the programs from the content store: %(error)s") % {"error": exc}
             raise CommandError(message) from exc
         self.stdout.write(synced_text(counts))

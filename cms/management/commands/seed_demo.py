@@ -3,16 +3,14 @@
 import time
 from datetime import datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from pynamodb.exceptions import PynamoDBException
 
 from cms.demo import demo_generate, hour_floor
 from cms.management.messages import clash_message
 from cms.management.program_list import program_list_sync
 from cms.store.bulk import content_put_many
-from cms.store.errors import Clash, NotUnique, StoreUnavailable
+from cms.store.errors import STORE_FAILURES, Clash, NotUnique
 from cms.store.tables import tables_truncate
 
 PROGRESS_STEP = 0.1
@@ -70,7 +68,7 @@ class Command(BaseCommand):
                 _("Demo content clashes with existing content (%(field)s already taken); run again with --reset.")
                 % {"field": exc.field}
             ) from exc
-        except (BotoCoreError, ClientError, PynamoDBException, StoreUnavailable) as exc:
+        except STORE_FAILURES as exc:
             raise CommandError(_("Cannot write the demo content: %(error)s") % {"error": exc}) from exc
         self.stdout.write(
             _("Done: %(count)d items written in %(seconds).1f s.")
