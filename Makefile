@@ -3,9 +3,9 @@ VENV := .venv
 STAMP := $(VENV)/.requirements-installed
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/airtime
 
-.PHONY: venv run test lint messages
+.PHONY: venv dynamodb-local run test lint messages
 
-# The virtualenv for development: production's requirements and the tools to run (moto), test and lint
+# The virtualenv for development: production's requirements and the tools to run (moto for S3), test and lint
 # it, brought up to date whenever either file changes. The Docker image installs requirements.txt only.
 venv: $(STAMP)
 
@@ -14,7 +14,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install -r requirements-dev.txt
 	touch $@
 
-# Everything locally: Redis, a moto server, Django, a Celery worker and beat (moto comes from requirements-dev.txt).
+# AWS's DynamoDB Local, for make run, the tests and the benchmarks (Java from Debian; fetched once).
+dynamodb-local:
+	bin/dynamodb-local-install
+
+# Everything locally: Redis, DynamoDB Local, Django, a Celery worker and beat.
 run:
 	bin/foreground bin/run
 
@@ -23,7 +27,7 @@ SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests
 	tests/cms/test_csp.py tests/cms/test_i18n.py
 
 # The suite on SQLite (browser tests included), then again on PostgreSQL.
-test: venv
+test: venv dynamodb-local
 	bin/test-setup
 	env -u DATABASE_URL $(VENV)/bin/pytest
 	DATABASE_URL='$(TEST_POSTGRES_URL)' $(VENV)/bin/pytest -m "not browser" $(addprefix --ignore=,$(SQL_AGNOSTIC))
@@ -38,6 +42,6 @@ messages: venv
 # The read-path benchmark: nginx, a bare WSGI app, Django's cache and Airtime serving the catalog (wrk, nginx
 # and redis-server come from Debian: apt-get install wrk nginx redis-server).
 .PHONY: bench
-bench: venv
+bench: venv dynamodb-local
 	$(VENV)/bin/pip install -q -r bench/requirements.txt
 	$(VENV)/bin/python bench/read_path.py

@@ -1,4 +1,4 @@
-"""Shared benchmark setup: a private moto server, SQLite database and cache key prefix, seeded demo content.
+"""Shared benchmark setup: a private DynamoDB Local (AWS's emulator), SQLite database and cache key prefix, seeded demo content.
 
 Import this module before anything from Django or the project: `bench_environment()` sets the
 environment, then calls `django.setup()`.
@@ -31,7 +31,7 @@ DEFAULT_PROGRAMS = 360
 @dataclass
 class Bench:
     programs: int
-    moto_url: str
+    dynamodb_url: str
     key_prefix: str
     seed_seconds: float
     seed_summary: str
@@ -47,12 +47,12 @@ def arguments(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _environment_set(moto_url: str, workdir: Path, key_prefix: str) -> None:
+def _environment_set(dynamodb_url: str, workdir: Path, key_prefix: str) -> None:
     # Set, not defaulted: a benchmark must never reach a real table, bucket or shared cache prefix.
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "cms.settings",
-            "DYNAMODB_ENDPOINT_URL": moto_url,
+            "DYNAMODB_ENDPOINT_URL": dynamodb_url,
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "ap-northeast-1",
@@ -92,12 +92,12 @@ def _redis_keys_delete(prefix: str) -> int:
 
 @contextlib.contextmanager
 def bench_environment(programs: int) -> Iterator[Bench]:
-    """Start moto, configure and migrate Django, create the tables, seed; clean everything up afterwards."""
-    from cms.store.local import moto_server_start
+    """Start DynamoDB Local, configure and migrate Django, create the tables, seed; clean up afterwards."""
+    from cms.store.local import dynamodb_local_start
 
     workdir = Path(tempfile.mkdtemp(prefix="airtime-bench-"))
     key_prefix = f"bench{os.getpid()}"
-    proc, url = moto_server_start()
+    proc, url = dynamodb_local_start()
     django_ready = False
     try:
         _environment_set(url, workdir, key_prefix)
@@ -112,8 +112,8 @@ def bench_environment(programs: int) -> Iterator[Bench]:
         call_command("dynamodb_init", stdout=io.StringIO())
         out = io.StringIO()
         started = time.perf_counter()
-        # The moto server is fresh: replace overwrites nothing and skips the item-by-item existence checks.
-        call_command("seed_demo", programs=programs, seed=1, replace=True, stdout=out)
+        # Conditional transactions into empty tables, as a first seed writes.
+        call_command("seed_demo", programs=programs, seed=1, stdout=out)
         seed_seconds = time.perf_counter() - started
         summary = next((line for line in out.getvalue().splitlines() if line.strip()), "")
         yield Bench(programs, url, key_prefix, seed_seconds, summary)
@@ -133,7 +133,7 @@ def bench_environment(programs: int) -> Iterator[Bench]:
 def header(title: str, bench: Bench) -> None:
     """Say what runs where, and how long seeding took."""
     print(f"== {title}")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, moto at {bench.moto_url}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, DynamoDB Local at {bench.dynamodb_url}")
     print(f"seed_demo --programs {bench.programs}: {bench.seed_seconds:.1f} s  ({bench.seed_summary})")
 
 

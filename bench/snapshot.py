@@ -141,7 +141,7 @@ def full_rebuild(args) -> int:
 
     naive_samples = timed(naive, runs=FULL_RUNS)
     ours, theirs = median(samples), median(naive_samples)
-    print(f"\n(b) full rebuild against moto (catalog_rebuild(full=True)), median of {FULL_RUNS}")
+    print(f"\n(b) full rebuild against DynamoDB Local (catalog_rebuild(full=True)), median of {FULL_RUNS}")
     print(f"    full rebuild: {ours:.2f} s  (runs: {', '.join(f'{s:.2f}' for s in samples)}); {read:,} items read")
     print(f"    detail: {ops[-1].detail}")
     print(f"    naive boto3 Scan paginator + json.dumps + gzip-9: {theirs:.2f} s; {naive_items['count']:,} items read")

@@ -1,4 +1,4 @@
-"""Real servers for the suite: a moto server process for DynamoDB and S3, Redis, SQL."""
+"""Real servers for the suite: AWS's DynamoDB Local, a moto server for S3, Redis, SQL."""
 
 import contextlib
 import os
@@ -12,7 +12,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from cms.store.local import free_port, moto_server_start
+from cms.store.local import dynamodb_local_start, free_port, moto_server_start
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -20,24 +20,42 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@contextlib.contextmanager
+def server(started: tuple[subprocess.Popen, str]):
+    """Yield a started server's URL; stop it afterwards, even if it was left paused."""
+    proc, url = started
+    try:
+        yield url
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def moto_url():
-    proc, url = moto_server_start()
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    """A moto server for the S3 API (uploads)."""
+    with server(moto_server_start()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def dynamodb_url():
+    """AWS's DynamoDB Local, in memory."""
+    with server(dynamodb_local_start()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", autouse=True)
-def dynamodb_tables(moto_url, django_db_blocker):
-    """Point the content store at the moto server and create the tables once."""
+def dynamodb_tables(dynamodb_url, django_db_blocker):
+    """Point the content store at DynamoDB Local and create the tables once."""
     from cms.store.models import models_configure
     from cms.store.tables import tables_create
 
-    settings.DYNAMODB_ENDPOINT_URL = moto_url
+    settings.DYNAMODB_ENDPOINT_URL = dynamodb_url
     models_configure()
     tables_create()
-    yield moto_url
+    yield dynamodb_url
 
 
 @pytest.fixture
@@ -55,7 +73,6 @@ def raw_number(dynamodb):
     client = boto3.client(
         "dynamodb", endpoint_url=settings.DYNAMODB_ENDPOINT_URL, region_name=settings.AWS_DEFAULT_REGION
     )
-    written = []
 
     def write(table: str, item_id: str, field: str, value: int) -> None:
         client.update_item(
@@ -65,12 +82,8 @@ def raw_number(dynamodb):
             ExpressionAttributeNames={"#f": field},
             ExpressionAttributeValues={":v": {"N": str(value)}},
         )
-        written.append((table, item_id))
 
-    yield write
-    # moto cannot scan a table holding a number past 38 digits with a projection, as the next truncation does.
-    for table, item_id in written:
-        client.delete_item(TableName=settings.DYNAMODB_TABLE_PREFIX + table, Key={"id": {"S": item_id}})
+    return write
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -106,25 +119,23 @@ def store_at(url: str):
 
 
 @pytest.fixture(scope="session")
-def _spare_moto(dynamodb_tables):
-    """A second moto server process with the content tables, for tests that pause their store."""
+def _spare_dynamodb(dynamodb_tables):
+    """A second DynamoDB Local with the content tables, for tests that pause their store."""
     from cms.store.tables import tables_create
 
-    proc, url = moto_server_start()
-    with store_at(url):
-        tables_create()
-    yield proc, url
-    os.kill(proc.pid, signal.SIGCONT)
-    proc.terminate()
-    proc.wait(timeout=10)
+    started = dynamodb_local_start()
+    with server(started) as url:
+        with store_at(url):
+            tables_create()
+        yield started
 
 
 @pytest.fixture
-def private_moto(_spare_moto):
+def private_dynamodb(_spare_dynamodb):
     """An empty content store of this test's own, whose server process it may pause; yields the process."""
     from cms.store.tables import tables_truncate
 
-    proc, url = _spare_moto
+    proc, url = _spare_dynamodb
     with store_at(url):
         tables_truncate()
         try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +28,13 @@ Group = tuple[list, list[tuple[str, str, str]]]
 Record = tuple[type, dict]  # a model and one of its items as DynamoDB attribute values
 FIRST_VERSION = 1
 PROGRESS_ITEMS = 500
-# Items written together, and taken back together if another writer got to one of them first.
+# Items written together in one conditional transaction (DynamoDB's limit, counter updates included),
+# all or none; a transaction also carries at most 4 MB, so groups stay below this many item bytes.
 GROUP_ITEMS = 100
-# NOTE: conditional puts take one item per request (transactions would take 100, but a local
-# moto server copies the whole table for every item of a transaction); a few in flight hide
-# the round trips.
-WRITERS = 8
+GROUP_BYTES = 3_000_000
+# NOTE: a few transactions in flight hide the round trips.
+WRITERS = 4
+CONFLICT_RETRIES = 5
 
 
 def content_put_many(
@@ -89,22 +94,90 @@ def _ticker(progress: Progress | None, total: int) -> Callable[[int], None]:
 
 
 def _insert(client, records: list[Record], tick: Callable[[int], None]) -> None:
-    """Put items that must not exist, a group at a time; on a clash take the group back and stop."""
-    done = 0
+    """Put items that must not exist, a transaction per group; on a clash stop after the groups in flight."""
+    done, lost = 0, []
+    groups = list(_transaction_groups(records))
+    # A token names one write of this run: the same content written again later (after a reset) is a new write.
+    run = uuid.uuid4().hex
+
+    def put(group: list[Record]) -> list[str]:
+        return _group_put(client, group, run=run)
+
     with ThreadPoolExecutor(WRITERS) as pool:
-        for group in batches(records, GROUP_ITEMS):
-            # Counted before they exist, so a counter is never below the children present.
-            _counts_add(client, _counts(group))
-            written = list(pool.map(lambda record: _put_new(client, record), group))
-            if not all(written):
-                lost = [record for record, ok in zip(group, written, strict=True) if not ok]
-                kept = [record for record, ok in zip(group, written, strict=True) if ok]
-                undone = list(pool.map(_undo_for(client), kept))
-                taken_back = [record for record, ok in zip(kept, undone, strict=True) if ok]
-                _counts_add(client, {key: -n for key, n in _counts(lost + taken_back).items()})
-                raise Clash([_key_value(*record) for record in lost], written=done)
-            done += len(group)
-            tick(done)
+        for window in batches(groups, WRITERS):
+            for group, clashed in zip(window, pool.map(put, window), strict=True):
+                if clashed:
+                    lost += clashed
+                else:
+                    done += len(group)
+                    tick(done)
+            if lost:
+                raise Clash(lost, written=done)
+
+
+def _transaction_groups(records: list[Record]) -> Iterator[list[Record]]:
+    """Consecutive groups that fit one transaction with their counter updates."""
+    group: list[Record] = []
+    counters: set[str] = set()
+    size = 0
+    for record in records:
+        item_bytes, keys = len(json.dumps(record[1])), set(_counts([record]))
+        if group and (len(group) + 1 + len(counters | keys) > GROUP_ITEMS or size + item_bytes > GROUP_BYTES):
+            yield group
+            group, counters, size = [], set(), 0
+        group.append(record)
+        counters |= keys
+        size += item_bytes
+    if group:
+        yield group
+
+
+def _group_put(client, group: list[Record], *, run: str) -> list[str]:
+    """Put every record of `group` unless one exists, counting them on their parents; return the clashing ids."""
+    actions = [
+        {
+            "Put": {
+                "TableName": model.Meta.table_name,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(#k)",
+                "ExpressionAttributeNames": {"#k": _key_name(model)},
+            }
+        }
+        for model, item in group
+    ]
+    actions += [_counter_add(key, delta) for key, delta in _counts(group).items() if delta]
+    # botocore resends a request whose answer was lost; under one token DynamoDB applies it once.
+    token = hashlib.sha256((run + json.dumps(actions, sort_keys=True)).encode()).hexdigest()[:32]
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            client.transact_write_items(TransactItems=actions, ClientRequestToken=token)
+            return []
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            cancelled = exc
+        if "ConditionalCheckFailed" in codes:
+            return [
+                _key_value(*record)
+                for record, code in zip(group, codes, strict=False)
+                if code == "ConditionalCheckFailed"
+            ]
+        if attempt < CONFLICT_RETRIES:  # another writer touched a counter at the same moment
+            time.sleep(0.05 * 2**attempt)
+    raise cancelled
+
+
+def _counter_add(key: str, delta: int) -> dict:
+    return {
+        "Update": {
+            "TableName": CounterItem.Meta.table_name,
+            "Key": {"key": {"S": key}},
+            "UpdateExpression": "ADD #n :n",
+            "ExpressionAttributeNames": {"#n": "children"},
+            "ExpressionAttributeValues": {":n": {"N": str(delta)}},
+        }
+    }
 
 
 def _overwrite(client, records: list[Record], old: list[Record], tick: Callable[[int], None]) -> None:
@@ -166,41 +239,7 @@ def _counts(records: list[Record]) -> Counter[str]:
 def _counts_add(client, counts: dict[str, int]) -> None:
     for key, delta in counts.items():
         if delta:
-            client.update_item(
-                TableName=CounterItem.Meta.table_name,
-                Key={"key": {"S": key}},
-                UpdateExpression="ADD #n :n",
-                ExpressionAttributeNames={"#n": "children"},
-                ExpressionAttributeValues={":n": {"N": str(delta)}},
-            )
-
-
-def _put_new(client, record: Record) -> bool:
-    """Put an item unless one with its key exists; tell whether it was written."""
-    model, item = record
-    try:
-        client.put_item(
-            TableName=model.Meta.table_name,
-            Item=item,
-            ConditionExpression="attribute_not_exists(#k)",
-            ExpressionAttributeNames={"#k": _key_name(model)},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def _undo_for(client) -> Callable[[Record], bool]:
-    """A function deleting a record this run wrote, unless someone changed it since."""
-
-    def undo(record: Record) -> bool:
-        model, item = record
-        field = "owner_id" if model is UniqueItem else "version"
-        return _delete_if(client, model, _key(model, item), field, item[field])
-
-    return undo
+            client.update_item(**_counter_add(key, delta)["Update"])
 
 
 def _delete_if(client, model, key: dict, field: str, value: dict) -> bool:

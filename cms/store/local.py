@@ -1,7 +1,8 @@
-"""Start a local DynamoDB- and S3-API server (moto) for development, tests and benchmarks."""
+"""Start local servers for development, tests and benchmarks: AWS's DynamoDB Local, and moto for S3."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,12 @@ from pathlib import Path
 
 import requests
 
+# Where bin/dynamodb-local-install puts the emulator.
+DYNAMODB_LOCAL_HOME = Path(
+    os.environ.get("DYNAMODB_LOCAL_HOME", Path(__file__).resolve().parents[2] / ".tools/dynamodb-local")
+)
+START_SECONDS = 30
+
 
 def free_port() -> int:
     """Ask the kernel for an unused loopback port."""
@@ -19,19 +26,49 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def dynamodb_local_command(port: int, data_dir: Path | None = None) -> list[str]:
+    """The command line of a DynamoDB Local server on loopback: in memory, or kept in `data_dir`."""
+    jar = DYNAMODB_LOCAL_HOME / "DynamoDBLocal.jar"
+    if not jar.exists():
+        raise RuntimeError(f"DynamoDB Local is not installed in {DYNAMODB_LOCAL_HOME} (run bin/dynamodb-local-install)")
+    # -sharedDb: one database whatever credentials and region a client sends.
+    storage = ["-dbPath", str(data_dir)] if data_dir else ["-inMemory"]
+    return [
+        *["java", "-Xmx1g", f"-Djava.library.path={DYNAMODB_LOCAL_HOME / 'DynamoDBLocal_lib'}"],
+        *["-jar", str(jar), "-sharedDb", *storage, "-port", str(port)],
+    ]
+
+
+def dynamodb_local_start(port: int | None = None, data_dir: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start DynamoDB Local and wait until it answers; return the process and its endpoint URL."""
+    port = port or free_port()
+    command = dynamodb_local_command(port, data_dir)
+    # Its own session: a terminal's Ctrl-C reaches whoever started it, which then stops it in order.
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    _answers_wait(proc, url, "DynamoDB Local")
+    return proc, url
+
+
 def moto_server_start(port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start a moto server process on loopback and wait until it answers."""
+    """Start a moto server process (the S3 and CloudFront APIs) on loopback and wait until it answers."""
     port = port or free_port()
     binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
     proc = subprocess.Popen(
         [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
+    _answers_wait(proc, url, "moto server")
+    return proc, url
+
+
+def _answers_wait(proc: subprocess.Popen, url: str, name: str) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            requests.get(f"{url}/moto-api/data.json", timeout=1)
-            return proc, url
+            requests.get(url, timeout=1)  # any HTTP answer means it listens
+            return
         except requests.ConnectionError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("the local DynamoDB server did not start")
+    raise RuntimeError(f"the local {name} did not start")

@@ -35,17 +35,19 @@ def tables_create() -> list[str]:
 
 
 def _indexes_add(model) -> list[str]:
-    """Add the indexes declared on `model` that its existing table lacks."""
+    """Add the indexes declared on `model` that its existing table lacks (or is deleting)."""
     client, table = dynamodb_client(), model.Meta.table_name
-    description = client.describe_table(TableName=table)["Table"]
-    present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
+    statuses = _index_statuses(client, table)
     added = []
     for index in model._get_schema()["global_secondary_indexes"]:
-        if index["index_name"] in present:
+        name = index["index_name"]
+        if statuses.get(name) not in (None, "DELETING"):
             continue
+        # An index being deleted keeps its name until it is gone.
+        _table_wait(client, table, lambda found, name=name: name not in found)
         # DynamoDB takes one new index per UpdateTable call, hash key first.
         create = {
-            "IndexName": index["index_name"],
+            "IndexName": name,
             "KeySchema": sorted(index["key_schema"], key=lambda key: key["KeyType"]),
             "Projection": index["projection"],
         }
@@ -54,19 +56,26 @@ def _indexes_add(model) -> list[str]:
             AttributeDefinitions=index["attribute_definitions"],
             GlobalSecondaryIndexUpdates=[{"Create": create}],
         )
-        _index_wait(client, table, index["index_name"])
-        added.append(f"{table}/{index['index_name']}")
+        _table_wait(client, table, lambda found, name=name: found.get(name) == "ACTIVE")
+        added.append(f"{table}/{name}")
     return added
 
 
-def _index_wait(client, table: str, name: str) -> None:
+def _index_statuses(client, table: str) -> dict[str, str | None]:
+    description = client.describe_table(TableName=table)["Table"]
+    if description["TableStatus"] != "ACTIVE":
+        return {"": description["TableStatus"]}  # no index may change until the table is active
+    return {i["IndexName"]: i.get("IndexStatus") for i in description.get("GlobalSecondaryIndexes", [])}
+
+
+def _table_wait(client, table: str, ready) -> None:
+    """Wait until the table is active and `ready(index statuses)` holds."""
     # NOTE: on AWS an index backfills for minutes; the next UpdateTable is refused until then.
     while True:
-        description = client.describe_table(TableName=table)["Table"]
-        statuses = {i["IndexName"]: i.get("IndexStatus") for i in description.get("GlobalSecondaryIndexes", [])}
-        if description["TableStatus"] == "ACTIVE" and statuses.get(name) == "ACTIVE":
+        statuses = _index_statuses(client, table)
+        if "" not in statuses and ready(statuses):
             return
-        time.sleep(2)
+        time.sleep(0.5)
 
 
 def _logical_names() -> dict[str, str]:

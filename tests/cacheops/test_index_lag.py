@@ -1,6 +1,6 @@
 """An index that lists a program's items late never costs the catalog an edit.
 
-moto's indexes answer consistently at once; AWS's lag behind writes. The one test double in these tests
+DynamoDB Local's indexes answer consistently at once; AWS's lag behind writes. The one test double in these tests
 stands in for that lag at the store's index-query seam, `content.program_children_listed`.
 """
 

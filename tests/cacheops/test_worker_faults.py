@@ -88,7 +88,7 @@ def titles(view) -> set[str]:
 
 
 def test_a_killed_workers_build_is_taken_over_by_a_new_worker_and_its_operation_marked_abandoned(
-    private_moto, private_redis, redis_engine, tmp_path
+    private_dynamodb, private_redis, redis_engine, tmp_path
 ):
     _broker_proc, broker = private_redis
     show = show_create("鬼滅の刃", "kimetsu", ["残酷"])
@@ -115,7 +115,7 @@ def test_a_killed_workers_build_is_taken_over_by_a_new_worker_and_its_operation_
 
     doomed = worker_start(env, tmp_path / "doomed.log")
     try:
-        with paused(private_moto):  # DynamoDB stalls: the build waits on it, holding its lock
+        with paused(private_dynamodb):  # DynamoDB stalls: the build waits on it, holding its lock
             task_send(broker, "cacheops.tasks.rebuild", requested_by="oki", full=True)
             assert wait_for(
                 lambda: (

@@ -41,10 +41,10 @@ def show_create():
     return {"program": program, "season": season, "episode": episode}
 
 
-def test_the_list_answers_503_with_a_clear_message_while_the_store_is_stalled(editor_client, private_moto):
+def test_the_list_answers_503_with_a_clear_message_while_the_store_is_stalled(editor_client, private_dynamodb):
     services.program_create(user="seed", title="葬送のフリーレン", slug="frieren", status="draft")
 
-    with paused(private_moto):
+    with paused(private_dynamodb):
         response, took = timed(lambda: editor_client.get(PROGRAMS))
 
     assert response.status_code == 503
@@ -56,12 +56,14 @@ def test_the_list_answers_503_with_a_clear_message_while_the_store_is_stalled(ed
 
 
 @pytest.mark.parametrize("model", ("program", "episode"))
-def test_an_edit_saved_while_the_store_is_stalled_keeps_the_input_and_saves_nothing(editor_client, private_moto, model):
+def test_an_edit_saved_while_the_store_is_stalled_keeps_the_input_and_saves_nothing(
+    editor_client, private_dynamodb, model
+):
     item = show_create()[model]
     url = reverse(f"admin:cms_{model}_change", args=[item.id])
     values = form_read(editor_client.get(url), f"{model}_form").values
 
-    with paused(private_moto):
+    with paused(private_dynamodb):
         response, took = timed(lambda: editor_client.post(url, {**values, "title": "My title"}))
 
     assert response.status_code == 503
@@ -74,11 +76,11 @@ def test_an_edit_saved_while_the_store_is_stalled_keeps_the_input_and_saves_noth
     assert editor_client.get(url).status_code == 200
 
 
-def test_a_new_program_whose_write_got_no_answer_is_reported_unconfirmed(editor_client, private_moto):
+def test_a_new_program_whose_write_got_no_answer_is_reported_unconfirmed(editor_client, private_dynamodb):
     add = reverse("admin:cms_program_add")
     values = {**form_read(editor_client.get(add), "program_form").values, "title": "推しの子", "slug": "oshi-no-ko"}
 
-    with paused(private_moto):
+    with paused(private_dynamodb):
         response, took = timed(lambda: editor_client.post(add, values))
 
     assert response.status_code == 503
