@@ -35,7 +35,7 @@ def dynamodb_local_command(port: int, data_dir: Path | None = None) -> list[str]
     storage = ["-dbPath", str(data_dir)] if data_dir else ["-inMemory"]
     return [
         *["java", "-Xmx1g", f"-Djava.library.path={DYNAMODB_LOCAL_HOME / 'DynamoDBLocal_lib'}"],
-        *["-jar", str(jar), "-sharedDb", *storage, "-port", str(port)],
+        *["-jar", str(jar), "-sharedDb", "-disableTelemetry", *storage, "-port", str(port)],
     ]
 
 
@@ -44,7 +44,10 @@ def dynamodb_local_start(port: int | None = None, data_dir: Path | None = None) 
     port = port or free_port()
     command = dynamodb_local_command(port, data_dir)
     # Its own session: a terminal's Ctrl-C reaches whoever started it, which then stops it in order.
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # Its working folder gets a metadata file of its own: keep it beside the emulator, out of the checkout.
+    proc = subprocess.Popen(
+        command, cwd=DYNAMODB_LOCAL_HOME, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     _answers_wait(proc, url, "DynamoDB Local")
     return proc, url
