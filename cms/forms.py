@@ -6,8 +6,10 @@ import re
 import unicodedata
 
 from django import forms
+from django.core import signing
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from ulid import ULID
 
 from . import domain, program_index, validation
 from .broadcast import OutOfWindow, broadcast_format, broadcast_parse, clock_format
@@ -133,13 +135,38 @@ class ListField(forms.CharField):
         return [part.strip() for part in re.split(r"[,、，]", value) if part.strip()]
 
 
+class SaveTokenField(forms.CharField):
+    """A signed id made when the form is shown: the posts of one form are one save, however often sent."""
+
+    signer = signing.Signer(salt="cms.forms.save-token")
+
+    def __init__(self):
+        super().__init__(widget=forms.HiddenInput, required=False, max_length=100)
+
+    @classmethod
+    def fresh(cls) -> str:
+        return cls.signer.sign(str(ULID()))
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return None  # a page shown before forms carried one
+        try:
+            return self.signer.unsign(value)
+        except signing.BadSignature:
+            raise forms.ValidationError(validation.FORM_OUTDATED) from None
+
+
 class ContentForm(forms.Form):
-    """Shared plumbing: the version the editor read, and both forms of shown times."""
+    """Shared plumbing: the version the editor read, the save's token, and both forms of shown times."""
 
     version = NumberField(bound=validation.VERSION, widget=forms.HiddenInput, required=False)
+    save_token = SaveTokenField()
 
     def __init__(self, *args, read_only: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["save_token"] = SaveTokenField.fresh()
         for name, field in self.fields.items():
             if isinstance(field, BroadcastDateTimeField):
                 field.help_text = self._datetime_help(name)
@@ -164,11 +191,19 @@ class ContentForm(forms.Form):
         # The version rides in a hidden input, where an error would not be shown: report it on the form.
         if self._errors.pop("version", None):
             self.add_error(None, validation.VERSION_INVALID)
+        for error in self._errors.pop("save_token", []):
+            self.add_error(None, error)
         return cleaned
 
     def values(self, *, exclude=("version",)) -> dict:
         """Cleaned values for a service call."""
+        exclude = (*exclude, "save_token")
         return {k: v for k, v in self.cleaned_data.items() if k not in exclude and not k.endswith("_upload")}
+
+    @property
+    def token(self) -> str | None:
+        """The id of this form's save, or None for a page that carried none."""
+        return self.cleaned_data.get("save_token")
 
     def add_service_error(self, error) -> None:
         """Attach a service ValidationError to its fields (or to the form)."""

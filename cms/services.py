@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from .store import cascade
 from .store import episodes as episode_store
 from .store import programs as program_store
 from .store import seasons as season_store
-from .store.errors import ItemTooLarge, NotFound, NotUnique, StaleVersion
+from .store.errors import AlreadyExists, ItemTooLarge, NotFound, NotUnique, StaleVersion
 
 STALE_MESSAGE = gettext_lazy(
     "This item was changed by someone else since you opened it. Your input is kept below, next to what they saved."
@@ -57,6 +58,18 @@ def new_id() -> str:
     return str(ULID())
 
 
+def _request_token(save_token: str | None, item_id: str, version: int | None, fields: dict) -> str | None:
+    """The token of one save: the form it came from, the item and version it read, and what it sends.
+
+    Sent again (a retry after a lost answer, a second click), the same save is applied once and answers
+    success; the same form sent with other values or against another version is another save.
+    """
+    if save_token is None:
+        return None
+    sent = repr((save_token, item_id, version, sorted(fields.items())))
+    return hashlib.sha256(sent.encode()).hexdigest()[:32]
+
+
 @contextlib.contextmanager
 def _store_errors():
     """Turn store refusals into form-friendly validation errors."""
@@ -70,6 +83,9 @@ def _store_errors():
         raise ValidationError({exc.field: messages[exc.field]}) from exc
     except StaleVersion as exc:
         raise ValidationError(STALE_MESSAGE, code="stale") from exc
+    except AlreadyExists as exc:
+        # A new item's id is its form's token: the same form was saved before, with other values.
+        raise ValidationError(_("This form was saved already. Open the item from the list to change it.")) from exc
     except ItemTooLarge as exc:
         raise ValidationError({exc.field: _("Too large to store: the whole item must stay under 400 KB.")}) from exc
     except NotFound as exc:
@@ -101,22 +117,26 @@ def _image_rollback(name: str | None):
         raise
 
 
-def program_create(*, user: str, key_art_upload=None, **fields) -> domain.Program:
+def program_create(*, user: str, key_art_upload=None, save_token: str | None = None, **fields) -> domain.Program:
     """Create a program (validated, slug unique) and store its key art."""
-    program = _stamp(domain.Program(id=new_id(), **fields), user)
+    program = _stamp(domain.Program(id=save_token or new_id(), **fields), user)
+    token = _request_token(save_token, program.id, None, fields)
     validation.program_validate(program)
     stored = _image_save(key_art_upload, "key-art", "key_art") if key_art_upload else None
     if stored:
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
-        program_store.program_create(program)
+        program_store.program_create(program, token=token)
     _program_listed(program)
     _content_changed(program, user)
     return program
 
 
-def program_update(*, program_id: str, version: int, user: str, key_art_upload=None, **fields) -> domain.Program:
+def program_update(
+    *, program_id: str, version: int, user: str, key_art_upload=None, save_token: str | None = None, **fields
+) -> domain.Program:
     """Save changes to a program read at `version`; refuse if it changed since."""
+    token = _request_token(save_token, program_id, version, fields)
     current = program_store.program_get(program_id)
     program = _stamp(replace(current, version=version, **fields), user)
     validation.program_validate(program)
@@ -124,7 +144,7 @@ def program_update(*, program_id: str, version: int, user: str, key_art_upload=N
     if stored:
         program.key_art = stored
     with _image_rollback(stored), _store_errors():
-        program_store.program_update(program, old_slug=current.slug)
+        program_store.program_update(program, old_slug=current.slug, token=token)
     _program_listed(program)
     _content_changed(program, user)
     return program
@@ -165,17 +185,17 @@ def deleted_programs_sweep() -> int:
     return len(ids)
 
 
-def season_create(*, user: str, **fields) -> domain.Season:
+def season_create(*, user: str, save_token: str | None = None, **fields) -> domain.Season:
     """Create a season in a live program."""
-    season = _stamp(domain.Season(id=new_id(), **fields), user)
+    season = _stamp(domain.Season(id=save_token or new_id(), **fields), user)
     validation.season_validate(season)
     with _store_errors():
-        season_store.season_save(season, create=True)
+        season_store.season_save(season, create=True, token=_request_token(save_token, season.id, None, fields))
     _content_changed(season, user)
     return season
 
 
-def season_update(*, season_id: str, version: int, user: str, **fields) -> domain.Season:
+def season_update(*, season_id: str, version: int, user: str, save_token: str | None = None, **fields) -> domain.Season:
     """Save changes to a season read at `version`; its program stays the one it was created in."""
     current = season_store.season_get(season_id)
     if fields.get("program_id", current.program_id) != current.program_id:
@@ -186,7 +206,7 @@ def season_update(*, season_id: str, version: int, user: str, **fields) -> domai
     season = _stamp(replace(current, version=version, **fields), user)
     validation.season_validate(season)
     with _store_errors():
-        season_store.season_save(season, create=False)
+        season_store.season_save(season, create=False, token=_request_token(save_token, season_id, version, fields))
     _content_changed(season, user)
     return season
 
@@ -202,20 +222,24 @@ def season_delete(*, season_id: str, version: int, user: str) -> None:
     _content_changed(season, user, deleted=True)
 
 
-def episode_create(*, user: str, thumbnail_upload=None, **fields) -> domain.Episode:
+def episode_create(*, user: str, thumbnail_upload=None, save_token: str | None = None, **fields) -> domain.Episode:
     """Create an episode (number unique in its season) and store its thumbnail."""
-    episode = _stamp(domain.Episode(id=new_id(), **fields), user)
-    return _episode_save(episode, old=None, upload=thumbnail_upload)
+    episode = _stamp(domain.Episode(id=save_token or new_id(), **fields), user)
+    token = _request_token(save_token, episode.id, None, fields)
+    return _episode_save(episode, old=None, upload=thumbnail_upload, token=token)
 
 
-def episode_update(*, episode_id: str, version: int, user: str, thumbnail_upload=None, **fields) -> domain.Episode:
+def episode_update(
+    *, episode_id: str, version: int, user: str, thumbnail_upload=None, save_token: str | None = None, **fields
+) -> domain.Episode:
     """Save changes to an episode read at `version`."""
     old = episode_store.episode_get(episode_id)
     episode = _stamp(replace(old, version=version, **fields), user)
-    return _episode_save(episode, old=old, upload=thumbnail_upload)
+    token = _request_token(save_token, episode_id, version, fields)
+    return _episode_save(episode, old=old, upload=thumbnail_upload, token=token)
 
 
-def _episode_save(episode: domain.Episode, *, old, upload) -> domain.Episode:
+def _episode_save(episode: domain.Episode, *, old, upload, token: str | None) -> domain.Episode:
     validation.episode_validate(episode)
     try:
         season = season_store.season_get(episode.season_id)
@@ -227,7 +251,7 @@ def _episode_save(episode: domain.Episode, *, old, upload) -> domain.Episode:
     if stored:
         episode.thumbnail = stored
     with _image_rollback(stored), _store_errors():
-        episode_store.episode_save(episode, old=old)
+        episode_store.episode_save(episode, old=old, token=token)
     _content_changed(episode, episode.updated_by)
     return episode
 

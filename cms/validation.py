@@ -64,6 +64,7 @@ DURATION = Bound(
 )
 VERSION_INVALID = gettext_lazy("This page's version number is not valid; reload the page and try again.")
 VERSION = Bound(1, 1_000_000_000, VERSION_INVALID, VERSION_INVALID)
+FORM_OUTDATED = gettext_lazy("This form's hidden data is not valid; reload the page and try again.")
 
 
 def time_window_message() -> str:

@@ -91,7 +91,10 @@ class ProgramAdmin(ProgramSearchMixin, StoreModelAdmin):
 
     def create(self, request, form):
         return services.program_create(
-            user=_user(request), key_art_upload=form.cleaned_data["key_art_upload"], **form.values()
+            user=_user(request),
+            key_art_upload=form.cleaned_data["key_art_upload"],
+            save_token=form.token,
+            **form.values(),
         )
 
     def update(self, request, obj, form):
@@ -100,6 +103,7 @@ class ProgramAdmin(ProgramSearchMixin, StoreModelAdmin):
             version=form.cleaned_data["version"],
             user=_user(request),
             key_art_upload=form.cleaned_data["key_art_upload"],
+            save_token=form.token,
             **form.values(),
         )
 
@@ -164,11 +168,15 @@ class SeasonAdmin(StoreModelAdmin):
         return forms.SeasonForm(request.POST, request.FILES, program_fixed=object_id is not None)
 
     def create(self, request, form):
-        return services.season_create(user=_user(request), **form.values())
+        return services.season_create(user=_user(request), save_token=form.token, **form.values())
 
     def update(self, request, obj, form):
         return services.season_update(
-            season_id=obj.id, version=form.cleaned_data["version"], user=_user(request), **form.values()
+            season_id=obj.id,
+            version=form.cleaned_data["version"],
+            user=_user(request),
+            save_token=form.token,
+            **form.values(),
         )
 
     def delete(self, request, obj, version):
@@ -252,7 +260,10 @@ class EpisodeAdmin(StoreModelAdmin):
 
     def create(self, request, form):
         return services.episode_create(
-            user=_user(request), thumbnail_upload=form.cleaned_data["thumbnail_upload"], **form.values()
+            user=_user(request),
+            thumbnail_upload=form.cleaned_data["thumbnail_upload"],
+            save_token=form.token,
+            **form.values(),
         )
 
     def update(self, request, obj, form):
@@ -262,6 +273,7 @@ class EpisodeAdmin(StoreModelAdmin):
             version=form.cleaned_data["version"],
             user=_user(request),
             thumbnail_upload=form.cleaned_data["thumbnail_upload"],
+            save_token=form.token,
             **values,
         )
 

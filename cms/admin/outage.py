@@ -21,7 +21,8 @@ STORE_SAVE_UNAVAILABLE = gettext_lazy(
     "The content store is not answering; your input is kept below; nothing was saved."
 )
 STORE_SAVE_UNCONFIRMED = gettext_lazy(
-    "The content store did not confirm the save; reload the page to check whether it went through before saving again."
+    "The content store did not confirm the save; your input is kept below. Save again: a save that went through "
+    "is not applied twice."
 )
 STORE_CHANGE_UNCONFIRMED = gettext_lazy(
     "The content store did not answer; reload the page to check whether your change went through before trying again."

@@ -40,7 +40,7 @@ def episode_get(episode_id: str) -> domain.Episode:
     return episode_from_item(item_get(EpisodeItem, episode_id))
 
 
-def episode_save(episode: domain.Episode, *, old: domain.Episode | None) -> domain.Episode:
+def episode_save(episode: domain.Episode, *, old: domain.Episode | None, token: str | None = None) -> domain.Episode:
     """Insert (`old` is None) or version-checked update, keeping numbers unique per season."""
     item = _item(episode)
     new_key = number_key(episode.season_id, episode.number)
@@ -58,6 +58,7 @@ def episode_save(episode: domain.Episode, *, old: domain.Episode | None) -> doma
             (SeasonItem, episode.season_id, SeasonItem.program_id == episode.program_id),
         ],
         counts=episode_counts(old, episode),
+        token=token,
     )
     episode.version = item.version
     return episode

@@ -52,6 +52,8 @@ class ProgramItem(Model):
     publish_at = UnicodeAttribute(null=True)
     expire_at = UnicodeAttribute(null=True)
     version = VersionAttribute()
+    # The request token of the save that wrote this version, so a resent save is known as done.
+    save_token = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
     updated_by = UnicodeAttribute(null=True)
     # Index keys. `kind` is removed when a program is deleted, so it drops out of every list at once.
@@ -79,6 +81,8 @@ class SeasonItem(Model):
     publish_at = UnicodeAttribute(null=True)
     expire_at = UnicodeAttribute(null=True)
     version = VersionAttribute()
+    # The request token of the save that wrote this version, so a resent save is known as done.
+    save_token = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
     updated_by = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)
@@ -107,6 +111,8 @@ class EpisodeItem(Model):
     publish_at = UnicodeAttribute(null=True)
     expire_at = UnicodeAttribute(null=True)
     version = VersionAttribute()
+    # The request token of the save that wrote this version, so a resent save is known as done.
+    save_token = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
     updated_by = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)

@@ -38,15 +38,15 @@ def program_get(program_id: str) -> domain.Program:
     return program_from_item(item)
 
 
-def program_create(program: domain.Program) -> domain.Program:
+def program_create(program: domain.Program, *, token: str | None = None) -> domain.Program:
     """Insert a new program, claiming its slug."""
     item = _item(program)
-    item_write(item, create=True, claims=[(slug_key(program.slug), "slug")])
+    item_write(item, create=True, claims=[(slug_key(program.slug), "slug")], token=token)
     program.version = item.version
     return program
 
 
-def program_update(program: domain.Program, *, old_slug: str) -> domain.Program:
+def program_update(program: domain.Program, *, old_slug: str, token: str | None = None) -> domain.Program:
     """Save `program` if nobody changed it since `program.version` was read."""
     item = _item(program)
     changed = old_slug != program.slug
@@ -56,6 +56,7 @@ def program_update(program: domain.Program, *, old_slug: str) -> domain.Program:
         condition=ProgramItem.deleted_at.does_not_exist(),
         claims=[(slug_key(program.slug), "slug")] if changed else [],
         releases=[slug_key(old_slug)] if changed else [],
+        token=token,
     )
     program.version = item.version
     return program

@@ -34,7 +34,7 @@ def season_get(season_id: str) -> domain.Season:
     return season_from_item(item_get(SeasonItem, season_id))
 
 
-def season_save(season: domain.Season, *, create: bool) -> domain.Season:
+def season_save(season: domain.Season, *, create: bool, token: str | None = None) -> domain.Season:
     """Insert or version-checked update of a season whose program must be live and never changes."""
     item = _item(season)
     item_write(
@@ -44,6 +44,7 @@ def season_save(season: domain.Season, *, create: bool) -> domain.Season:
         condition=None if create else SeasonItem.program_id == season.program_id,
         checks=[(ProgramItem, season.program_id, _program_live())],
         counts={program_key(season.program_id): 1} if create else None,
+        token=token,
     )
     season.version = item.version
     return season

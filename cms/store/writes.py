@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Iterable, Mapping
 
 from pynamodb.connection import Connection
@@ -18,6 +20,8 @@ from .models import CounterItem, UniqueItem
 CONDITION_FAILED = "ConditionalCheckFailed"
 # Another transaction touched the same item at the same moment: as good as a stale read.
 TRANSACTION_CONFLICT = "TransactionConflict"
+# A token already used with other values (the same save, stamped again), or still being applied.
+TOKEN_REUSED = ("IdempotentParameterMismatchException", "TransactionInProgressException")
 
 
 def _connection() -> Connection:
@@ -38,13 +42,18 @@ def item_write(
     releases: Iterable[str] = (),
     checks: Iterable[tuple[type, str, object]] = (),
     counts: Mapping[str, int] | None = None,
+    token: str | None = None,
 ) -> None:
     """Save `item` with its version check, claiming and releasing unique keys atomically.
 
     `claims` are (unique key, field name) pairs; `checks` are (model, hash key, condition)
     conditions on other items (a parent must still exist) checked in the same transaction;
-    `counts` are changes to child counters made in it.
+    `counts` are changes to child counters made in it. `token` names one save: DynamoDB applies a
+    resent request under it once, and a save found stored under it already is this save, done.
     """
+    # Without a save's own token, one for this call: botocore's resends of it are still applied once.
+    token = token or uuid.uuid4().hex
+    item.save_token = token
     item_size_check(item)
     model = type(item)
     cond = model.id.does_not_exist() if create else model.id.exists()
@@ -52,7 +61,7 @@ def item_write(
         cond &= condition
     claims, releases, checks = list(claims), list(releases), list(checks)
     try:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=_connection(), client_request_token=token) as tx:
             tx.save(item, condition=cond)
             for key, _field in claims:
                 tx.save(UniqueItem(key, owner_id=item.id), condition=UniqueItem.key.does_not_exist())
@@ -62,6 +71,10 @@ def item_write(
                 tx.condition_check(check_model, hash_key, condition=check_cond)
             counts_add(tx, counts or {})
     except TransactWriteError as exc:
+        if _saved_already(item, token):
+            return
+        if exc.cause_response_code in TOKEN_REUSED:
+            raise StaleVersion(item.id) from exc
         # DynamoDB reports reasons in request order: condition checks, deletes, puts, then updates.
         reasons = _reasons(exc)
         if TRANSACTION_CONFLICT in reasons:
@@ -96,8 +109,10 @@ def item_delete(
     if condition is not None:
         cond &= condition
     releases = list(releases)
+    # Deleting this item at this version is one act whoever asks: a resent request is applied once.
+    token = hashlib.sha256(f"delete|{type(item).Meta.table_name}|{item.id}|{item.version}".encode()).hexdigest()[:32]
     try:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=_connection(), client_request_token=token) as tx:
             tx.delete(item, condition=cond, add_version_condition=versioned)
             for key in releases:
                 tx.delete(UniqueItem(key, owner_id=item.id), condition=UniqueItem.owner_id == item.id)
@@ -113,6 +128,20 @@ def item_delete(
         if empty and reasons[1 + len(releases)] == CONDITION_FAILED:
             raise NotEmpty(item.id) from exc
         raise
+
+
+def _saved_already(item, token: str | None) -> bool:
+    """Whether the stored item is the write of this save (its answer was lost); if so, take its version."""
+    if token is None:
+        return False
+    try:
+        stored = type(item).get(item.id, consistent_read=True)
+    except DoesNotExist:
+        return False
+    if stored.save_token != token:
+        return False
+    item.version = stored.version
+    return True
 
 
 def _reasons(exc: TransactWriteError) -> list[str | None]:
