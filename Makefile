@@ -24,7 +24,7 @@ run:
 
 # Suites the SQL database cannot change (parsing, input checks, headers, translations) run in the first pass only.
 SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests/cms/test_broadcast.py \
-	tests/cms/test_csp.py tests/cms/test_i18n.py
+	tests/cms/test_csp.py tests/cms/test_i18n.py tests/cms/test_save_race.py
 
 # The suite on SQLite (browser tests included), then again on PostgreSQL.
 test: venv dynamodb-local
