@@ -133,6 +133,15 @@ class ListField(forms.CharField):
         return [part.strip() for part in re.split(r"[,、，]", value) if part.strip()]
 
 
+class MultiLineField(forms.CharField):
+    """Text of several lines; line and paragraph separators (pasted from word processors) become line breaks."""
+
+    widget = forms.Textarea
+
+    def to_python(self, value):
+        return super().to_python(value).translate(validation.MULTI_LINE_BREAKS)
+
+
 class ContentForm(forms.Form):
     """Shared plumbing: the version the editor read, and both forms of shown times."""
 
@@ -191,7 +200,7 @@ class ProgramForm(ContentForm):
     title = _title_field()
     title_kana = forms.CharField(label=gettext_lazy("Title reading (kana)"), required=False)
     slug = forms.CharField(label=gettext_lazy("Slug"), required=False)
-    description = forms.CharField(label=gettext_lazy("Description"), widget=forms.Textarea, required=False)
+    description = MultiLineField(label=gettext_lazy("Description"), required=False)
     genre = forms.ChoiceField(label=gettext_lazy("Genre"), choices=GENRE_CHOICES, required=False)
     sort_order = NumberField(label=gettext_lazy("Sort order"), bound=validation.SORT_ORDER, initial=0)
     status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
@@ -233,7 +242,7 @@ class EpisodeForm(ContentForm):
     season_id = forms.ChoiceField(label=gettext_lazy("Season"))
     number = NumberField(label=gettext_lazy("Episode number"), bound=validation.EPISODE_NUMBER, initial=1)
     title = _title_field()
-    synopsis = forms.CharField(label=gettext_lazy("Synopsis"), widget=forms.Textarea, required=False)
+    synopsis = MultiLineField(label=gettext_lazy("Synopsis"), required=False)
     duration_s = DurationField(
         label=gettext_lazy("Running time"),
         help_text=gettext_lazy("m:ss or h:mm:ss, e.g. 24:00 or 1:30:00. A plain number counts as seconds."),
