@@ -251,7 +251,7 @@ class EpisodeForm(ContentForm):
     tags = ListField(label=gettext_lazy("Tags"), required=False)
     cast = ListField(label=gettext_lazy("Cast"), required=False)
     status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
-    publish_at = BroadcastDateTimeField(label=gettext_lazy("Airtime"))
+    publish_at = BroadcastDateTimeField(label=gettext_lazy("Available from"))
     expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
     thumbnail_upload = forms.FileField(label=gettext_lazy("Thumbnail"), required=False)
 

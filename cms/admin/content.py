@@ -178,7 +178,7 @@ class SeasonAdmin(StoreModelAdmin):
 @admin.register(models.Episode)
 class EpisodeAdmin(StoreModelAdmin):
     kind = "episode"
-    orders = (("program", gettext_lazy("Program, season, number")), ("airtime", gettext_lazy("Airtime")))
+    orders = (("program", gettext_lazy("Program, season, number")), ("airtime", gettext_lazy("Available from")))
 
     def page(self, request, params):
         return selectors.episodes_page(
@@ -191,7 +191,7 @@ class EpisodeAdmin(StoreModelAdmin):
 
     def columns(self, items):
         titles = selectors.program_titles([e.program_id for e in items])
-        headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Airtime"), _("Running time")]
+        headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Available from"), _("Running time")]
         rows = [
             self.row(
                 e,
