@@ -238,7 +238,8 @@ class SeasonForm(ContentForm):
 
 
 class EpisodeForm(ContentForm):
-    program_id = forms.CharField(widget=forms.HiddenInput)
+    # Chosen before the form opens (or kept from the episode): shown, never changed here.
+    program_id = forms.CharField(label=gettext_lazy("Program"), widget=ProgramFixedInput)
     season_id = forms.ChoiceField(label=gettext_lazy("Season"))
     number = NumberField(label=gettext_lazy("Episode number"), bound=validation.EPISODE_NUMBER, initial=1)
     title = _title_field()

@@ -60,8 +60,12 @@ class ProgramAutocomplete(forms.Select):
 
 
 class ProgramFixedInput(forms.Widget):
-    """A program chosen once: its title shown as text, its id sent back as it was."""
+    """A program chosen once: its title shown as a link to its page, its id sent back as it was."""
 
     def render(self, name, value, attrs=None, renderer=None):
         hidden = forms.HiddenInput().render(name, value, attrs, renderer)
-        return format_html('{}<div class="readonly">{}</div>', hidden, program_index.label(value) or value or "")
+        title = program_index.label(value)
+        if title is None:
+            return format_html('{}<div class="readonly">{}</div>', hidden, value or "")
+        url = reverse("admin:cms_program_change", args=[value])
+        return format_html('{}<div class="readonly"><a href="{}" class="program-link">{}</a></div>', hidden, url, title)

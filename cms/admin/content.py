@@ -42,6 +42,23 @@ def _user(request) -> str:
     return request.user.get_username()
 
 
+def _parents(program_id: str, season: domain.Season | None = None) -> list[dict]:
+    """The program (and season) an item belongs to, each with its page, for the breadcrumb; [] if unknown."""
+    title = selectors.program_titles([program_id]).get(program_id) if domain.id_valid(program_id) else None
+    if title is None:
+        return []
+    parents = [{"kind": "program", "title": title, "url": reverse("admin:cms_program_change", args=[program_id])}]
+    if season is not None and season.program_id == program_id:
+        url = reverse("admin:cms_season_change", args=[season.id])
+        parents.append({"kind": "season", "title": season.title, "url": url})
+    return parents
+
+
+def _chosen(request, name: str) -> str:
+    """The value an add form was opened with (?program=, ?season=), or the one it posted."""
+    return request.POST.get(f"{name}_id") or request.GET.get(name, "")
+
+
 def _program_filter(request):
     return ("program", gettext_lazy("Program"), ProgramFilter(request.GET.get("program", "")))
 
@@ -163,6 +180,9 @@ class SeasonAdmin(StoreModelAdmin):
     def form_offline(self, request, object_id):
         return forms.SeasonForm(request.POST, request.FILES, program_fixed=object_id is not None)
 
+    def form_extra_context(self, request, obj):
+        return {"parents": _parents(obj.program_id if obj else _chosen(request, "program"))}
+
     def create(self, request, form):
         return services.season_create(user=_user(request), **form.values())
 
@@ -248,7 +268,17 @@ class EpisodeAdmin(StoreModelAdmin):
         return forms.EpisodeForm(request.POST, request.FILES, seasons=posted_choices(request, "season_id"))
 
     def form_extra_context(self, request, obj):
-        return {"image_url": stored_image_url(obj.thumbnail) if obj else None}
+        program_id = obj.program_id if obj else _chosen(request, "program")
+        return {
+            "image_url": stored_image_url(obj.thumbnail) if obj else None,
+            "parents": _parents(program_id, self._season(obj.season_id if obj else _chosen(request, "season"))),
+        }
+
+    def _season(self, season_id: str) -> domain.Season | None:
+        try:
+            return selectors.season_get(season_id)
+        except selectors.NotFound:
+            return None
 
     def create(self, request, form):
         return services.episode_create(
