@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from . import domain, program_index, validation
 from .broadcast import OutOfWindow, broadcast_format, broadcast_parse, clock_format
-from .widgets import ProgramAutocomplete, ProgramFixedInput
+from .widgets import ProgramAutocomplete, ProgramFixedInput, SeasonSelect
 
 STATUS_CHOICES = [
     (domain.DRAFT, gettext_lazy("Draft")),
@@ -240,7 +240,7 @@ class SeasonForm(ContentForm):
 class EpisodeForm(ContentForm):
     # Chosen before the form opens (or kept from the episode): shown, never changed here.
     program_id = forms.CharField(label=gettext_lazy("Program"), widget=ProgramFixedInput)
-    season_id = forms.ChoiceField(label=gettext_lazy("Season"))
+    season_id = forms.ChoiceField(label=gettext_lazy("Season"), widget=SeasonSelect)
     number = NumberField(label=gettext_lazy("Episode number"), bound=validation.EPISODE_NUMBER, initial=1)
     title = _title_field()
     synopsis = MultiLineField(label=gettext_lazy("Synopsis"), required=False)
@@ -256,9 +256,12 @@ class EpisodeForm(ContentForm):
     expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
     thumbnail_upload = forms.FileField(label=gettext_lazy("Thumbnail"), required=False)
 
-    def __init__(self, *args, seasons: list[tuple[str, str]], **kwargs):
+    def __init__(
+        self, *args, seasons: list[tuple[str, str]], next_numbers: dict[str, int | None] | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.fields["season_id"].choices = seasons
+        self.fields["season_id"].widget.next_numbers = next_numbers or {}
 
 
 class ProgramPickForm(forms.Form):

@@ -257,12 +257,28 @@ class EpisodeAdmin(StoreModelAdmin):
         return TemplateResponse(request, "admin/cms/program_pick.html", context)
 
     def form_build(self, request, obj, data=None, files=None, read_only=False):
-        program_id = obj.program_id if obj else (request.POST.get("program_id") or request.GET.get("program"))
-        seasons, _episodes = selectors.program_contents(program_id)
-        initial = initial_from(obj) or {"program_id": program_id, "season_id": request.GET.get("season", "")}
+        if obj:
+            seasons, _episodes = selectors.program_contents(obj.program_id)
+            initial, next_numbers = initial_from(obj), {}
+        else:
+            program_id = _chosen(request, "program")
+            seasons, next_numbers = selectors.episode_numbers_next(program_id)
+            initial = {"program_id": program_id, **self._season_initial(request, seasons, next_numbers)}
         return forms.EpisodeForm(
-            data, files, initial=initial, read_only=read_only, seasons=[(s.id, s.title) for s in seasons]
+            data,
+            files,
+            initial=initial,
+            read_only=read_only,
+            seasons=[(s.id, s.title) for s in seasons],
+            next_numbers=next_numbers,
         )
+
+    def _season_initial(self, request, seasons, next_numbers) -> dict:
+        """A new episode's season (the one asked for, else the select's first) and the next number in it."""
+        season_id = request.GET.get("season", "")
+        if season_id not in next_numbers:
+            season_id = seasons[0].id if seasons else ""
+        return {"season_id": season_id, "number": next_numbers[season_id]} if season_id else {}
 
     def form_offline(self, request, object_id):
         return forms.EpisodeForm(request.POST, request.FILES, seasons=posted_choices(request, "season_id"))

@@ -4,10 +4,12 @@ buttons, and when a save reaches the apps."""
 import html
 import re
 
+import pytest
 from django.urls import reverse
 
-from cms import services
-from tests.cms.conftest import form_read
+from cms import selectors, services
+from cms.store import episodes as episode_store
+from tests.cms.conftest import field_error, form_read, ja
 
 PROGRAMS = "/admin/cms/program/"
 
@@ -92,3 +94,92 @@ def test_program_and_list_breadcrumbs_stay_as_they_were(editor_client, tree):
 
     assert breadcrumbs(program)[2:] == [("番組", PROGRAMS), ("鬼滅の刃", None)]
     assert breadcrumbs(season_add)[2:] == [("シーズン", "/admin/cms/season/"), ("シーズンを追加", None)]
+
+
+# A new episode's number
+
+
+def episode(tree, number: int, title: str, season=None):
+    return services.episode_create(
+        user="seed",
+        program_id=tree.program.id,
+        season_id=(season or tree.season).id,
+        number=number,
+        title=title,
+        duration_s=1440,
+        status="draft",
+    )
+
+
+def season_options(response) -> dict[str, str | None]:
+    """The season select's options: season id -> the number it offers a new episode (None: none)."""
+    select = re.search(r'<select name="season_id"[^>]*>(.*?)</select>', response.content.decode(), re.S).group(1)
+    options = {}
+    for attrs in re.findall(r"<option([^>]*)>", select):
+        number = re.search(r'data-next-number="(\d*)"', attrs)
+        options[re.search(r'value="([^"]*)"', attrs).group(1)] = number.group(1) if number else None
+    return options
+
+
+@pytest.fixture
+def second_season(tree):
+    return services.season_create(user="seed", program_id=tree.program.id, title="無限列車編", status="draft")
+
+
+def test_a_new_episode_takes_the_number_after_its_seasons_last(editor_client, tree, second_season):
+    episode(tree, 2, "育手・鱗滝左近次")
+    episode(tree, 5, "己の鋼")  # a gap: the next is after the highest, never a hole
+
+    first = editor_client.get(f"/admin/cms/episode/add/?program={tree.program.id}&season={tree.season.id}")
+    other = editor_client.get(f"/admin/cms/episode/add/?program={tree.program.id}&season={second_season.id}")
+    program_only = editor_client.get(f"/admin/cms/episode/add/?program={tree.program.id}")
+
+    assert form_read(first, "episode_form").values["number"] == "6"
+    assert form_read(other, "episode_form").values["number"] == "1"
+    # Without a season asked for, the select shows its first season, and the number follows that one.
+    assert form_read(program_only, "episode_form").values["season_id"] == tree.season.id
+    assert form_read(program_only, "episode_form").values["number"] == "6"
+    assert season_options(first) == {tree.season.id: "6", second_season.id: "1"}
+
+
+def test_an_episode_being_edited_keeps_its_number(editor_client, tree, second_season):
+    episode(tree, 2, "育手・鱗滝左近次")
+
+    response = editor_client.get(change_url("episode", tree.episode.id))
+
+    assert form_read(response, "episode_form").values["number"] == "1"
+    assert set(season_options(response).values()) == {None}
+
+
+def test_the_last_allowed_number_leaves_no_default(editor_client, tree):
+    episode(tree, 9999, "最終話")
+
+    response = editor_client.get(f"/admin/cms/episode/add/?program={tree.program.id}&season={tree.season.id}")
+
+    assert form_read(response, "episode_form").values["number"] == ""
+    assert season_options(response)[tree.season.id] == ""
+
+
+def test_two_editors_offered_the_same_number_cannot_both_take_it(editor_client, tree, raw_dynamodb):
+    url = f"/admin/cms/episode/add/?program={tree.program.id}&season={tree.season.id}"
+    first = form_read(editor_client.get(url), "episode_form").values
+    second = form_read(editor_client.get(url), "episode_form").values
+    assert first["number"] == second["number"] == "2"
+
+    saved = editor_client.post(url, {**first, "title": "育手・鱗滝左近次", "duration_s": "24:00"})
+    refused = editor_client.post(url, {**second, "title": "錆兎と真菰", "duration_s": "24:00"})
+
+    assert saved.status_code == 302
+    assert refused.status_code == 400
+    assert field_error(refused, "number") == ja("This season already has an episode with this number.")
+    assert sorted(e["title"] for e in raw_dynamodb.snapshot()["episodes"]) == ["残酷", "育手・鱗滝左近次"]
+
+
+def test_a_number_saved_a_moment_ago_is_skipped_even_before_the_index_lists_it(tree, monkeypatch):
+    episode(tree, 2, "育手・鱗滝左近次")
+    lagging = [e for e in episode_store.episodes_of_program(tree.program.id) if e.number == 1]
+    monkeypatch.setattr(episode_store, "episodes_of_program", lambda program_id: lagging)
+
+    _seasons, numbers = selectors.episode_numbers_next(tree.program.id)
+
+    assert numbers == {tree.season.id: 3}
