@@ -251,9 +251,19 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
                 form.add_service_error(error)
             else:
                 self.log_addition(request, self.anchor(obj), [{"added": {}}])
-                messages.success(request, _("“%(title)s” was added.") % {"title": obj.title})
-                return HttpResponseRedirect(self._url("change", obj.id))
+                return self.saved_response(request, obj, _("“%(title)s” was added.") % {"title": obj.title})
         return self._form_response(request, form, None, _("Add %(name)s") % {"name": self.opts.verbose_name})
+
+    def saved_response(self, request, obj, message: str):
+        """Say the save went through, then open a new form ("Save and add another") or the item's page again."""
+        messages.success(request, message)
+        if "_addanother" in request.POST and self.has_add_permission(request):
+            return HttpResponseRedirect(self.add_another_url(obj))
+        return HttpResponseRedirect(self._url("change", obj.id))
+
+    def add_another_url(self, obj) -> str:
+        """Where "Save and add another" leads after saving `obj`: a new form, next to it where that applies."""
+        return self._url("add")
 
     def add_precondition(self, request):
         """Return a response to show instead of the add form (e.g. a picker), or None."""
@@ -283,8 +293,7 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             else:
                 # Field labels, stored untranslated, so the history shows them in each reader's language.
                 self.log_change(request, self.anchor(updated), self.construct_change_message(request, form, None))
-                messages.success(request, _("“%(title)s” was changed.") % {"title": updated.title})
-                return HttpResponseRedirect(self._url("change", updated.id))
+                return self.saved_response(request, updated, _("“%(title)s” was changed.") % {"title": updated.title})
         title = _("Change %(name)s") if can_change else _("View %(name)s")
         return self._form_response(request, form, obj, title % {"name": self.opts.verbose_name}, differences)
 

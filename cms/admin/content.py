@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.core.files.storage import default_storage
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -183,6 +184,9 @@ class SeasonAdmin(StoreModelAdmin):
     def form_extra_context(self, request, obj):
         return {"parents": _parents(obj.program_id if obj else _chosen(request, "program"))}
 
+    def add_another_url(self, obj):
+        return f"{self._url('add')}?{urlencode({'program': obj.program_id})}"
+
     def create(self, request, form):
         return services.season_create(user=_user(request), **form.values())
 
@@ -289,6 +293,10 @@ class EpisodeAdmin(StoreModelAdmin):
             "image_url": stored_image_url(obj.thumbnail) if obj else None,
             "parents": _parents(program_id, self._season(obj.season_id if obj else _chosen(request, "season"))),
         }
+
+    def add_another_url(self, obj):
+        # The next episode of the same season, numbered after this one.
+        return f"{self._url('add')}?{urlencode({'program': obj.program_id, 'season': obj.season_id})}"
 
     def _season(self, season_id: str) -> domain.Season | None:
         try:

@@ -183,3 +183,134 @@ def test_a_number_saved_a_moment_ago_is_skipped_even_before_the_index_lists_it(t
     _seasons, numbers = selectors.episode_numbers_next(tree.program.id)
 
     assert numbers == {tree.season.id: 3}
+
+
+# The save buttons
+
+
+def success_messages(response) -> list[str]:
+    page = response.content.decode()
+    return [html.unescape(m).strip() for m in re.findall(r'<li class="success">(.*?)</li>', page, re.S)]
+
+
+def submit_buttons(response, form_id: str) -> dict[str, str]:
+    return {button["name"]: button["value"] for button in form_read(response, form_id).buttons}
+
+
+def add_form(client, kind: str, tree) -> tuple[str, dict]:
+    """An add form's URL and what an editor sends from it."""
+    url = {
+        "program": "/admin/cms/program/add/",
+        "season": f"/admin/cms/season/add/?program={tree.program.id}",
+        "episode": f"/admin/cms/episode/add/?program={tree.program.id}&season={tree.season.id}",
+    }[kind]
+    values = form_read(client.get(url), f"{kind}_form").values
+    typed = {
+        "program": {"title": "葬送のフリーレン", "slug": "frieren"},
+        "season": {"title": "遊郭編"},
+        "episode": {"title": "育手・鱗滝左近次", "duration_s": "24:00"},
+    }[kind]
+    return url, {**values, **typed}
+
+
+def item_of(kind: str, tree):
+    return {"program": tree.program, "season": tree.season, "episode": tree.episode}[kind]
+
+
+KINDS = ["program", "season", "episode"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_form_offers_the_three_save_buttons(editor_client, tree, kind):
+    added = editor_client.get(add_form(editor_client, kind, tree)[0])
+    changed = editor_client.get(change_url(kind, item_of(kind, tree).id))
+
+    for response in (added, changed):
+        assert submit_buttons(response, f"{kind}_form") == {
+            "_save": "保存",
+            "_addanother": "保存してもう1件追加",
+            "_continue": "保存して編集を続ける",
+        }
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_and_continue_editing_reopens_the_saved_item(editor_client, tree, kind):
+    url, values = add_form(editor_client, kind, tree)
+
+    added = editor_client.post(url, {**values, "_continue": "保存して編集を続ける"}, follow=True)
+    item_id = added.resolver_match.kwargs["object_id"]
+    values = form_read(added, f"{kind}_form").values
+    changed = editor_client.post(
+        change_url(kind, item_id), {**values, "title": "題名を直した", "_continue": "x"}, follow=True
+    )
+
+    assert added.redirect_chain == [(change_url(kind, item_id), 302)]
+    assert success_messages(added)[0].startswith(ja("“%(title)s” was added.", title=values["title"]))
+    assert changed.redirect_chain == [(change_url(kind, item_id), 302)]
+    assert success_messages(changed)[0].startswith(ja("“%(title)s” was changed.", title="題名を直した"))
+    assert form_read(changed, f"{kind}_form").values["title"] == "題名を直した"
+
+
+@pytest.mark.parametrize("kind", ["program", "season"])
+def test_save_and_add_another_opens_a_new_form(editor_client, tree, kind):
+    url, values = add_form(editor_client, kind, tree)
+
+    response = editor_client.post(url, {**values, "_addanother": "保存してもう1件追加"}, follow=True)
+
+    assert response.redirect_chain == [(url, 302)]
+    assert success_messages(response)[0].startswith(ja("“%(title)s” was added.", title=values["title"]))
+    fresh = form_read(response, f"{kind}_form").values
+    assert fresh["title"] == ""
+    if kind == "season":
+        assert fresh["program_id"] == tree.program.id
+
+
+def test_save_and_add_another_episode_keeps_the_season_and_numbers_on(editor_client, tree, raw_dynamodb):
+    url, values = add_form(editor_client, "episode", tree)
+    assert values["number"] == "2"
+
+    second = editor_client.post(url, {**values, "_addanother": "x"}, follow=True)
+    values = {**form_read(second, "episode_form").values, "title": "錆兎と真菰", "duration_s": "23:40"}
+    third = editor_client.post(url, {**values, "_addanother": "x"}, follow=True)
+
+    assert second.redirect_chain == third.redirect_chain == [(url, 302)]
+    assert success_messages(third)[0].startswith(ja("“%(title)s” was added.", title="錆兎と真菰"))
+    fresh = form_read(third, "episode_form").values
+    assert (fresh["program_id"], fresh["season_id"], fresh["number"], fresh["title"]) == (
+        tree.program.id,
+        tree.season.id,
+        "4",
+        "",
+    )
+    stored = sorted((e["number"], e["title"]) for e in raw_dynamodb.snapshot()["episodes"])
+    assert stored == [(1, "残酷"), (2, "育手・鱗滝左近次"), (3, "錆兎と真菰")]
+
+
+def test_save_and_add_another_from_an_episode_being_edited(editor_client, tree):
+    url = change_url("episode", tree.episode.id)
+    values = form_read(editor_client.get(url), "episode_form").values
+
+    response = editor_client.post(url, {**values, "title": "残酷（改）", "_addanother": "x"}, follow=True)
+
+    add_url = f"/admin/cms/episode/add/?program={tree.program.id}&season={tree.season.id}"
+    assert response.redirect_chain == [(add_url, 302)]
+    assert success_messages(response)[0].startswith(ja("“%(title)s” was changed.", title="残酷（改）"))
+    assert form_read(response, "episode_form").values["number"] == "2"
+
+
+def test_a_refused_save_and_add_another_stays_on_the_form(editor_client, tree, raw_dynamodb):
+    url, values = add_form(editor_client, "episode", tree)
+    before = raw_dynamodb.snapshot()
+
+    response = editor_client.post(url, {**values, "number": "1", "_addanother": "x"})
+
+    assert response.status_code == 400
+    assert field_error(response, "number") == ja("This season already has an episode with this number.")
+    assert raw_dynamodb.snapshot() == before
+
+
+def test_viewers_get_no_save_buttons(viewer_client, tree):
+    response = viewer_client.get(change_url("episode", tree.episode.id))
+
+    assert response.status_code == 200
+    assert submit_buttons(response, "episode_form") == {}
