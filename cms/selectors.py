@@ -211,6 +211,16 @@ def episode_numbers_next(program_id: str) -> tuple[list[domain.Season], dict[str
     return seasons, numbers
 
 
+def content_chain(item: domain.Program | domain.Season | domain.Episode) -> list:
+    """`item` after the program (and season) it belongs to, as stored now: together they decide what the apps show."""
+    if isinstance(item, domain.Program):
+        return [item]
+    program = program_store.program_get(item.program_id)
+    if isinstance(item, domain.Season):
+        return [program, item]
+    return [program, season_store.season_get(item.season_id), item]
+
+
 def program_children_count(program_id: str) -> tuple[int, int]:
     """How many seasons and episodes go with a program."""
     return program_store.program_children_count(program_id)

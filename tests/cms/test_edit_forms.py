@@ -3,11 +3,13 @@ buttons, and when a save reaches the apps."""
 
 import html
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
 
 from cms import selectors, services
+from cms.broadcast import JST
 from cms.store import episodes as episode_store
 from tests.cms.conftest import field_error, form_read, ja
 
@@ -314,3 +316,94 @@ def test_viewers_get_no_save_buttons(viewer_client, tree):
 
     assert response.status_code == 200
     assert submit_buttons(response, "episode_form") == {}
+
+
+# When a save reaches the apps
+
+
+def saved_message(client, kind: str, item, **changes) -> str:
+    """Save `item` through its form with `changes`; the success message shown on the page that follows."""
+    url = change_url(kind, item.id)
+    values = form_read(client.get(url), f"{kind}_form").values
+    response = client.post(url, {**values, **changes}, follow=True)
+    assert response.redirect_chain == [(url, 302)], response.content.decode()[:2000]
+    (message,) = success_messages(response)
+    return message
+
+
+def changed(title: str, reach: str, **values) -> str:
+    return ja("“%(title)s” was changed.", title=title) + ja(reach, **values)
+
+
+def publish_all(tree) -> None:
+    for kind, item in (("program", tree.program), ("season", tree.season)):
+        update = getattr(services, f"{kind}_update")
+        update(**{f"{kind}_id": item.id}, version=item.version, user="seed", status="published")
+
+
+def test_a_draft_is_said_to_stay_out_of_the_apps(editor_client, tree):
+    message = saved_message(editor_client, "episode", tree.episode, status="draft")
+
+    assert message == changed("残酷", "It is a draft, so the apps do not show it.")
+    assert message == "「残酷」を更新しました。下書きのため、アプリには表示されません。"
+
+
+def test_a_published_episode_of_a_draft_program_or_season_is_said_to_stay_out(editor_client, tree):
+    program_held = saved_message(editor_client, "episode", tree.episode, status="published")
+    services.program_update(program_id=tree.program.id, version=1, user="seed", status="published")
+    season_held = saved_message(editor_client, "season", tree.season, status="draft")
+    episode_held = saved_message(editor_client, "episode", tree.episode, title="残酷（改）")
+
+    assert program_held == changed("残酷", "Its program is a draft, so the apps do not show it.")
+    assert season_held == changed("竈門炭治郎 立志編", "It is a draft, so the apps do not show it.")
+    assert episode_held == changed("残酷（改）", "Its season is a draft, so the apps do not show it.")
+
+
+def test_live_content_reaches_the_apps_with_the_next_rebuild_when_saves_queue_none(editor_client, tree):
+    publish_all(tree)
+
+    message = saved_message(editor_client, "episode", tree.episode, status="published")
+
+    assert message == changed("残酷", "It reaches the apps with the next catalog rebuild.")
+
+
+def test_scheduled_content_names_its_time_in_jst(editor_client, tree):
+    publish_all(tree)
+    now = datetime.now(JST)
+    if now.hour == 23 and now.minute >= 58:
+        pytest.skip("no minute left today in JST")
+
+    today = saved_message(
+        editor_client, "episode", tree.episode, status="published", publish_at=f"{now:%Y-%m-%d} 23:59"
+    )
+    another_day = saved_message(editor_client, "episode", tree.episode, publish_at="2099-11-26 25:30")
+
+    assert today == changed("残酷", "It appears in the apps at %(time)s JST.", time="23:59")
+    assert today.endswith("アプリでの配信開始は 23:59（日本時間）です。")
+    assert another_day == changed("残酷", "It appears in the apps at %(time)s JST.", time="2099-11-27 01:30")
+
+
+def test_a_program_starting_later_holds_its_episodes_back_until_then(editor_client, tree):
+    publish_all(tree)
+    services.program_update(
+        program_id=tree.program.id, version=2, user="seed", publish_at=datetime(2099, 1, 2, 14, 45, tzinfo=UTC)
+    )
+
+    message = saved_message(editor_client, "episode", tree.episode, status="published", publish_at="2026-01-01 00:00")
+
+    assert message == changed("残酷", "It appears in the apps at %(time)s JST.", time="2099-01-02 23:45")
+
+
+def test_content_past_its_end_is_said_to_stay_out(editor_client, tree):
+    publish_all(tree)
+
+    message = saved_message(
+        editor_client,
+        "episode",
+        tree.episode,
+        status="published",
+        publish_at="2020-01-01 00:00",
+        expire_at="2021-01-01 00:00",
+    )
+
+    assert message == changed("残酷", "It is outside its time of availability, so the apps do not show it.")
