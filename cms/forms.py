@@ -13,7 +13,7 @@ from ulid import ULID
 
 from . import domain, program_index, validation
 from .broadcast import OutOfWindow, broadcast_format, broadcast_parse, clock_format
-from .widgets import ProgramAutocomplete, ProgramFixedInput
+from .widgets import ProgramAutocomplete, ProgramFixedInput, SeasonSelect
 
 STATUS_CHOICES = [
     (domain.DRAFT, gettext_lazy("Draft")),
@@ -157,6 +157,15 @@ class SaveTokenField(forms.CharField):
             raise forms.ValidationError(validation.FORM_OUTDATED) from None
 
 
+class MultiLineField(forms.CharField):
+    """Text of several lines; line and paragraph separators (pasted from word processors) become line breaks."""
+
+    widget = forms.Textarea
+
+    def to_python(self, value):
+        return super().to_python(value).translate(validation.MULTI_LINE_BREAKS)
+
+
 class ContentForm(forms.Form):
     """Shared plumbing: the version the editor read, the save's token, and both forms of shown times."""
 
@@ -226,7 +235,7 @@ class ProgramForm(ContentForm):
     title = _title_field()
     title_kana = forms.CharField(label=gettext_lazy("Title reading (kana)"), required=False)
     slug = forms.CharField(label=gettext_lazy("Slug"), required=False)
-    description = forms.CharField(label=gettext_lazy("Description"), widget=forms.Textarea, required=False)
+    description = MultiLineField(label=gettext_lazy("Description"), required=False)
     genre = forms.ChoiceField(label=gettext_lazy("Genre"), choices=GENRE_CHOICES, required=False)
     sort_order = NumberField(label=gettext_lazy("Sort order"), bound=validation.SORT_ORDER, initial=0)
     status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
@@ -264,11 +273,12 @@ class SeasonForm(ContentForm):
 
 
 class EpisodeForm(ContentForm):
-    program_id = forms.CharField(widget=forms.HiddenInput)
-    season_id = forms.ChoiceField(label=gettext_lazy("Season"))
+    # Chosen before the form opens (or kept from the episode): shown, never changed here.
+    program_id = forms.CharField(label=gettext_lazy("Program"), widget=ProgramFixedInput)
+    season_id = forms.ChoiceField(label=gettext_lazy("Season"), widget=SeasonSelect)
     number = NumberField(label=gettext_lazy("Episode number"), bound=validation.EPISODE_NUMBER, initial=1)
     title = _title_field()
-    synopsis = forms.CharField(label=gettext_lazy("Synopsis"), widget=forms.Textarea, required=False)
+    synopsis = MultiLineField(label=gettext_lazy("Synopsis"), required=False)
     duration_s = DurationField(
         label=gettext_lazy("Running time"),
         help_text=gettext_lazy("m:ss or h:mm:ss, e.g. 24:00 or 1:30:00. A plain number counts as seconds."),
@@ -277,13 +287,16 @@ class EpisodeForm(ContentForm):
     tags = ListField(label=gettext_lazy("Tags"), required=False)
     cast = ListField(label=gettext_lazy("Cast"), required=False)
     status = forms.ChoiceField(label=gettext_lazy("Status"), choices=STATUS_CHOICES, initial=domain.DRAFT)
-    publish_at = BroadcastDateTimeField(label=gettext_lazy("Airtime"))
+    publish_at = BroadcastDateTimeField(label=gettext_lazy("Available from"))
     expire_at = BroadcastDateTimeField(label=gettext_lazy("Available until"))
     thumbnail_upload = forms.FileField(label=gettext_lazy("Thumbnail"), required=False)
 
-    def __init__(self, *args, seasons: list[tuple[str, str]], **kwargs):
+    def __init__(
+        self, *args, seasons: list[tuple[str, str]], next_numbers: dict[str, int | None] | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.fields["season_id"].choices = seasons
+        self.fields["season_id"].widget.next_numbers = next_numbers or {}
 
 
 class ProgramPickForm(forms.Form):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.core import signing
 
-from . import domain, program_index
+from . import domain, program_index, validation
 from .store import episodes as episode_store
 from .store import programs as program_store
 from .store import seasons as season_store
@@ -186,6 +186,39 @@ def program_contents(program_id: str) -> tuple[list[domain.Season], dict[str, li
     for episode in episode_store.episodes_of_program(program_id):
         episodes.setdefault(episode.season_id, []).append(episode)
     return seasons, episodes
+
+
+# Numbers past the highest one an index lists that are read by key: enough for a few saves it has not caught up on.
+NUMBER_LOOKAHEAD = 5
+
+
+def episode_numbers_next(program_id: str) -> tuple[list[domain.Season], dict[str, int | None]]:
+    """A program's seasons, and per season id the number a new episode takes: one past its highest episode's,
+    None past the highest allowed.
+
+    The index may not list an episode saved a moment ago ("save and add another"), so the numbers that follow
+    what it lists are read by key."""
+    seasons, episodes = program_contents(program_id)
+    listed = {s.id: max((e.number for e in episodes.get(s.id, [])), default=0) + 1 for s in seasons}
+    claimed = episode_store.episode_numbers_claimed(
+        {season_id: range(first, first + NUMBER_LOOKAHEAD) for season_id, first in listed.items()}
+    )
+    numbers = {}
+    for season_id, first in listed.items():
+        free = (n for n in range(first, first + NUMBER_LOOKAHEAD) if n not in claimed[season_id])
+        number = next(free, first + NUMBER_LOOKAHEAD)
+        numbers[season_id] = None if validation.EPISODE_NUMBER.error(number) else number
+    return seasons, numbers
+
+
+def content_chain(item: domain.Program | domain.Season | domain.Episode) -> list:
+    """`item` after the program (and season) it belongs to, as stored now: together they decide what the apps show."""
+    if isinstance(item, domain.Program):
+        return [item]
+    program = program_store.program_get(item.program_id)
+    if isinstance(item, domain.Season):
+        return [program, item]
+    return [program, season_store.season_get(item.season_id), item]
 
 
 def program_children_count(program_id: str) -> tuple[int, int]:

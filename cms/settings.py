@@ -260,6 +260,9 @@ CACHEOPS_LOCK_SECONDS = env.int("CACHEOPS_LOCK_SECONDS", default=120)
 CACHEOPS_LOCK_RENEW_SECONDS = env.float("CACHEOPS_LOCK_RENEW_SECONDS", default=0.0)
 # Every editorial save queues a catalog rebuild (folded with other saves).
 CACHEOPS_REBUILD_ON_SAVE = env.bool("CACHEOPS_REBUILD_ON_SAVE", default=True)
+# About how long the catalog build a save queues takes, for telling editors when a save reaches the apps (with
+# the reader poll and the catalog's max-age). An estimate: the console's operations log shows real build times.
+CACHEOPS_REBUILD_TYPICAL_SECONDS = env.float("CACHEOPS_REBUILD_TYPICAL_SECONDS", default=3.0)
 # Shared-cache operations per second a build may spend on program families (Momento's default quota is 100).
 CACHEOPS_OPS_PER_SECOND = env.float("CACHEOPS_OPS_PER_SECOND", default=50)
 # Shared-cache operations per second the whole cluster may send (Momento's default quota); the console compares.

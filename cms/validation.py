@@ -23,10 +23,16 @@ TEXT_MAX = 4000
 URL_MAX = 2000
 LIST_MAX = 50
 LIST_ITEM_MAX = 100
-# C0 controls, DEL, C1 controls (ESC starts ANSI sequences), bidi embeddings, overrides and isolates.
-_FORBIDDEN_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-# Multi-line text keeps tab, line feed and carriage return.
-_FORBIDDEN_MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls, DEL, C1 controls (ESC starts ANSI sequences), bidi marks (LRM, RLM, ALM), the line and
+# paragraph separators (JavaScript before ES2019 reads them as line ends inside strings), bidi embeddings,
+# overrides and isolates.
+_FORBIDDEN_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# Multi-line text keeps tab, line feed and carriage return. The form turns the separators into line feeds
+# (MULTI_LINE_BREAKS); any other writer gets them refused.
+_FORBIDDEN_MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+SEPARATORS = "\u2028\u2029"
+# What an editor's line and paragraph separators become in multi-line text: the line break they saw.
+MULTI_LINE_BREAKS = str.maketrans(dict.fromkeys(SEPARATORS, "\n"))
 
 
 @dataclass(frozen=True)
@@ -108,21 +114,24 @@ def _version(errors: dict, version) -> None:
         errors[NON_FIELD_ERRORS] = str(VERSION_INVALID)
 
 
-def invisible_character_message(char: str) -> str:
-    """The error for a control or text-direction character, named by its code point."""
-    return _("Remove the invisible character %(char)s (a control or text-direction character).") % {
-        "char": f"U+{ord(char):04X}"
-    }
+def invisible_character_message(char: str, *, multi_line: bool = False) -> str:
+    """The error for a control, text-direction or separator character, named by its code point."""
+    code = {"char": f"U+{ord(char):04X}"}
+    if char not in SEPARATORS:
+        return _("Remove the invisible character %(char)s (a control or text-direction character).") % code
+    if multi_line:
+        return _("Replace the line or paragraph separator %(char)s with an ordinary line break.") % code
+    return _("Remove the line or paragraph separator %(char)s: this field takes one line.") % code
 
 
 def _characters(errors: dict, obj, one_line: tuple[str, ...], multi_line: tuple[str, ...] = ()) -> None:
-    """Refuse control characters (ANSI escapes too) and bidi overrides, naming the field."""
+    """Refuse control characters (ANSI escapes too), bidi marks and overrides and separators, naming the field."""
     for field in one_line + multi_line:
         pattern = _FORBIDDEN_MULTI_LINE if field in multi_line else _FORBIDDEN_ONE_LINE
         value = getattr(obj, field)
         for text in value if isinstance(value, list) else [value]:
             if found := pattern.search(text or ""):
-                errors[field] = invisible_character_message(found.group())
+                errors[field] = invisible_character_message(found.group(), multi_line=field in multi_line)
                 break
 
 

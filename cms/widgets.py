@@ -1,4 +1,5 @@
-"""Program inputs that never list every program: the admin's select2 autocomplete, and a program shown fixed."""
+"""Program inputs that never list every program (the admin's select2 autocomplete, a program shown fixed), and the
+season select of a new episode."""
 
 from __future__ import annotations
 
@@ -60,8 +61,32 @@ class ProgramAutocomplete(forms.Select):
 
 
 class ProgramFixedInput(forms.Widget):
-    """A program chosen once: its title shown as text, its id sent back as it was."""
+    """A program chosen once: its title shown as a link to its page, its id sent back as it was."""
 
     def render(self, name, value, attrs=None, renderer=None):
         hidden = forms.HiddenInput().render(name, value, attrs, renderer)
-        return format_html('{}<div class="readonly">{}</div>', hidden, program_index.label(value) or value or "")
+        title = program_index.label(value)
+        if title is None:
+            return format_html('{}<div class="readonly">{}</div>', hidden, value or "")
+        url = reverse("admin:cms_program_change", args=[value])
+        return format_html('{}<div class="readonly"><a href="{}" class="program-link">{}</a></div>', hidden, url, title)
+
+
+class SeasonSelect(forms.Select):
+    """The seasons of an episode's program; on a new episode each names the number the episode would take in it,
+    which the form's script fills in when the editor chooses another season."""
+
+    def __init__(self, attrs=None, choices=()):
+        super().__init__(attrs, choices)
+        self.next_numbers: dict[str, int | None] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.next_numbers:
+            number = self.next_numbers[value]
+            option["attrs"]["data-next-number"] = "" if number is None else str(number)
+        return option
+
+    @property
+    def media(self) -> forms.Media:
+        return forms.Media(js=("cms/episode_number.js",))

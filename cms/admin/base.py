@@ -11,13 +11,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from cms import domain, selectors, services
-from cms.store.errors import NotFound
+from cms.reach import reach_message, reach_of
+from cms.store.errors import NotFound, StoreUnavailable
 
 from . import conflict
 from .outage import StoreOutageMixin, store_guarded
@@ -251,9 +253,30 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
                 form.add_service_error(error)
             else:
                 self.log_addition(request, self.anchor(obj), [{"added": {}}])
-                messages.success(request, _("“%(title)s” was added.") % {"title": obj.title})
-                return HttpResponseRedirect(self._url("change", obj.id))
+                return self.saved_response(request, obj, _("“%(title)s” was added.") % {"title": obj.title})
         return self._form_response(request, form, None, _("Add %(name)s") % {"name": self.opts.verbose_name})
+
+    def saved_response(self, request, obj, message: str):
+        """Say the save went through and when the apps show it, then open a new form ("Save and add another") or
+        the item's page again."""
+        messages.success(request, self._with_reach(obj, message))
+        if "_addanother" in request.POST and self.has_add_permission(request):
+            return HttpResponseRedirect(self.add_another_url(obj))
+        return HttpResponseRedirect(self._url("change", obj.id))
+
+    def _with_reach(self, obj, message: str) -> str:
+        """`message`, followed by when the apps show `obj`."""
+        try:
+            chain = selectors.content_chain(obj)
+        except (NotFound, StoreUnavailable):
+            # The save is stored: a parent gone meanwhile or a store that stops answering only cost the sentence.
+            return message
+        now = timezone.now()
+        return _("%(saved)s %(reach)s") % {"saved": message, "reach": reach_message(reach_of(chain, now), now)}
+
+    def add_another_url(self, obj) -> str:
+        """Where "Save and add another" leads after saving `obj`: a new form, next to it where that applies."""
+        return self._url("add")
 
     def add_precondition(self, request):
         """Return a response to show instead of the add form (e.g. a picker), or None."""
@@ -283,8 +306,7 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             else:
                 # Field labels, stored untranslated, so the history shows them in each reader's language.
                 self.log_change(request, self.anchor(updated), self.construct_change_message(request, form, None))
-                messages.success(request, _("“%(title)s” was changed.") % {"title": updated.title})
-                return HttpResponseRedirect(self._url("change", updated.id))
+                return self.saved_response(request, updated, _("“%(title)s” was changed.") % {"title": updated.title})
         title = _("Change %(name)s") if can_change else _("View %(name)s")
         return self._form_response(request, form, obj, title % {"name": self.opts.verbose_name}, differences)
 

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.core.files.storage import default_storage
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -40,6 +41,23 @@ STATUS_LABELS = dict(forms.STATUS_CHOICES)
 
 def _user(request) -> str:
     return request.user.get_username()
+
+
+def _parents(program_id: str, season: domain.Season | None = None) -> list[dict]:
+    """The program (and season) an item belongs to, each with its page, for the breadcrumb; [] if unknown."""
+    title = selectors.program_titles([program_id]).get(program_id) if domain.id_valid(program_id) else None
+    if title is None:
+        return []
+    parents = [{"kind": "program", "title": title, "url": reverse("admin:cms_program_change", args=[program_id])}]
+    if season is not None and season.program_id == program_id:
+        url = reverse("admin:cms_season_change", args=[season.id])
+        parents.append({"kind": "season", "title": season.title, "url": url})
+    return parents
+
+
+def _chosen(request, name: str) -> str:
+    """The value an add form was opened with (?program=, ?season=), or the one it posted."""
+    return request.POST.get(f"{name}_id") or request.GET.get(name, "")
 
 
 def _program_filter(request):
@@ -167,6 +185,12 @@ class SeasonAdmin(StoreModelAdmin):
     def form_offline(self, request, object_id):
         return forms.SeasonForm(request.POST, request.FILES, program_fixed=object_id is not None)
 
+    def form_extra_context(self, request, obj):
+        return {"parents": _parents(obj.program_id if obj else _chosen(request, "program"))}
+
+    def add_another_url(self, obj):
+        return f"{self._url('add')}?{urlencode({'program': obj.program_id})}"
+
     def create(self, request, form):
         return services.season_create(user=_user(request), save_token=form.token, **form.values())
 
@@ -186,7 +210,7 @@ class SeasonAdmin(StoreModelAdmin):
 @admin.register(models.Episode)
 class EpisodeAdmin(StoreModelAdmin):
     kind = "episode"
-    orders = (("program", gettext_lazy("Program, season, number")), ("airtime", gettext_lazy("Airtime")))
+    orders = (("program", gettext_lazy("Program, season, number")), ("airtime", gettext_lazy("Available from")))
 
     def page(self, request, params):
         return selectors.episodes_page(
@@ -199,7 +223,7 @@ class EpisodeAdmin(StoreModelAdmin):
 
     def columns(self, items):
         titles = selectors.program_titles([e.program_id for e in items])
-        headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Airtime"), _("Running time")]
+        headers = [_("Title"), _("Program"), _("No."), _("Status"), _("Available from"), _("Running time")]
         rows = [
             self.row(
                 e,
@@ -245,18 +269,48 @@ class EpisodeAdmin(StoreModelAdmin):
         return TemplateResponse(request, "admin/cms/program_pick.html", context)
 
     def form_build(self, request, obj, data=None, files=None, read_only=False):
-        program_id = obj.program_id if obj else (request.POST.get("program_id") or request.GET.get("program"))
-        seasons, _episodes = selectors.program_contents(program_id)
-        initial = initial_from(obj) or {"program_id": program_id, "season_id": request.GET.get("season", "")}
+        if obj:
+            seasons, _episodes = selectors.program_contents(obj.program_id)
+            initial, next_numbers = initial_from(obj), {}
+        else:
+            program_id = _chosen(request, "program")
+            seasons, next_numbers = selectors.episode_numbers_next(program_id)
+            initial = {"program_id": program_id, **self._season_initial(request, seasons, next_numbers)}
         return forms.EpisodeForm(
-            data, files, initial=initial, read_only=read_only, seasons=[(s.id, s.title) for s in seasons]
+            data,
+            files,
+            initial=initial,
+            read_only=read_only,
+            seasons=[(s.id, s.title) for s in seasons],
+            next_numbers=next_numbers,
         )
+
+    def _season_initial(self, request, seasons, next_numbers) -> dict:
+        """A new episode's season (the one asked for, else the select's first) and the next number in it."""
+        season_id = request.GET.get("season", "")
+        if season_id not in next_numbers:
+            season_id = seasons[0].id if seasons else ""
+        return {"season_id": season_id, "number": next_numbers[season_id]} if season_id else {}
 
     def form_offline(self, request, object_id):
         return forms.EpisodeForm(request.POST, request.FILES, seasons=posted_choices(request, "season_id"))
 
     def form_extra_context(self, request, obj):
-        return {"image_url": stored_image_url(obj.thumbnail) if obj else None}
+        program_id = obj.program_id if obj else _chosen(request, "program")
+        return {
+            "image_url": stored_image_url(obj.thumbnail) if obj else None,
+            "parents": _parents(program_id, self._season(obj.season_id if obj else _chosen(request, "season"))),
+        }
+
+    def add_another_url(self, obj):
+        # The next episode of the same season, numbered after this one.
+        return f"{self._url('add')}?{urlencode({'program': obj.program_id, 'season': obj.season_id})}"
+
+    def _season(self, season_id: str) -> domain.Season | None:
+        try:
+            return selectors.season_get(season_id)
+        except selectors.NotFound:
+            return None
 
     def create(self, request, form):
         return services.episode_create(

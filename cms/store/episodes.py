@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from cms import domain
 from cms.domain import time_text
 
 from .convert import NO_AIRTIME, episode_from_item, item_values
 from .counters import episode_counts
-from .models import EpisodeItem, ProgramItem, SeasonItem
+from .models import EpisodeItem, ProgramItem, SeasonItem, UniqueItem
 from .paging import Position, Slice, query_slice, query_stream
 from .writes import item_delete, item_get, item_write
 
@@ -87,6 +89,20 @@ def episodes_of_season(season_id: str) -> list[domain.Episode]:
 def episodes_of_program(program_id: str) -> list[domain.Episode]:
     """Every episode of a program, by season then number."""
     return [e for e, _ in query_stream(EpisodeItem, EpisodeItem.by_program, program_id, convert=episode_from_item)]
+
+
+def episode_numbers_claimed(wanted: dict[str, Iterable[int]]) -> dict[str, set[int]]:
+    """Which of the numbers wanted per season id its episodes hold, read by key (indexes may lag a save)."""
+    keys = {
+        number_key(season_id, number): (season_id, number)
+        for season_id, numbers in wanted.items()
+        for number in numbers
+    }
+    claimed: dict[str, set[int]] = {season_id: set() for season_id in wanted}
+    for item in UniqueItem.batch_get(list(keys), consistent_read=True) if keys else ():
+        season_id, number = keys[item.key]
+        claimed[season_id].add(number)
+    return claimed
 
 
 def episodes_slice(

@@ -165,7 +165,7 @@ def test_editor_can_open_every_view(editor_client, tree, model):
     response = editor_client.get(_url(tree, model, "change"))
     form = form_read(response, f"{model}_form")
     assert [c["name"] for c in form.controls if "disabled" in c] == []
-    assert [button["name"] for button in form.buttons] == ["_save"]
+    assert [button["name"] for button in form.buttons] == ["_save", "_addanother", "_continue"]
     assert f'href="{_url(tree, model, "delete")}" class="deletelink"' in response.content.decode()
 
 

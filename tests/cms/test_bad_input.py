@@ -57,6 +57,10 @@ def invisible(char: str) -> str:
     )
 
 
+def separator(char: str) -> str:
+    return ja("Remove the line or paragraph separator %(char)s: this field takes one line.", char=f"U+{ord(char):04X}")
+
+
 def invalid_choice(value: str) -> str:
     return ja("Select a valid choice. %(value)s is not one of the available choices.", value=value)
 
@@ -294,6 +298,8 @@ SEASON_CASES = {
     "unknown program": ({"program_id": "01NOSUCHPROGRAM"}, "program_id", invalid_choice("01NOSUCHPROGRAM")),
     "sort order 10^40": ({"sort_order": str(10**40)}, "sort_order", SORT_TOO_BIG),
     "ANSI escape in the title": ({"title": "\x1b[31m無限列車編"}, "title", invisible("\x1b")),
+    "right-to-left mark in the title": ({"title": "無限\u200f列車編"}, "title", invisible("\u200f")),
+    "line separator in the title": ({"title": "無限\u2028列車編"}, "title", separator("\u2028")),
     "start in year 9999 at 29:59": ({"publish_at": "9999-12-31 29:59"}, "publish_at", WINDOW),
     "tampered version": ({"version": str(10**200)}, None, BAD_VERSION),
 }
@@ -428,6 +434,11 @@ COMMON_CASES = {
     "ANSI escape in the title": ({"title": "\x1b[31m鬼滅の刃\x1b[0m"}, "title", invisible("\x1b")),
     "right-to-left override in the title": ({"title": "鬼滅\u202eの刃"}, "title", invisible("\u202e")),
     "bidi isolate in the title": ({"title": "\u2067鬼滅の刃\u2069"}, "title", invisible("\u2067")),
+    "left-to-right mark in the title": ({"title": "鬼滅\u200eの刃"}, "title", invisible("\u200e")),
+    "right-to-left mark in the title": ({"title": "\u200f鬼滅の刃"}, "title", invisible("\u200f")),
+    "Arabic letter mark in the title": ({"title": "鬼滅の刃\u061c"}, "title", invisible("\u061c")),
+    "line separator in the title": ({"title": "鬼滅\u2028の刃"}, "title", separator("\u2028")),
+    "paragraph separator in the title": ({"title": "鬼滅\u2029の刃"}, "title", separator("\u2029")),
     "tampered version 0": ({"version": "0"}, None, BAD_VERSION),
     "tampered version -1": ({"version": "-1"}, None, BAD_VERSION),
     "tampered version 10^40": ({"version": HUGE["10^40"]}, None, BAD_VERSION),
@@ -448,6 +459,10 @@ PROGRAM_HOSTILE = {
     "newline in the reading": ({"title_kana": "きめつ\nのやいば"}, "title_kana", invisible("\n")),
     "ANSI escape in the reading": ({"title_kana": "\x1b[1mきめつ"}, "title_kana", invisible("\x1b")),
     "bidi embedding in the reading": ({"title_kana": "きめつ\u202aのやいば"}, "title_kana", invisible("\u202a")),
+    "right-to-left mark in the reading": ({"title_kana": "きめつ\u200fのやいば"}, "title_kana", invisible("\u200f")),
+    "line separator in the reading": ({"title_kana": "きめつ\u2028のやいば"}, "title_kana", separator("\u2028")),
+    "left-to-right mark in the slug": ({"slug": "kimetsu\u200e"}, "slug", invisible("\u200e")),
+    "paragraph separator in the slug": ({"slug": "kime\u2029tsu"}, "slug", separator("\u2029")),
     "10k-character description": ({"description": "説" * 10_000}, "description", TOO_LONG_TEXT),
     "500 KB description": ({"description": "説" * 170_000}, "description", TOO_LONG_TEXT),
     "NUL in the description": ({"description": "第一章\x00第二章"}, "description", invisible("\x00")),
@@ -486,6 +501,21 @@ EPISODE_HOSTILE = {
     "500 KB of tags": ({"tags": "x" * 500 * 1024}, "tags", BAD_LIST),
     "bidi override in a cast name": ({"cast": "花江夏樹, \u202e樹夏江花"}, "cast", invisible("\u202e")),
     "C1 control in a cast name": ({"cast": "花江\x90夏樹"}, "cast", invisible("\x90")),
+    "right-to-left mark in a tag": ({"tags": "アニメ, \u200f少年"}, "tags", invisible("\u200f")),
+    "line separator in a tag": ({"tags": "少年\u2028漫画"}, "tags", separator("\u2028")),
+    "Arabic letter mark in a cast name": ({"cast": "花江\u061c夏樹"}, "cast", invisible("\u061c")),
+    "paragraph separator in a cast name": ({"cast": "花江\u2029夏樹"}, "cast", separator("\u2029")),
+    "left-to-right mark in the video URL": (
+        {"video_url": "https://video.example.com/\u200emaster.m3u8"},
+        "video_url",
+        invisible("\u200e"),
+    ),
+    "line separator in the video URL": (
+        {"video_url": "https://video.example.com/a\u2028b.m3u8"},
+        "video_url",
+        separator("\u2028"),
+    ),
+    "right-to-left mark in the synopsis": ({"synopsis": "前編\u200f後編"}, "synopsis", invisible("\u200f")),
     "http video URL": ({"video_url": "http://video.example.com/kimetsu/2/master.m3u8"}, "video_url", HTTPS_ONLY),
     "javascript: video URL": ({"video_url": "javascript:alert(1)"}, "video_url", HTTPS_ONLY),
     "JavaScript: video URL in mixed case": (
@@ -603,6 +633,39 @@ def test_emoji_and_markup_are_stored_verbatim_and_shown_as_text(editor_client, r
     assert sent["title"] in listed_titles(pages[1])
 
 
+# Line and paragraph separators pasted into multi-line text become the line breaks the editor saw there.
+PASTED = "一行目\u2028二行目\u2029次の段落\r\n四行目"
+AS_LINES = "一行目\n二行目\n次の段落\r\n四行目"
+
+
+@pytest.mark.parametrize("mode", ["add", "change"])
+@pytest.mark.parametrize(("kind", "field"), [("program", "description"), ("episode", "synopsis")])
+def test_separators_in_multi_line_text_are_stored_as_line_breaks(
+    editor_client, raw_dynamodb, target, kind, field, mode
+):
+    url, values = target(kind, mode)
+
+    response = editor_client.post(url, {**values, field: PASTED})
+
+    assert response.status_code == 302
+    item_id = response["Location"].split("/")[-3]
+    assert raw_dynamodb.get(f"{kind}s", item_id)[field] == AS_LINES
+    assert form_read(editor_client.get(response["Location"]), f"{kind}_form").values[field] == AS_LINES
+
+
+def test_separators_in_multi_line_text_from_other_writers_are_refused_before_writing(raw_dynamodb, tree):
+    before = raw_dynamodb.snapshot()
+
+    with pytest.raises(ValidationError) as caught:
+        services.program_update(
+            program_id=tree.program.id, version=tree.program.version, user="script", description=PASTED
+        )
+
+    message = ja("Replace the line or paragraph separator %(char)s with an ordinary line break.", char="U+2028")
+    assert caught.value.message_dict == {"description": [message]}
+    assert raw_dynamodb.snapshot() == before
+
+
 @pytest.mark.parametrize(
     ("kind", "field", "message"), [("program", "sort_order", SORT_TOO_BIG), ("episode", "number", NUMBER_TOO_BIG)]
 )
@@ -712,6 +775,10 @@ def test_upload_is_stored_under_its_real_format_with_nothing_appended(
 SERVICE_CASES = {
     "ANSI escape in a title": ("title", "\x1b[31m赤", "title"),
     "bidi override in a title": ("title", "abc\u202etxt.exe", "title"),
+    "right-to-left mark in a title": ("title", "abc\u200ftxt", "title"),
+    "line separator in a title": ("title", "一行\u2028目", "title"),
+    "line separator in the synopsis": ("synopsis", "一行目\u2028二行目", "synopsis"),
+    "paragraph separator in the synopsis": ("synopsis", "一段落\u2029二段落", "synopsis"),
     "NUL in the synopsis": ("synopsis", "a\x00b", "synopsis"),
     "DEL in a tag": ("tags", ["ok", "bad\x7f"], "tags"),
     "episode number 10^40": ("number", 10**40, "number"),

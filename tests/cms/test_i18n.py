@@ -118,6 +118,32 @@ def test_program_page_and_delete_summary_are_japanese(superuser_client, tree):
     assert "あわせてシーズン1件とエピソード1件も削除されます。" in delete.content.decode()
 
 
+def test_publish_at_is_called_by_one_name_everywhere_an_editor_meets_it(superuser_client, tree):
+    program = superuser_client.get(f"{PROGRAMS}{tree.program.id}/change/")
+    season = superuser_client.get(f"/admin/cms/season/{tree.season.id}/change/")
+    episode = superuser_client.get(f"/admin/cms/episode/{tree.episode.id}/change/")
+    episodes = superuser_client.get("/admin/cms/episode/")
+    seasons = superuser_client.get("/admin/cms/season/")
+
+    for form in (program, season, episode):
+        assert label(form, "publish_at").startswith("配信開始")
+        assert label(form, "expire_at").startswith("配信終了")
+    assert headers(episodes)[4] == headers(seasons)[4] == "配信開始"
+    orders = re.findall(r"&amp;o=(\w+)\">(.*?)</a>", episodes.content.decode())
+    assert ("airtime", "配信開始") in orders
+    for page in (program, season, episode, episodes, seasons):
+        assert "放送日時" not in page.content.decode()
+
+
+def test_the_catalog_has_one_word_for_the_start_of_availability():
+    catalog = PO.read_text(encoding="utf-8")
+
+    assert "放送日時" not in catalog
+    with translation.override("ja"):
+        assert translation.gettext("Available from") == "配信開始"
+        assert translation.gettext("The end of availability must be after the start.").startswith("配信終了は配信開始")
+
+
 # The catalog
 
 
