@@ -48,6 +48,8 @@ class ProgramEntry(models.Model):
     status = models.CharField(max_length=20)
     genre = models.CharField(max_length=40, blank=True)
     sort_order = models.BigIntegerField(default=0)
+    # Lets the list tell scheduled programs (published, starting later) from live ones.
+    publish_at = models.DateTimeField(null=True, blank=True)
     version = models.BigIntegerField()
     # Title and reading folded as cms.domain.title_normalize folds a search (width, case, katakana).
     search_text = models.TextField(blank=True)

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -163,12 +164,14 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             page, status = self.page(request, {**params, "cursor": ""}), 400
         headers, rows = self.columns(page.items)
         order_used, order_note = self._order_shown(params)
+        total = total_text(page.total)
         base = QueryDict(mutable=True)
         base.update({key: value for key, value in params.items() if value and key != "cursor"})
         context = self._context(
             request,
             title=capfirst(self.opts.verbose_name_plural),
             page=page,
+            total=total,
             headers=headers,
             rows=rows,
             params=params,
@@ -378,6 +381,16 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             raise PermissionDenied
         self._obj_or_404(object_id)
         return super().history_view(request, object_id, extra_context)
+
+
+def total_text(total: domain.Tally | None) -> str:
+    """How many items the whole list holds, as the paginator says it; "N or more" when not all were counted."""
+    if total is None:
+        return ""
+    count = number_format(total.count, force_grouping=True)
+    if total.at_least:
+        return _("%(count)s or more in all") % {"count": count}
+    return ngettext("%(count)s item in all", "%(count)s items in all", total.count) % {"count": count}
 
 
 def initial_from(obj) -> dict:
