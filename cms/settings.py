@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "axes",
+    "cms.apps.LoginLockoutConfig",  # django-axes
     "cms.apps.CmsConfig",
     "cacheops",
 ]

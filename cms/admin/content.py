@@ -18,6 +18,8 @@ from .posted import posted_choices
 
 admin.site.site_header = gettext_lazy("Airtime back office")
 admin.site.site_title = gettext_lazy("Airtime back office")
+# No public site lives at "/" (the catalog is an API for apps): no "View site" link leading nowhere.
+admin.site.site_url = None
 
 STATUS_FILTER = (
     "status",
