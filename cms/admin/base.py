@@ -1,5 +1,5 @@
-"""ModelAdmin for content kept in DynamoDB: Django's URLs, permissions and history,
-with list, add, change and delete views that call selectors and services."""
+"""ModelAdmin for content kept in DynamoDB: Django's URLs and permissions, history with revisions (history.py),
+and list, add, change and delete views that call selectors and services."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from cms import domain, selectors, services
 from cms.store.errors import NotFound
 
 from . import conflict
+from .history import StoreHistoryMixin
 from .outage import StoreOutageMixin, store_guarded
 from .posted import posted_version, selection_parse
 
@@ -50,7 +51,7 @@ class Row:
     cells: list
 
 
-class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
+class StoreModelAdmin(StoreOutageMixin, StoreHistoryMixin, admin.ModelAdmin):
     """Subclasses name their form, columns, filters and the services they call."""
 
     form_class = None
@@ -253,7 +254,7 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             except ValidationError as error:
                 form.add_service_error(error)
             else:
-                self.log_addition(request, self.anchor(obj), [{"added": {}}])
+                self.history_record(request, form, None, obj)
                 messages.success(request, _("“%(title)s” was added.") % {"title": obj.title})
                 return HttpResponseRedirect(self._url("change", obj.id))
         return self._form_response(request, form, None, _("Add %(name)s") % {"name": self.opts.verbose_name})
@@ -284,8 +285,7 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             except NotFound:
                 form.add_error(None, _("Someone else deleted this item since you opened it."))
             else:
-                # Field labels, stored untranslated, so the history shows them in each reader's language.
-                self.log_change(request, self.anchor(updated), self.construct_change_message(request, form, None))
+                self.history_record(request, form, obj, updated)
                 messages.success(request, _("“%(title)s” was changed.") % {"title": updated.title})
                 return HttpResponseRedirect(self._url("change", updated.id))
         title = _("Change %(name)s") if can_change else _("View %(name)s")
@@ -374,13 +374,6 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             changelist_url=self._url("changelist"),
         )
         return TemplateResponse(request, self.delete_template, context, status=409 if request.method == "POST" else 200)
-
-    @store_guarded()
-    def history_view(self, request, object_id, extra_context=None):
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        self._obj_or_404(object_id)
-        return super().history_view(request, object_id, extra_context)
 
 
 def total_text(total: domain.Tally | None) -> str:
