@@ -1,4 +1,4 @@
-"""Shared benchmark setup: a private DynamoDB Local (AWS's emulator), SQLite database and cache key prefix, seeded demo content.
+"""Shared benchmark setup: a private DynamoDB Local, SQLite database and cache key prefix, seeded demo content.
 
 Import this module before anything from Django or the project: `bench_environment()` sets the
 environment, then calls `django.setup()`.

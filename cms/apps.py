@@ -1,3 +1,4 @@
+from axes.apps import AppConfig as AxesConfig
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
@@ -13,3 +14,9 @@ class CmsConfig(AppConfig):
 
         models_configure()
         post_migrate.connect(groups_ensure, sender=self)
+
+
+class LoginLockoutConfig(AxesConfig):
+    """django-axes under a name editors read in the admin index."""
+
+    verbose_name = _("Login lockouts")

@@ -102,9 +102,18 @@ class Episode:
 
 
 @dataclass
+class Tally:
+    """How many items a list holds, or at least how many when counting all of them would cost too much."""
+
+    count: int
+    at_least: bool = False
+
+
+@dataclass
 class Page:
     """One page of a list plus opaque positions of its neighbours."""
 
     items: list
     next_cursor: str | None = None
     prev_cursor: str | None = None
+    total: Tally | None = None

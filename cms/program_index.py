@@ -3,6 +3,8 @@ from DynamoDB. Saves keep it current; entries_sync repairs whatever a failed or 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -16,7 +18,7 @@ from .store import programs as program_store
 READING_MAX = ProgramEntry._meta.get_field("reading").max_length
 _ID_DIGITS_MAX = 6 * ProgramEntry._meta.get_field("id").max_length + 1
 _BIGINT = (-(2**63), 2**63 - 1)
-_FIELDS = ("title", "title_kana", "reading", "status", "genre", "sort_order", "version", "search_text")
+_FIELDS = ("title", "title_kana", "reading", "status", "genre", "sort_order", "publish_at", "version", "search_text")
 _BATCH = 500
 
 
@@ -39,6 +41,7 @@ def _values(program: domain.Program) -> dict:
         "status": _text(program.status, "status"),
         "genre": _text(program.genre, "genre"),
         "sort_order": min(max(program.sort_order or 0, _BIGINT[0]), _BIGINT[1]),
+        "publish_at": program.publish_at,
         "version": program.version or 0,
         "search_text": _search_text(program),
     }
@@ -143,16 +146,36 @@ def label(program_id: str) -> str | None:
     return ProgramEntry.objects.filter(pk=program_id).values_list("title", flat=True).first()
 
 
-def entries_page(
-    *, q: str = "", status: str = "", genre: str = "", order: str = "sort", offset: int = 0, size: int = 50
-) -> tuple[list[str], bool]:
-    """Ids of one page of programs, searched by title or reading and filtered, by sort order or by reading
-    ("title"); and whether another page follows."""
+def _listed(*, q: str, status: str, genre: str, after: datetime | None):
+    """The rows a list searched by `q` shows, in `status` (and starting after `after`) and `genre` if given."""
     entries = _searched(ProgramEntry.objects.all(), q)
     if status:
         entries = entries.filter(status=status)
+    if after:
+        entries = entries.filter(publish_at__gt=after)
     if genre:
         entries = entries.filter(genre=genre)
+    return entries
+
+
+def entries_count(*, q: str = "", status: str = "", genre: str = "", after: datetime | None = None) -> int:
+    """How many programs the list entries_page pages through holds."""
+    return _listed(q=q, status=status, genre=genre, after=after).count()
+
+
+def entries_page(
+    *,
+    q: str = "",
+    status: str = "",
+    genre: str = "",
+    after: datetime | None = None,
+    order: str = "sort",
+    offset: int = 0,
+    size: int = 50,
+) -> tuple[list[str], bool]:
+    """Ids of one page of programs, searched by title or reading and filtered (starting after `after`, if
+    given), by sort order or by reading ("title"); and whether another page follows."""
+    entries = _listed(q=q, status=status, genre=genre, after=after)
     # The reading ends with the id's digits, so both orders are total and pages never overlap.
     entries = entries.order_by("reading") if order == "title" else entries.order_by("sort_order", "reading")
     ids = list(entries.values_list("id", flat=True)[offset : offset + size + 1])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+from django.conf import settings
 from django.core import signing
 
 from . import domain, program_index, validation
@@ -18,6 +20,8 @@ CURSOR_SALT = "cms.changelist.cursor"
 # Titles are searched by prefix in a DynamoDB sort-key condition, which AWS refuses beyond 1024 bytes.
 SEARCH_MAX_CHARS = 100
 PAGES_MAX = 1_000_000
+# A list filter, not a stored status: published, but its start (an episode's airtime) is still to come.
+SCHEDULED = "scheduled"
 
 
 class BadCursor(Exception):
@@ -51,6 +55,17 @@ def _cursor_dump(query: dict, position, *, backward: bool, number: int) -> str:
     if number < 2:
         return ""
     return signing.dumps({"q": _query_id(query), "at": position, "back": backward, "n": number}, salt=CURSOR_SALT)
+
+
+def _status_split(status: str) -> tuple[str, str | None]:
+    """The stored status a list filter reads, and the instant after which its items start (scheduled only)."""
+    if status == SCHEDULED:
+        return domain.PUBLISHED, domain.time_text(datetime.now(UTC))
+    return status, None
+
+
+def _count_limit() -> int:
+    return settings.ADMIN_LIST_COUNT_MAX
 
 
 def _page(read: Callable[..., Slice], query: dict, cursor: str | None, size: int) -> domain.Page:
@@ -100,22 +115,30 @@ def programs_page(
     """
     query = {"q": q[:SEARCH_MAX_CHARS], "status": status, "genre": genre, "order": order}
     _position, _backward, number = _cursor_load(cursor, query)
-    ids, more = program_index.entries_page(
-        q=query["q"], status=status, genre=genre, order=order, offset=(number - 1) * size, size=size
-    )
+    stored_status, after = _status_split(status)
+    listed = {"q": query["q"], "status": stored_status, "genre": genre, "after": domain.time_parse(after)}
+    ids, more = program_index.entries_page(**listed, order=order, offset=(number - 1) * size, size=size)
     found = program_store.programs_many(ids)
     # A row the sweep has not repaired yet must not put a program under a filter it no longer matches.
-    wanted = _filters(status=status, genre=genre)
+    wanted = _filters(status=stored_status, genre=genre)
     items = [
         found[pid]
         for pid in ids
-        if pid in found and all(getattr(found[pid], name) == value for name, value in wanted.items())
+        if pid in found
+        and all(getattr(found[pid], name) == value for name, value in wanted.items())
+        and (after is None or _starts_after(found[pid], after))
     ]
     return domain.Page(
         items=items,
         next_cursor=_cursor_dump(query, None, backward=False, number=number + 1) if more else None,
         prev_cursor=_cursor_dump(query, None, backward=False, number=number - 1) if number > 1 else None,
+        # The SQL list counts exactly what it pages through, without a request to the content store.
+        total=domain.Tally(program_index.entries_count(**listed)),
     )
+
+
+def _starts_after(item, after: str) -> bool:
+    return (domain.time_text(item.publish_at) or "") > after
 
 
 def seasons_page(
@@ -124,13 +147,15 @@ def seasons_page(
     """One page of seasons of one or all programs."""
     prefix = _prefix(q)
     query = {"q": prefix, "status": status, "program": program_id}
+    stored_status, after = _status_split(status)
+    listed = {"program_id": program_id or None, "prefix": prefix, "filters": _filters(status=stored_status)}
 
     def read(**where) -> Slice:
-        return season_store.seasons_slice(
-            program_id=program_id or None, prefix=prefix, filters=_filters(status=status), **where
-        )
+        return season_store.seasons_slice(**listed, after=after, **where)
 
-    return _page(read, query, cursor, size)
+    page = _page(read, query, cursor, size)
+    page.total = season_store.seasons_count(**listed, after=after, limit=_count_limit())
+    return page
 
 
 def episodes_page(
@@ -142,16 +167,19 @@ def episodes_page(
     cursor: str | None = None,
     size: int = 50,
 ) -> domain.Page:
-    """One page of episodes by program/season/number or airtime, searched by title prefix."""
+    """One page of episodes by program/season/number or airtime, searched by title prefix; scheduled ones by
+    airtime, soonest first."""
     prefix = _prefix(q)
     query = {"q": prefix, "status": status, "program": program_id, "order": order}
+    stored_status, after = _status_split(status)
+    listed = {"program_id": program_id or None, "prefix": prefix, "status": stored_status, "after": after}
 
     def read(**where) -> Slice:
-        return episode_store.episodes_slice(
-            order=order, program_id=program_id or None, prefix=prefix, status=status, **where
-        )
+        return episode_store.episodes_slice(order=order, **listed, **where)
 
-    return _page(read, query, cursor, size)
+    page = _page(read, query, cursor, size)
+    page.total = episode_store.episodes_count(**listed, limit=_count_limit())
+    return page
 
 
 def program_get(program_id: str) -> domain.Program:

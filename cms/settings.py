@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "axes",
+    "cms.apps.LoginLockoutConfig",  # django-axes
     "cms.apps.CmsConfig",
     "cacheops",
 ]
@@ -323,6 +323,8 @@ CONTENT_SECURITY_POLICY = {
 
 # Uploads: images are read into memory for verification, so keep the cap explicit.
 CMS_IMAGE_MAX_BYTES = 5 * 1024 * 1024
+# A content list's total is counted in one request looking at no more items than this; past it, "N or more".
+ADMIN_LIST_COUNT_MAX = 2000
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -1,5 +1,5 @@
-"""ModelAdmin for content kept in DynamoDB: Django's URLs, permissions and history,
-with list, add, change and delete views that call selectors and services."""
+"""ModelAdmin for content kept in DynamoDB: Django's URLs and permissions, history with revisions (history.py),
+and list, add, change and delete views that call selectors and services."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from cms.reach import reach_message, reach_of
 from cms.store.errors import NotFound, StoreUnavailable
 
 from . import conflict
+from .history import StoreHistoryMixin
 from .outage import StoreOutageMixin, store_guarded
 from .posted import posted_version, selection_parse
 
@@ -51,7 +53,7 @@ class Row:
     cells: list
 
 
-class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
+class StoreModelAdmin(StoreOutageMixin, StoreHistoryMixin, admin.ModelAdmin):
     """Subclasses name their form, columns, filters and the services they call."""
 
     form_class = None
@@ -165,12 +167,14 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             page, status = self.page(request, {**params, "cursor": ""}), 400
         headers, rows = self.columns(page.items)
         order_used, order_note = self._order_shown(params)
+        total = total_text(page.total)
         base = QueryDict(mutable=True)
         base.update({key: value for key, value in params.items() if value and key != "cursor"})
         context = self._context(
             request,
             title=capfirst(self.opts.verbose_name_plural),
             page=page,
+            total=total,
             headers=headers,
             rows=rows,
             params=params,
@@ -252,7 +256,7 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             except ValidationError as error:
                 form.add_service_error(error)
             else:
-                self.log_addition(request, self.anchor(obj), [{"added": {}}])
+                self.history_record(request, form, None, obj)
                 return self.saved_response(request, obj, _("“%(title)s” was added.") % {"title": obj.title})
         return self._form_response(request, form, None, _("Add %(name)s") % {"name": self.opts.verbose_name})
 
@@ -304,8 +308,7 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
             except NotFound:
                 form.add_error(None, _("Someone else deleted this item since you opened it."))
             else:
-                # Field labels, stored untranslated, so the history shows them in each reader's language.
-                self.log_change(request, self.anchor(updated), self.construct_change_message(request, form, None))
+                self.history_record(request, form, obj, updated)
                 return self.saved_response(request, updated, _("“%(title)s” was changed.") % {"title": updated.title})
         title = _("Change %(name)s") if can_change else _("View %(name)s")
         return self._form_response(request, form, obj, title % {"name": self.opts.verbose_name}, differences)
@@ -394,12 +397,15 @@ class StoreModelAdmin(StoreOutageMixin, admin.ModelAdmin):
         )
         return TemplateResponse(request, self.delete_template, context, status=409 if request.method == "POST" else 200)
 
-    @store_guarded()
-    def history_view(self, request, object_id, extra_context=None):
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        self._obj_or_404(object_id)
-        return super().history_view(request, object_id, extra_context)
+
+def total_text(total: domain.Tally | None) -> str:
+    """How many items the whole list holds, as the paginator says it; "N or more" when not all were counted."""
+    if total is None:
+        return ""
+    count = number_format(total.count, force_grouping=True)
+    if total.at_least:
+        return _("%(count)s or more in all") % {"count": count}
+    return ngettext("%(count)s item in all", "%(count)s items in all", total.count) % {"count": count}
 
 
 def initial_from(obj) -> dict:

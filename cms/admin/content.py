@@ -19,11 +19,18 @@ from .posted import posted_choices
 
 admin.site.site_header = gettext_lazy("Airtime back office")
 admin.site.site_title = gettext_lazy("Airtime back office")
+# No public site lives at "/" (the catalog is an API for apps): no "View site" link leading nowhere.
+admin.site.site_url = None
 
 STATUS_FILTER = (
     "status",
     gettext_lazy("Status"),
-    [("", gettext_lazy("All")), ("draft", gettext_lazy("Draft")), ("published", gettext_lazy("Published"))],
+    [
+        ("", gettext_lazy("All")),
+        ("draft", gettext_lazy("Draft")),
+        ("published", gettext_lazy("Published")),
+        (selectors.SCHEDULED, gettext_lazy("Scheduled (published, not yet live)")),
+    ],
 )
 
 
@@ -244,11 +251,16 @@ class EpisodeAdmin(StoreModelAdmin):
         # One program's episodes come from its own index, always by season and number.
         if params["program"]:
             return "program"
+        # Scheduled episodes are read by airtime from now on (the next to go live first), unless searched by title.
+        if params["status"] == selectors.SCHEDULED and not params["q"]:
+            return "soonest"
         return super().order_used(params)
 
     def order_note(self, used):
         if used == "program":
             return _("With a program chosen, episodes are listed by season and number, not in the chosen order.")
+        if used == "soonest":
+            return _("Scheduled episodes are listed by airtime, the next to go live first.")
         return super().order_note(used)
 
     def obj_get(self, object_id):

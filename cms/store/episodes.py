@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from cms import domain
 from cms.domain import time_text
@@ -10,7 +11,7 @@ from cms.domain import time_text
 from .convert import NO_AIRTIME, episode_from_item, item_values
 from .counters import episode_counts
 from .models import EpisodeItem, ProgramItem, SeasonItem, UniqueItem
-from .paging import Position, Slice, query_slice, query_stream
+from .paging import Position, Slice, Tally, both, query_count, query_slice, query_stream
 from .writes import item_delete, item_get, item_write
 
 KIND = "episode"
@@ -105,50 +106,85 @@ def episode_numbers_claimed(wanted: dict[str, Iterable[int]]) -> dict[str, set[i
     return claimed
 
 
+@dataclass
+class _ListQuery:
+    """Which index a list of episodes reads, under which key, and how."""
+
+    index: object
+    hash_key: str
+    key_condition: object = None
+    condition: object = None
+    forward: bool = True
+
+
+def _list_query(*, order: str, program_id: str | None, prefix: str, status: str, after: str | None) -> _ListQuery:
+    """The one index Query that lists episodes as asked: status, program and title prefix are key conditions,
+    except a prefix within one program's episodes; `after` (published ones airing after it) is a key condition
+    over all programs and a filter within one program or a title prefix."""
+    title_filter = EpisodeItem.title_norm.startswith(prefix) if prefix else None
+    airing = EpisodeItem.publish_sort > after if after else None
+    hash_key = status_kind(status) if status else KIND
+    if program_id and status:
+        # Ordered by program, season and number: one program's episodes are those whose key starts with its id.
+        return _ListQuery(
+            EpisodeItem.by_status_order,
+            hash_key,
+            EpisodeItem.order_key.startswith(f"{program_id}#"),
+            both(title_filter, airing),
+        )
+    if program_id:
+        return _ListQuery(EpisodeItem.by_program, program_id, condition=title_filter)
+    if prefix:
+        index = EpisodeItem.by_status_title if status else EpisodeItem.by_title
+        return _ListQuery(index, hash_key, title_filter, airing)
+    if after:
+        # Soonest first: the next to go live heads the list.
+        return _ListQuery(EpisodeItem.by_status_airtime, hash_key, airing)
+    if order == "airtime":
+        return _ListQuery(EpisodeItem.by_status_airtime if status else EpisodeItem.by_airtime, hash_key, forward=False)
+    return _ListQuery(EpisodeItem.by_status_order if status else EpisodeItem.by_order, hash_key)
+
+
 def episodes_slice(
     *,
     order: str = "program",
     program_id: str | None = None,
     prefix: str = "",
     status: str = "",
+    after: str | None = None,
     start: Position = None,
     backward: bool = False,
     size: int = 50,
 ) -> Slice:
     """Up to `size` episodes after `start`: of one program, or of all by program/season/number, airtime
-    (newest first) or title prefix, in any status or one; `backward` reads towards the beginning of that order.
-
-    Status, program and title prefix are key conditions, except a prefix within one program's episodes.
-    """
-    title_filter = EpisodeItem.title_norm.startswith(prefix) if prefix else None
-    hash_key = status_kind(status) if status else KIND
-    key_condition = condition = None
-    forward = True
-    if program_id and status:
-        # Ordered by program, season and number: one program's episodes are those whose key starts with its id.
-        index, key_condition, condition = (
-            EpisodeItem.by_status_order,
-            EpisodeItem.order_key.startswith(f"{program_id}#"),
-            title_filter,
-        )
-    elif program_id:
-        index, hash_key, condition = EpisodeItem.by_program, program_id, title_filter
-    elif prefix:
-        index, key_condition = (EpisodeItem.by_status_title if status else EpisodeItem.by_title), title_filter
-    elif order == "airtime":
-        index, forward = (EpisodeItem.by_status_airtime if status else EpisodeItem.by_airtime), False
-    else:
-        index = EpisodeItem.by_status_order if status else EpisodeItem.by_order
+    (newest first) or title prefix, in any status or one, airing after `after` (soonest first) if given;
+    `backward` reads towards the beginning of that order."""
+    query = _list_query(order=order, program_id=program_id, prefix=prefix, status=status, after=after)
     return query_slice(
         EpisodeItem,
-        index,
-        hash_key,
+        query.index,
+        query.hash_key,
         convert=episode_from_item,
         size=size,
-        range_condition=key_condition,
-        condition=condition,
+        range_condition=query.key_condition,
+        condition=query.condition,
         start=start,
-        forward=forward != backward,
+        forward=query.forward != backward,
+    )
+
+
+def episodes_count(
+    *, program_id: str | None = None, prefix: str = "", status: str = "", after: str | None = None, limit: int
+) -> Tally:
+    """How many episodes the list episodes_slice reads holds, counted in one request of at most `limit` items."""
+    query = _list_query(order="program", program_id=program_id, prefix=prefix, status=status, after=after)
+    return query_count(
+        EpisodeItem,
+        query.index,
+        query.hash_key,
+        limit=limit,
+        range_condition=query.key_condition,
+        condition=query.condition,
     )
 
 

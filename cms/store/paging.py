@@ -5,11 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pynamodb.constants import COUNT
+
+from cms.domain import Tally
+
 Position = dict | None
 
 
 class BadPosition(ValueError):
     """A resume position that does not place an item in the index asked (one made for another index)."""
+
+
+def both(first, second):
+    """Both conditions, either one when the other is None, or None."""
+    if first is None or second is None:
+        return first if second is None else second
+    return first & second
+
+
+def _condition(model, filters: dict | None, condition):
+    """`condition` and an equality test of every attribute in `filters`."""
+    for name, value in (filters or {}).items():
+        condition = both(condition, getattr(model, name) == value)
+    return condition
 
 
 def _query(
@@ -25,9 +43,7 @@ def _query(
     page_size: int = 100,
 ):
     """An index Query (never a Scan) of `hash_key`, from `start`, as PynamoDB's result iterator."""
-    for name, value in (filters or {}).items():
-        clause = getattr(model, name) == value
-        condition = clause if condition is None else condition & clause
+    condition = _condition(model, filters, condition)
     query = index.query if index is not None else model.query
     # Without a filter, DynamoDB stops at `page_size` items; with one it reads up to 1 MB per request,
     # so that a page of matches rarely takes a second request.
@@ -91,3 +107,22 @@ def query_slice(model, index, hash_key: str, *, convert, size: int, **where) -> 
     if not taken:
         return Slice([])
     return Slice([convert(item) for item in taken], _position(taken[0], names), _position(taken[-1], names), more)
+
+
+def query_count(
+    model, index, hash_key: str, *, limit: int, range_condition=None, filters: dict | None = None, condition=None
+) -> Tally:
+    """Count what an index Query of `hash_key` matches in one request that looks at no more than `limit` items.
+
+    NOTE: a COUNT reads (and is billed for) every item it looks at, up to 1 MB a request: past `limit` items, or
+    1 MB, the count stops and says so rather than paying for more requests.
+    """
+    answer = model._get_connection().query(
+        hash_key,
+        range_key_condition=range_condition,
+        filter_condition=_condition(model, filters, condition),
+        index_name=index.Meta.index_name if index is not None else None,
+        limit=limit,
+        select=COUNT,
+    )
+    return Tally(int(answer.get("Count", 0)), at_least="LastEvaluatedKey" in answer)

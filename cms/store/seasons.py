@@ -8,7 +8,7 @@ from .convert import item_values, season_from_item
 from .counters import children_count, program_key, season_key
 from .errors import NotEmpty
 from .models import ProgramItem, SeasonItem
-from .paging import Position, Slice, query_slice, query_stream
+from .paging import Position, Slice, Tally, both, query_count, query_slice, query_stream
 from .writes import item_delete, item_get, item_write
 
 KIND = "season"
@@ -71,21 +71,29 @@ def seasons_of_program(program_id: str) -> list[domain.Season]:
     return [s for s, _ in query_stream(SeasonItem, SeasonItem.by_program, program_id, convert=season_from_item)]
 
 
+def _list_query(*, program_id: str | None, prefix: str, after: str | None) -> tuple:
+    """(index, hash key, key condition, filter) of the one index Query that lists seasons as asked."""
+    title_filter = SeasonItem.title_norm.startswith(prefix) if prefix else None
+    # A season without a start date lacks the attribute, and so fails the comparison: it is live, not scheduled.
+    airing = SeasonItem.publish_at > after if after else None
+    if program_id:
+        return SeasonItem.by_program, program_id, None, both(title_filter, airing)
+    return SeasonItem.by_title, KIND, title_filter, airing
+
+
 def seasons_slice(
     *,
     program_id: str | None = None,
     prefix: str = "",
     filters: dict | None = None,
+    after: str | None = None,
     start: Position = None,
     backward: bool = False,
     size: int = 50,
 ) -> Slice:
-    """Up to `size` seasons after `start`: of one program (sort order) or of all (title order), by title prefix."""
-    title_filter = SeasonItem.title_norm.startswith(prefix) if prefix else None
-    if program_id:
-        index, hash_key, key_condition, condition = SeasonItem.by_program, program_id, None, title_filter
-    else:
-        index, hash_key, key_condition, condition = SeasonItem.by_title, KIND, title_filter, None
+    """Up to `size` seasons after `start`: of one program (sort order) or of all (title order), by title prefix,
+    starting after `after` if given."""
+    index, hash_key, key_condition, condition = _list_query(program_id=program_id, prefix=prefix, after=after)
     return query_slice(
         SeasonItem,
         index,
@@ -97,4 +105,25 @@ def seasons_slice(
         condition=condition,
         start=start,
         forward=not backward,
+    )
+
+
+def seasons_count(
+    *,
+    program_id: str | None = None,
+    prefix: str = "",
+    filters: dict | None = None,
+    after: str | None = None,
+    limit: int,
+) -> Tally:
+    """How many seasons the list seasons_slice reads holds, counted in one request of at most `limit` items."""
+    index, hash_key, key_condition, condition = _list_query(program_id=program_id, prefix=prefix, after=after)
+    return query_count(
+        SeasonItem,
+        index,
+        hash_key,
+        limit=limit,
+        range_condition=key_condition,
+        filters=filters,
+        condition=condition,
     )

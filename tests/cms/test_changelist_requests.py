@@ -1,7 +1,10 @@
-"""Changelist pages cost at most two DynamoDB requests, and their links walk every item once, both ways."""
+"""Changelist pages cost one DynamoDB request for their items and one to count the whole list (programs: one
+BatchGetItem, counted in SQL), and their links walk every item once, both ways."""
 
+import html
 import io
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +18,7 @@ from cms.store.metering import requests_counted
 from cms.store.models import EpisodeItem
 from cms.store.tables import items_dump, items_load, tables_create, tables_truncate
 
-from .conftest import link_href, listed_titles
+from .conftest import ja, ja_plural, link_href, listed_titles
 
 EPISODES = "/admin/cms/episode/"
 SEASONS = "/admin/cms/season/"
@@ -23,18 +26,31 @@ PROGRAMS = "/admin/cms/program/"
 PAGE = 50
 
 
+def _now() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
 @pytest.fixture
 def catalog(raw_dynamodb):
-    """3 programs with 2 seasons of 23 episodes each (138 episodes, every 5th one a draft), and 52 seasons more."""
-    base = datetime(2031, 4, 1, 12, tzinfo=UTC)
+    """3 programs with 2 seasons of 23 episodes each (138 episodes an hour apart, every 5th one a draft, the first
+    70 aired already), and 52 seasons more; the third program and the first one's second season are scheduled."""
+    now = _now()
+    base = now - timedelta(hours=69, minutes=30)
     programs, seasons, episodes = [], [], []
     for p in range(3):
         program = domain.Program(
-            id=services.new_id(), slug=f"show-{p}", title=f"番組{p}", title_kana=f"ばんぐみ{p}", status="published"
+            id=services.new_id(),
+            slug=f"show-{p}",
+            title=f"番組{p}",
+            title_kana=f"ばんぐみ{p}",
+            status="published",
+            publish_at=now + timedelta(days=1) if p == 2 else None,
         )
         programs.append(program)
         for s in range(2):
             season = domain.Season(id=services.new_id(), program_id=program.id, title=f"第{s + 1}期", sort_order=s)
+            if (p, s) == (0, 1):
+                season.status, season.publish_at = "published", now + timedelta(days=2)
             seasons.append(season)
             for n in range(1, 24):
                 index = len(episodes)
@@ -61,6 +77,24 @@ def catalog(raw_dynamodb):
     return {"programs": programs, "seasons": seasons, "episodes": episodes}
 
 
+def _scheduled(episodes) -> list:
+    return [e for e in episodes if e.status == "published" and e.publish_at > _now()]
+
+
+def _scheduled_search(episodes) -> list[str]:
+    return sorted(e.title for e in _scheduled(episodes) if e.title.startswith("第2"))
+
+
+def total_shown(response) -> str:
+    """The list's total as the paginator shows it."""
+    match = re.search(r'<span class="list-total">\((.*?)\)</span>', response.content.decode())
+    return html.unescape(match.group(1)) if match else ""
+
+
+def in_all(count: int) -> str:
+    return ja_plural("%(count)s item in all", "%(count)s items in all", count, count=f"{count:,}")
+
+
 def _get_counted(client, url: str, params: dict | None = None):
     with requests_counted() as counts:
         response = client.get(url, params or {})
@@ -69,12 +103,14 @@ def _get_counted(client, url: str, params: dict | None = None):
 
 
 def _walk(client, url: str, params: dict) -> tuple[list[list[str]], list]:
-    """Every page by its next links, then back by the previous links; the titles of each and what each cost."""
-    forward, costs = [], []
+    """Every page by its next links, then back by the previous links; the titles of each, what each cost, and the
+    totals each showed."""
+    forward, costs, totals = [], [], []
     response, counts = _get_counted(client, url, params)
     while True:
         forward.append(listed_titles(response))
         costs.append(counts)
+        totals.append(total_shown(response))
         following = link_href(response, "next-page")
         if following is None:
             break
@@ -85,8 +121,9 @@ def _walk(client, url: str, params: dict) -> tuple[list[list[str]], list]:
         response, counts = _get_counted(client, url + previous)
         backward.append(listed_titles(response))
         costs.append(counts)
+        totals.append(total_shown(response))
         assert len(backward) <= len(forward), "previous links go past the first page"
-    return forward, backward[::-1], costs
+    return forward, backward[::-1], costs, totals
 
 
 @pytest.mark.parametrize(
@@ -97,20 +134,34 @@ def _walk(client, url: str, params: dict) -> tuple[list[list[str]], list]:
         ({"status": "draft"}, lambda eps: [e.title for e in eps if e.status == "draft"]),
         ({"status": "published", "o": "airtime"}, lambda eps: [e.title for e in eps if e.status == "published"][::-1]),
         ({"q": "第1"}, lambda eps: sorted(e.title for e in eps if e.title.startswith("第1"))),
+        ({"status": "scheduled"}, lambda eps: [e.title for e in _scheduled(eps)]),
+        ({"status": "scheduled", "o": "airtime"}, lambda eps: [e.title for e in _scheduled(eps)]),
+        ({"status": "scheduled", "q": "第2"}, _scheduled_search),
     ],
-    ids=["program order", "airtime", "drafts", "published by airtime", "search"],
+    ids=[
+        "program order",
+        "airtime",
+        "drafts",
+        "published by airtime",
+        "search",
+        "scheduled",
+        "scheduled, airtime asked",
+        "scheduled search",
+    ],
 )
-def test_episode_pages_cost_one_query_and_cover_every_episode_once(editor_client, catalog, params, expected):
-    forward, backward, costs = _walk(editor_client, EPISODES, params)
+def test_episode_pages_cost_one_query_and_a_count_and_cover_every_episode_once(
+    editor_client, catalog, params, expected
+):
+    forward, backward, costs, totals = _walk(editor_client, EPISODES, params)
 
     titles = [title for page in forward for title in page]
     assert titles == expected(catalog["episodes"])
     assert [len(page) for page in forward[:-1]] == [PAGE] * (len(forward) - 1)
     assert backward == forward
+    assert set(totals) == {in_all(len(titles))}
     for counts in costs:
-        assert sum(counts.values()) <= 2, counts
-        assert counts["Query"] == 1, counts
-        assert not counts["Scan"], counts
+        # One Query for the page's items, one Select=COUNT Query for the total.
+        assert dict(counts) == {"Query": 2}, counts
 
 
 def test_one_programs_episodes_and_seasons_cost_one_query(editor_client, catalog):
@@ -119,20 +170,60 @@ def test_one_programs_episodes_and_seasons_cost_one_query(editor_client, catalog
 
     ordered = sorted(catalog["episodes"], key=lambda e: (e.season_id, e.number))
     assert listed_titles(response) == [e.title for e in ordered if e.program_id == program.id]
-    assert dict(counts) == {"Query": 1}
+    assert total_shown(response) == in_all(46)
+    assert dict(counts) == {"Query": 2}
 
     response, counts = _get_counted(editor_client, SEASONS, {"program": program.id, "status": "draft"})
     assert listed_titles(response) == ["第1期", "第2期"]
-    assert dict(counts) == {"Query": 1}
+    assert total_shown(response) == in_all(2)
+    assert dict(counts) == {"Query": 2}
+
+
+def test_one_programs_scheduled_episodes_and_seasons(editor_client, catalog):
+    program = catalog["programs"][1]  # half of its episodes aired already
+    response, counts = _get_counted(editor_client, EPISODES, {"program": program.id, "status": "scheduled"})
+
+    ordered = sorted(_scheduled(catalog["episodes"]), key=lambda e: (e.season_id, e.number))
+    expected = [e.title for e in ordered if e.program_id == program.id]
+    assert 0 < len(expected) < 46
+    assert listed_titles(response) == expected
+    assert total_shown(response) == in_all(len(expected))
+    assert dict(counts) == {"Query": 2}
+
+    response, counts = _get_counted(editor_client, SEASONS, {"status": "scheduled"})
+    assert listed_titles(response) == ["第2期"]
+    assert total_shown(response) == in_all(1)
+    assert dict(counts) == {"Query": 2}
+
+
+def test_scheduled_episodes_say_they_are_soonest_first(editor_client, catalog):
+    response = editor_client.get(EPISODES, {"status": "scheduled", "o": "program"})
+
+    page = html.unescape(response.content.decode())
+    assert ja("Scheduled episodes are listed by airtime, the next to go live first.") in page
+    assert '<li class="selected"><a href="?status=scheduled' in page  # the filter shows as chosen
+    assert ja("Scheduled (published, not yet live)") == "配信予定（公開済み・配信開始前）"
 
 
 def test_season_pages_walk_both_ways(editor_client, catalog):
-    forward, backward, costs = _walk(editor_client, SEASONS, {})
+    forward, backward, costs, totals = _walk(editor_client, SEASONS, {})
 
     assert len(forward) == 2
     assert sorted(t for page in forward for t in page) == sorted(s.title for s in catalog["seasons"])
     assert backward == forward
-    assert all(sum(counts.values()) <= 2 for counts in costs), costs
+    assert set(totals) == {in_all(len(catalog["seasons"]))}
+    assert all(dict(counts) == {"Query": 2} for counts in costs), costs
+
+
+def test_a_total_too_costly_to_count_says_at_least(editor_client, catalog, settings):
+    settings.ADMIN_LIST_COUNT_MAX = 100
+
+    response, counts = _get_counted(editor_client, EPISODES)
+
+    assert total_shown(response) == ja("%(count)s or more in all", count="100")
+    assert dict(counts) == {"Query": 2}
+    response, counts = _get_counted(editor_client, EPISODES, {"status": "draft"})
+    assert total_shown(response) == in_all(28)
 
 
 def test_program_list_pages_cost_at_most_one_batch_get(editor_client, catalog):
@@ -143,10 +234,12 @@ def test_program_list_pages_cost_at_most_one_batch_get(editor_client, catalog):
         ({"q": "ばんぐみ"}, everything[1:]),
         ({"q": "番組", "status": "published", "o": "title"}, everything[1:]),
         ({"status": "draft"}, ["季節"]),
+        ({"status": "scheduled"}, ["番組2"]),
     ):
         response, counts = _get_counted(editor_client, PROGRAMS, params)
 
         assert listed_titles(response) == titles, params
+        assert total_shown(response) == in_all(len(titles)), params  # counted in SQL
         assert dict(counts) == {"BatchGetItem": 1}, (params, counts)
 
 

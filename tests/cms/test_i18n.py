@@ -1,6 +1,7 @@
 """The admin speaks Japanese by default and English on request; the Japanese catalog is complete."""
 
 import gettext
+import html
 import os
 import re
 import subprocess
@@ -192,3 +193,63 @@ def test_committed_mo_matches_the_po(tmp_path):
             return gettext.GNUTranslations(handle)._catalog
 
     assert catalog(MO) == catalog(fresh)
+
+
+# Every section of the admin
+
+
+# Acronyms and names that stay as they are in Japanese headings; and the test's own data (user and group names).
+KEPT_AS_IS = {"IP", "GET", "POST", "HTTP", "Accept", "sha256", "TTL", "URL", "HLS"}
+DATA = {"sora", "admin", "mallory", "Editors", "Viewers", "Ops"}
+HEADINGS = re.compile(
+    r"<h1[^>]*>(.*?)</h1>|<h2[^>]*>(.*?)</h2>|<h3[^>]*>(.*?)</h3>|<caption[^>]*>(.*?)</caption>"
+    r'|<th(?! class="field-)[^>]*>(.*?)</th>|<summary[^>]*>(.*?)</summary>|<label[^>]*>(.*?)</label>'
+    r'|<div class="breadcrumbs">(.*?)</div>|<option value="[a-z_]+">(.*?)</option>',
+    re.S,
+)
+
+
+def english_words(page: str) -> set[str]:
+    """Latin words in the page's headings, captions, column and row headers, filter titles, labels and actions."""
+    words = set()
+    for groups in HEADINGS.findall(page):
+        text = html.unescape(re.sub(r"<[^>]+>", " ", "".join(groups)))
+        words |= set(re.findall(r"[A-Za-z][A-Za-z0-9]+", text)) - KEPT_AS_IS - DATA
+    return words
+
+
+@pytest.fixture
+def lockouts(db):
+    """One row in each of the login-lockout tables, so their lists show their columns."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    where = {"ip_address": "192.0.2.1", "user_agent": "curl", "http_accept": "*/*", "path_info": "/admin/login/"}
+    AccessAttempt.objects.create(username="mallory", get_data="", post_data="", failures_since_start=5, **where)
+    AccessFailureLog.objects.create(username="mallory", locked_out=True, **where)
+    AccessLog.objects.create(username="sora-admin", **where)
+
+
+def test_every_admin_section_and_list_is_in_japanese(superuser_client, lockouts, tree):
+    index = superuser_client.get("/admin/")
+    sections = sorted(set(re.findall(r'href="(/admin/\w+/)" class="section"', index.content.decode())))
+    assert "/admin/axes/" in sections and "/admin/cms/" in sections and "/admin/auth/" in sections
+
+    pages = {"/admin/": index}
+    for section in sections:
+        pages[section] = superuser_client.get(section)
+        for model in sorted(set(re.findall(rf'href="({section}\w+/)"', pages[section].content.decode()))):
+            pages[model] = superuser_client.get(model)
+
+    assert {url: response.status_code for url, response in pages.items()} == dict.fromkeys(pages, 200)
+    assert "/admin/axes/accessattempt/" in pages and "/admin/auth/user/" in pages
+    untranslated = {url: english_words(response.content.decode()) for url, response in pages.items()}
+    assert {url: words for url, words in untranslated.items() if words} == {}
+    assert "ログインのロックアウト" in index.content.decode()
+
+
+def test_no_view_site_link_to_a_page_that_does_not_exist(superuser_client):
+    page = superuser_client.get("/admin/").content.decode()
+
+    assert "サイトを表示" not in page and "View site" not in page
+    assert 'href="/"' not in page
+    assert Client().get("/").status_code == 404  # nothing is served there
