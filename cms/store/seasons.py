@@ -67,8 +67,9 @@ def season_delete(season: domain.Season) -> None:
 
 
 def seasons_of_program(program_id: str) -> list[domain.Season]:
-    """Every season of a program, in sort order."""
-    return [s for s, _ in query_stream(SeasonItem, SeasonItem.by_program, program_id, convert=season_from_item)]
+    """Every season of a program, in sort order (ties in id order, as the index leaves them in none)."""
+    seasons = [s for s, _ in query_stream(SeasonItem, SeasonItem.by_program, program_id, convert=season_from_item)]
+    return sorted(seasons, key=lambda season: (season.sort_order, season.id))
 
 
 def _list_query(*, program_id: str | None, prefix: str, after: str | None) -> tuple:
