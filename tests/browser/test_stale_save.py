@@ -8,6 +8,10 @@ from tests.cms.conftest import ja
 
 pytestmark = pytest.mark.browser
 
+THEIR_TITLE = "二千年後の君へ ―シガンシナ陥落①―"
+MY_SYNOPSIS = "壁の中で暮らす人類の物語。"
+
+
 # Runs in every document before its own scripts (injected over CDP, which the policy does not govern).
 VIOLATIONS_RECORDED = """
 window.cspViolations = [];
@@ -46,6 +50,20 @@ def episode_open(new_page, editor_login, live_server):
     return url, episode.id, page_a, user_a, page_b
 
 
+def first_editor_saves(page, url: str) -> None:
+    """The first editor retitles the episode and sets its running time to 25:00."""
+    page.fill("#id_title", THEIR_TITLE)
+    page.fill("#id_duration_s", "25:00")
+    page.click("#episode_form [name=_save]")
+    page.wait_for_url(url)
+
+
+def stored(episode_id: str) -> tuple[str, int, str]:
+    """The stored episode's title, running time (seconds) and synopsis."""
+    episode = selectors.episode_get(episode_id)
+    return episode.title, episode.duration_s, episode.synopsis
+
+
 def save(page, url: str) -> int:
     """Press Save and return the status of the page it answered with."""
     with page.expect_response(url) as response:
@@ -56,12 +74,9 @@ def save(page, url: str) -> int:
 def test_changes_to_different_fields_are_both_kept_without_a_choice(episode_open):
     url, episode_id, page_a, user_a, page_b = episode_open
     violations = watch(page_b)
-    page_a.fill("#id_title", "二千年後の君へ ―シガンシナ陥落①―")
-    page_a.fill("#id_duration_s", "25:00")
-    page_a.click("#episode_form [name=_save]")
-    page_a.wait_for_url(url)
+    first_editor_saves(page_a, url)
 
-    page_b.fill("#id_synopsis", "壁の中で暮らす人類の物語。")
+    page_b.fill("#id_synopsis", MY_SYNOPSIS)
     page_b.click("#episode_form [name=_save]")
     page_b.wait_for_url(url)
 
@@ -70,29 +85,21 @@ def test_changes_to_different_fields_are_both_kept_without_a_choice(episode_open
     kept = ja("The changes %(user)s saved meanwhile to %(fields)s were kept too.", user=user_a.username, fields=fields)
     assert page_b.locator(".messagelist .info").inner_text() == kept
     assert page_b.locator("#stale-comparison").count() == 0
-    assert page_b.input_value("#id_title") == "二千年後の君へ ―シガンシナ陥落①―"
+    assert page_b.input_value("#id_title") == THEIR_TITLE
     assert page_b.input_value("#id_duration_s") == "25:00"
-    assert page_b.input_value("#id_synopsis") == "壁の中で暮らす人類の物語。"
-    stored = selectors.episode_get(episode_id)
-    assert (stored.title, stored.duration_s, stored.synopsis) == (
-        "二千年後の君へ ―シガンシナ陥落①―",
-        1500,
-        "壁の中で暮らす人類の物語。",
-    )
+    assert page_b.input_value("#id_synopsis") == MY_SYNOPSIS
+    assert stored(episode_id) == (THEIR_TITLE, 1500, MY_SYNOPSIS)
     assert violations() == []
 
 
 def test_a_field_both_changed_asks_and_keeps_the_chosen_value(episode_open):
     url, episode_id, page_a, user_a, page_b = episode_open
     violations = watch(page_b)
-    page_a.fill("#id_title", "二千年後の君へ ―シガンシナ陥落①―")
-    page_a.fill("#id_duration_s", "25:00")
-    page_a.click("#episode_form [name=_save]")
-    page_a.wait_for_url(url)
+    first_editor_saves(page_a, url)
     saved_at = jst(selectors.episode_get(episode_id).updated_at)
 
     page_b.fill("#id_title", "第1話")
-    page_b.fill("#id_synopsis", "壁の中で暮らす人類の物語。")
+    page_b.fill("#id_synopsis", MY_SYNOPSIS)
     assert save(page_b, url) == 400
 
     comparison = page_b.locator("#stale-comparison")
@@ -100,7 +107,7 @@ def test_a_field_both_changed_asks_and_keeps_the_chosen_value(episode_open):
     assert saver in comparison.locator(".stale-saver").inner_text()
     assert comparison.locator("a.stale-history").get_attribute("href").endswith(f"/episode/{episode_id}/history/")
     title = comparison.locator(".stale-field-title")
-    assert title.locator(".stale-theirs").inner_text() == "二千年後の君へ ―シガンシナ陥落①―"
+    assert title.locator(".stale-theirs").inner_text() == THEIR_TITLE
     assert title.locator(".stale-mine").inner_text() == "第1話"
     assert not page_b.is_checked("#id_keep_mine_title") and not page_b.is_checked("#id_keep_theirs_title")
     assert comparison.locator(".stale-field-synopsis").count() == 0
@@ -111,22 +118,18 @@ def test_a_field_both_changed_asks_and_keeps_the_chosen_value(episode_open):
     )
     assert page_b.input_value("#id_title") == "第1話"
     assert page_b.input_value("#id_duration_s") == "25:00"
-    assert page_b.input_value("#id_synopsis") == "壁の中で暮らす人類の物語。"
+    assert page_b.input_value("#id_synopsis") == MY_SYNOPSIS
 
     assert save(page_b, url) == 400
-    assert ja("Title") in page_b.locator(".field-title .errorlist").inner_text()
-    assert selectors.episode_get(episode_id).synopsis == ""
+    choose = ja("Choose whether to keep your value or theirs for “%(field)s”.", field=ja("Title"))
+    assert page_b.locator(".field-title .errorlist").inner_text() == choose
+    assert stored(episode_id) == (THEIR_TITLE, 1500, "")
 
     page_b.check("#id_keep_theirs_title")
     page_b.click("#episode_form [name=_save]")
     page_b.wait_for_url(url)
     assert page_b.locator(".messagelist .success").count() == 1
     assert page_b.locator("#stale-comparison").count() == 0
-    assert page_b.input_value("#id_title") == "二千年後の君へ ―シガンシナ陥落①―"
-    stored = selectors.episode_get(episode_id)
-    assert (stored.title, stored.duration_s, stored.synopsis) == (
-        "二千年後の君へ ―シガンシナ陥落①―",
-        1500,
-        "壁の中で暮らす人類の物語。",
-    )
+    assert page_b.input_value("#id_title") == THEIR_TITLE
+    assert stored(episode_id) == (THEIR_TITLE, 1500, MY_SYNOPSIS)
     assert violations() == []
