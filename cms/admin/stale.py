@@ -54,9 +54,10 @@ class StaleMergeMixin:
             loaded = loaded_read(request.POST, model_name=self.opts.model_name, object_id=obj.id)
         except LoadedInvalid:
             return None, True
-        # Values loaded at another version than the form says it read were not loaded with this form.
+        # Values loaded at another version than the form says it read are not this form's: without them a stale
+        # save asks about every difference, and a version that is not one is the form's own error.
         if loaded is not None and loaded.version != self._posted_version(form):
-            return None, True
+            return None, False
         return loaded, False
 
     def choices_taken(self, request, obj, form, loaded: Loaded | None):
