@@ -111,8 +111,10 @@ class StaleMergeMixin:
             )
             form = self.form_build(request, stored, merge.data, request.FILES or None)
             again = _loaded_of(form, stored, tuple(row.name for row in merge.conflicts))
-            if not form.is_valid() or merge.conflicts or attempt == MERGE_ATTEMPTS - 1:
-                form.add_error(None, services.STALE_MESSAGE if merge.conflicts else KEPT_CHANGING)
+            exhausted = attempt == MERGE_ATTEMPTS - 1
+            if not form.is_valid() or merge.conflicts or exhausted:
+                kept_changing = exhausted and form.is_valid() and not merge.conflicts
+                form.add_error(None, KEPT_CHANGING if kept_changing else services.STALE_MESSAGE)
                 return Merged(form, stored, comparison=comparison, loaded=again)
             try:
                 return Merged(form, stored, saved=self.update(request, stored, form), comparison=comparison)
