@@ -24,8 +24,10 @@ from cms.store.errors import NotFound, StoreUnavailable
 
 from . import conflict
 from .history import StoreHistoryMixin
+from .loaded import FIELD as LOADED_FIELD
 from .outage import StoreOutageMixin, store_guarded
 from .posted import posted_version, selection_parse
+from .stale import StaleMergeMixin
 
 
 class LookupChoices:
@@ -53,7 +55,7 @@ class Row:
     cells: list
 
 
-class StoreModelAdmin(StoreOutageMixin, StoreHistoryMixin, admin.ModelAdmin):
+class StoreModelAdmin(StaleMergeMixin, StoreOutageMixin, StoreHistoryMixin, admin.ModelAdmin):
     """Subclasses name their form, columns, filters and the services they call."""
 
     form_class = None
@@ -296,31 +298,34 @@ class StoreModelAdmin(StoreOutageMixin, StoreHistoryMixin, admin.ModelAdmin):
         if request.method == "POST" and not can_change:
             raise PermissionDenied
         form = self.form_build(request, obj, request.POST or None, request.FILES or None, read_only=not can_change)
-        differences = None
-        if request.method == "POST":
-            form = self._theirs_taken(request, obj, form)
-        if request.method == "POST" and self._post_valid(request, form):
+        title = (_("Change %(name)s") if can_change else _("View %(name)s")) % {"name": self.opts.verbose_name}
+        if request.method != "POST":
+            loaded = self.loaded_shown(request, obj, form, None) if can_change else None
+            return self._form_response(request, form, obj, title, loaded=loaded)
+        loaded, refused = self.loaded_posted(request, obj, form)
+        form = self.choices_taken(request, obj, form, loaded)
+        updated = merged = None
+        if self._post_valid(request, form, loaded, refused):
             try:
                 updated = self.update(request, obj, form)
             except ValidationError as error:
-                form.add_service_error(error)
-                differences = self._stale_differences(obj, form, error)
+                if getattr(error, "code", None) != "stale":
+                    form.add_service_error(error)
+                else:
+                    merged = self.stale_merge(request, obj.id, form, loaded)
+                    form, updated = merged.form, merged.saved
             except NotFound:
                 form.add_error(None, _("Someone else deleted this item since you opened it."))
-            else:
-                self.history_record(request, form, obj, updated)
-                return self.saved_response(request, updated, _("“%(title)s” was changed.") % {"title": updated.title})
-        title = _("Change %(name)s") if can_change else _("View %(name)s")
-        return self._form_response(request, form, obj, title % {"name": self.opts.verbose_name}, differences)
-
-    def _theirs_taken(self, request, obj, form):
-        """The form with the stored values the editor chose to take, if the stored item is the one they compared."""
-        names = conflict.taken(request)
-        if not names or self._posted_version(form) != obj.version:
-            # Changed again since the comparison was shown: the save is refused and a new one shown.
-            return form
-        data = conflict.data_with_theirs(request.POST, form, obj, names)
-        return self.form_build(request, obj, data, request.FILES or None)
+        if updated is not None:
+            self.history_record(request, form, merged.obj if merged is not None else obj, updated)
+            response = self.saved_response(request, updated, _("“%(title)s” was changed.") % {"title": updated.title})
+            if merged is not None:
+                messages.info(request, self.stale_kept_message(merged.comparison))
+            return response
+        if merged is not None:
+            return self._form_response(request, form, merged.obj or obj, title, merged.comparison, merged.loaded)
+        comparison = conflict.comparison_posted(form, loaded, request.POST) if loaded and loaded.conflicts else None
+        return self._form_response(request, form, obj, title, comparison, self.loaded_shown(request, obj, form, loaded))
 
     def _posted_version(self, form) -> int | None:
         """The version the form read, as the form itself parses it; None if it is not one."""
@@ -329,26 +334,12 @@ class StoreModelAdmin(StoreOutageMixin, StoreHistoryMixin, admin.ModelAdmin):
         except ValidationError:
             return None
 
-    def _post_valid(self, request, form) -> bool:
-        """Validate the posted form; refuse taking the stored value of a field it does not offer."""
+    def _post_valid(self, request, form, loaded, refused: bool) -> bool:
+        """Validate the posted form and the editor's choices between their values and the stored ones."""
         valid = form.is_valid()
-        if set(conflict.taken(request)) - set(conflict.comparable(form)):
-            form.add_error(None, _("Only the fields listed in the comparison can take the other version's value."))
-            return False
-        return valid
+        return self.choices_valid(request, form, loaded, refused) and valid
 
-    def _stale_differences(self, obj, form, error) -> list | None:
-        """On a stale save, the fields where the stored item differs; the form then carries its version."""
-        if getattr(error, "code", None) != "stale":
-            return None
-        try:
-            stored = self.obj_get(obj.id)
-        except NotFound:
-            return None
-        form.data = conflict.data_at_version(form.data, stored.version)
-        return conflict.differences(form, stored)
-
-    def _form_response(self, request, form, obj, title, differences=None):
+    def _form_response(self, request, form, obj, title, comparison=None, loaded=None):
         context = self._context(
             request,
             title=title,
@@ -359,8 +350,10 @@ class StoreModelAdmin(StoreOutageMixin, StoreHistoryMixin, admin.ModelAdmin):
             delete_url=self._url("delete", obj.id) if obj else None,
             changelist_url=self._url("changelist"),
             read_only=any(field.disabled for field in form.fields.values()),
-            differences=differences,
-            theirs_name=conflict.THEIRS,
+            comparison=comparison,
+            keep_prefix=conflict.KEEP,
+            loaded_field=LOADED_FIELD,
+            loaded_text=self.loaded_text(obj, loaded),
             **self.form_extra_context(request, obj),
         )
         status = 400 if form.is_bound and form.errors else 200

@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy
 
 from cms.store.errors import StoreUnavailable, StoreUnconfirmed
 
+from . import loaded
+
 logger = logging.getLogger(__name__)
 
 STORE_READ_UNAVAILABLE = gettext_lazy(
@@ -68,6 +70,9 @@ class StoreOutageMixin:
             delete_url=self._url("delete", object_id) if object_id else None,
             changelist_url=self._url("changelist"),
             read_only=False,
+            # Sent back unchecked, so the next save still merges from the values the editor opened.
+            loaded_field=loaded.FIELD,
+            loaded_text=loaded.posted_text(request.POST),
         )
         return TemplateResponse(request, self.form_template, context, status=503)
 

@@ -135,12 +135,14 @@ def test_stale_save_is_refused_and_keeps_what_the_editor_typed(new_page, editor_
     saved_id(page_a)
     assert page_a.locator(".messagelist .success").count() == 1
 
+    page_b.fill("#id_title", "進撃の巨人 第2期")
     page_b.fill("#id_description", "壁の中で暮らす人類の物語。")
     with page_b.expect_response(url) as response:
         page_b.click("#program_form [name=_save]")
     assert response.value.status == 400
     assert page_b.locator("#program_form .errornote").is_visible()
     assert page_b.locator(".messagelist .success").count() == 0
+    assert page_b.input_value("#id_title") == "進撃の巨人 第2期"
     assert page_b.input_value("#id_description") == "壁の中で暮らす人類の物語。"
 
     stored = selectors.program_get(program.id)

@@ -237,7 +237,8 @@ class _FormReader(HTMLParser):
             self.buttons.append(attrs)
         elif tag == "input" and name and name != "csrfmiddlewaretoken":
             self.controls.append(attrs)
-            if attrs.get("type") not in ("file", "checkbox"):
+            kind = attrs.get("type")
+            if kind not in ("file", "checkbox", "radio") or (kind == "radio" and "checked" in attrs):
                 self.values[name] = attrs.get("value", "")
         elif tag == "select":
             self.controls.append(attrs)
