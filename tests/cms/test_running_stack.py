@@ -26,10 +26,10 @@ def command_env(**extra: str) -> dict[str, str]:
     return env | {"DJANGO_SETTINGS_MODULE": "cms.settings", "LOG_LEVEL": "WARNING"} | extra
 
 
-def stack_seen(env: dict[str, str]) -> str:
-    """What a manage.py command started in `env` takes for the catalog cache."""
+def shell(env: dict[str, str], code: str) -> str:
+    """What `manage.py shell -c code` started in `env` prints."""
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", PRINT_STACK],
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
         cwd=settings.BASE_DIR,
         env=env,
         capture_output=True,
@@ -37,7 +37,12 @@ def stack_seen(env: dict[str, str]) -> str:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return result.stdout
+
+
+def stack_seen(env: dict[str, str]) -> str:
+    """What a manage.py command started in `env` takes for the catalog cache."""
+    return shell(env, PRINT_STACK).strip()
 
 
 def stack_file(tmp_path: Path, pid: int) -> Path:
@@ -245,29 +250,17 @@ def test_content_edited_in_one_run_is_there_in_the_next(stack):
     )
     titles = "from cms.store import programs as p; print(sorted(x.title for x, _ in p.programs_stream()))"
 
-    def shell(code: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
-            cwd=settings.BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
     proc = start()
     web_wait(proc, ports["WEB_PORT"])
-    shell(rename)
-    before = shell(titles)
+    shell(env, rename)
+    before = shell(env, titles)
     proc.send_signal(signal.SIGTERM)
     first_output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, first_output
 
     proc = start()
     web_wait(proc, ports["WEB_PORT"])
-    after = shell(titles)
+    after = shell(env, titles)
     proc.send_signal(signal.SIGTERM)
     second_output, _ = proc.communicate(timeout=120)
 
