@@ -170,6 +170,11 @@ class StoreHistoryMixin:
 
     def history_record(self, request, form, old, new, *, reverts: Revision | None = None) -> None:
         """Log an addition (`old` None) or a change made through `form`, with the values it left and changed."""
+        recorded = Revision.objects.filter(
+            entry__object_id=new.id, entry__content_type=get_content_type_for_model(self.model), version=new.version
+        )
+        if recorded.exists():
+            return  # the same save sent again (a second click): stored once, logged once
         anchor = self.anchor(new)
         if old is None:
             entry = self.log_addition(request, anchor, [{"added": {}}])

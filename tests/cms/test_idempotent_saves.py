@@ -69,6 +69,7 @@ def test_a_save_left_unconfirmed_and_saved_again_answers_success_and_is_applied_
     assert again.status_code == 302
     item = raw_dynamodb.get("programs", tree.program.id)
     assert (item["title"], item["version"]) == ("鬼滅の刃 遊郭編", 2)
+    assert changes_logged(tree.program.id) == 1
 
 
 def test_a_second_click_on_save_is_the_same_save(editor_client, tree, raw_dynamodb):
@@ -80,6 +81,7 @@ def test_a_second_click_on_save_is_the_same_save(editor_client, tree, raw_dynamo
 
     assert (first.status_code, second.status_code) == (302, 302)
     assert raw_dynamodb.get("seasons", tree.season.id)["version"] == 2
+    assert changes_logged(tree.season.id) == 1
 
 
 def test_another_editor_saving_the_same_values_from_their_own_page_is_their_own_save(editor_client, tree, raw_dynamodb):
@@ -106,6 +108,7 @@ def test_an_add_form_sent_twice_adds_one_item(editor_client, tree, raw_dynamodb)
     assert (first.status_code, second.status_code) == (302, 302)
     assert first["Location"] == second["Location"]
     assert raw_dynamodb.count("seasons") == 2  # the tree's own and this one
+    assert LogEntry.objects.filter(action_flag=1).count() == 1
 
 
 def test_an_add_form_sent_again_with_other_values_says_it_was_saved_and_adds_nothing(editor_client, tree, raw_dynamodb):
