@@ -54,7 +54,7 @@ def dynamodb_local_start(port: int | None = None, data_dir: Path | None = None) 
 
 
 def moto_server_start(port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start a moto server process (the S3 and CloudFront APIs) on loopback and wait until it answers."""
+    """Start a moto server process (the S3 API, for uploads) on loopback and wait until it answers."""
     port = port or free_port()
     binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
     proc = subprocess.Popen(
