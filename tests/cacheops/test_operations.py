@@ -140,6 +140,10 @@ def test_twenty_saves_during_a_build_fold_into_one_follow_up_build(worker, redis
         while db.execute("SELECT count(*) FROM cacheops_pendingchange").fetchone()[0] and time.monotonic() < deadline:
             time.sleep(0.1)
         assert db.execute("SELECT count(*) FROM cacheops_buildrequest WHERE queued").fetchone()[0] == 0
+        # A build records its result just after its manifest is swapped: wait for the row, not the catalog.
+        unfinished = "SELECT count(*) FROM cacheops_operation WHERE kind = 'rebuild' AND result = ''"
+        while db.execute(unfinished).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.1)
         builds = db.execute(
             "SELECT result FROM cacheops_operation WHERE kind = 'rebuild' AND family = 'catalog' "
             "AND result IN ('published', 'unchanged')"
