@@ -263,12 +263,14 @@ class StoreModelAdmin(StaleMergeMixin, StoreOutageMixin, StoreHistoryMixin, admi
         return self._form_response(request, form, None, _("Add %(name)s") % {"name": self.opts.verbose_name})
 
     def saved_response(self, request, obj, message: str):
-        """Say the save went through and when the apps show it, then open a new form ("Save and add another") or
-        the item's page again."""
+        """Say the save went through and when the apps show it, then lead where the button pressed says, as Django's
+        admin does: the item again ("Save and continue editing"), a new form ("Save and add another"), or the list."""
         messages.success(request, self._with_reach(obj, message))
+        if "_continue" in request.POST:
+            return HttpResponseRedirect(self._url("change", obj.id))
         if "_addanother" in request.POST and self.has_add_permission(request):
             return HttpResponseRedirect(self.add_another_url(obj))
-        return HttpResponseRedirect(self._url("change", obj.id))
+        return HttpResponseRedirect(self._url("changelist"))
 
     def _with_reach(self, obj, message: str) -> str:
         """`message`, followed by when the apps show `obj`."""

@@ -17,13 +17,13 @@ CHANGE_URL = re.compile(r"/admin/cms/(program|season|episode)/(?P<id>[0-9A-Z]+)/
 
 
 def saved_id(page) -> str:
-    """Wait for the redirect to a change page after saving and return the item's id."""
+    """Wait for the redirect to a change page after saving and editing on (保存して編集を続ける); the item's id."""
     page.wait_for_url(CHANGE_URL)
     return CHANGE_URL.search(page.url)["id"]
 
 
 def program_add(page, live_server, *, title="進撃の巨人", kana="しんげきのきょじん", slug="shingeki") -> str:
-    """Add a published program through the changelist's add link; return its id."""
+    """Add a published program through the changelist's add link and stay on its page; return its id."""
     page.goto(f"{live_server.url}/admin/")
     page.click(".model-program th a")
     page.click(".object-tools a.addlink")
@@ -32,7 +32,7 @@ def program_add(page, live_server, *, title="進撃の巨人", kana="しんげ�
     page.fill("#id_slug", slug)
     page.select_option("#id_status", "published")
     page.fill("#id_publish_at", "2026-11-26 25:30")
-    page.click("#program_form [name=_save]")
+    page.click("#program_form [name=_continue]")
     return saved_id(page)
 
 
@@ -61,7 +61,7 @@ def test_program_season_and_episode_added_through_the_admin(page, editor_login, 
     page.click("#program-contents a.addlink[href*='/season/add/']")
     assert page.input_value("#id_program_id") == program_id
     page.fill("#id_title", "Season 1")
-    page.click("#season_form [name=_save]")
+    page.click("#season_form [name=_continue]")
     season_id = saved_id(page)
 
     page.goto(f"{live_server.url}/admin/cms/program/{program_id}/change/")
@@ -74,7 +74,7 @@ def test_program_season_and_episode_added_through_the_admin(page, editor_login, 
     page.fill("#id_duration_s", "24:00")
     page.fill("#id_video_url", "https://video.example.com/shingeki/01/master.m3u8")
     page.set_input_files("#id_thumbnail_upload", png_file(tmp_path / "thumb.png"))
-    page.click("#episode_form [name=_save]")
+    page.click("#episode_form [name=_continue]")
     episode_id = saved_id(page)
     assert page.input_value("#id_duration_s") == "24:00"
 
@@ -102,9 +102,9 @@ def test_edited_title_is_listed_and_found_by_katakana(page, editor_login, live_s
 
     page.fill("#id_title", "進撃の巨人 The Final Season")
     page.click("#program_form [name=_save]")
-    saved_id(page)
-    page.click(".breadcrumbs a[href='/admin/cms/program/']")
+    page.wait_for_url(f"{live_server.url}/admin/cms/program/")  # 保存 leads back to the list
 
+    assert page.locator(".messagelist .success").count() == 1
     results = page.locator("#result_list tbody")
     link = page.locator(f"a[href='/admin/cms/program/{program_id}/change/']")
     assert results.locator(link).inner_text() == "進撃の巨人 The Final Season"
@@ -132,7 +132,7 @@ def test_stale_save_is_refused_and_keeps_what_the_editor_typed(new_page, editor_
 
     page_a.fill("#id_title", "進撃の巨人 Season 2")
     page_a.click("#program_form [name=_save]")
-    saved_id(page_a)
+    page_a.wait_for_url(f"{live_server.url}/admin/cms/program/")
     assert page_a.locator(".messagelist .success").count() == 1
 
     page_b.fill("#id_title", "進撃の巨人 第2期")
@@ -192,7 +192,7 @@ def test_history_lists_the_addition_and_the_change(page, editor_login, live_serv
     editor = editor_login(page)
     program_id = program_add(page, live_server)
     page.fill("#id_title", "進撃の巨人 Season 2")
-    page.click("#program_form [name=_save]")
+    page.click("#program_form [name=_continue]")
     saved_id(page)
 
     page.click(".object-tools a.historylink")

@@ -16,7 +16,7 @@ def test_revert_to_a_revision_and_a_stale_revert_refused(new_page, editor_login,
     program_id = program_add(page, live_server)
     page.fill("#id_title", "進撃の巨人 The Final Season")
     page.fill("#id_description", "壁の外の世界へ。")
-    page.click("#program_form [name=_save]")
+    page.click("#program_form [name=_continue]")
     saved_id(page)
 
     page.click(".object-tools a.historylink")

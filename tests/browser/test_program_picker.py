@@ -57,7 +57,7 @@ def test_a_season_is_added_by_picking_its_program_from_part_of_the_reading(page,
     assert page.inner_text(".field-program_id .select2-selection__rendered").strip().endswith("進撃の巨人")
 
     page.fill("#id_title", "The Final Season")
-    page.click("#season_form [name=_save]")
+    page.click("#season_form [name=_continue]")
     season = selectors.season_get(saved_id(page))
 
     assert season.program_id == wanted.id

@@ -51,11 +51,11 @@ def episode_open(new_page, editor_login, live_server):
 
 
 def first_editor_saves(page, url: str) -> None:
-    """The first editor retitles the episode and sets its running time to 25:00."""
+    """The first editor retitles the episode, sets its running time to 25:00 and saves, back to the list."""
     page.fill("#id_title", THEIR_TITLE)
     page.fill("#id_duration_s", "25:00")
     page.click("#episode_form [name=_save]")
-    page.wait_for_url(url)
+    page.wait_for_url("**/admin/cms/episode/")
 
 
 def stored(episode_id: str) -> tuple[str, int, str]:
@@ -77,7 +77,7 @@ def test_changes_to_different_fields_are_both_kept_without_a_choice(episode_open
     first_editor_saves(page_a, url)
 
     page_b.fill("#id_synopsis", MY_SYNOPSIS)
-    page_b.click("#episode_form [name=_save]")
+    page_b.click("#episode_form [name=_continue]")
     page_b.wait_for_url(url)
 
     assert page_b.locator(".messagelist .success").count() == 1
@@ -126,7 +126,7 @@ def test_a_field_both_changed_asks_and_keeps_the_chosen_value(episode_open):
     assert stored(episode_id) == (THEIR_TITLE, 1500, "")
 
     page_b.check("#id_keep_theirs_title")
-    page_b.click("#episode_form [name=_save]")
+    page_b.click("#episode_form [name=_continue]")
     page_b.wait_for_url(url)
     assert page_b.locator(".messagelist .success").count() == 1
     assert page_b.locator("#stale-comparison").count() == 0

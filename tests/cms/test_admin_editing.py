@@ -91,7 +91,9 @@ def make_episode(program, season, number: int, title: str, **fields):
 @pytest.mark.parametrize("entered", ["2026-11-27 01:30", "2026-11-26 25:30"])
 def test_program_added_in_the_form_is_stored_in_dynamodb(editor_client, editor, raw_dynamodb, entered):
     response = editor_client.post(
-        f"{PROGRAMS}add/", program_data(publish_at=entered, expire_at="2027-03-31 23:59"), follow=False
+        f"{PROGRAMS}add/",
+        {**program_data(publish_at=entered, expire_at="2027-03-31 23:59"), "_continue": ""},
+        follow=False,
     )
 
     program_id = created_id(response)
@@ -114,7 +116,9 @@ def test_program_added_in_the_form_is_stored_in_dynamodb(editor_client, editor, 
 
 
 def test_program_page_shows_jst_and_broadcast_notation(editor_client, raw_dynamodb):
-    program_id = created_id(editor_client.post(f"{PROGRAMS}add/", program_data(publish_at="2026-11-26 25:30")))
+    program_id = created_id(
+        editor_client.post(f"{PROGRAMS}add/", {**program_data(publish_at="2026-11-26 25:30"), "_continue": ""})
+    )
 
     response = editor_client.get(change_url("program", program_id))
 
@@ -126,7 +130,7 @@ def test_program_page_shows_jst_and_broadcast_notation(editor_client, raw_dynamo
 
 
 def test_season_and_episode_added_through_the_program_page_links(editor_client, raw_dynamodb, png_upload):
-    program_id = created_id(editor_client.post(f"{PROGRAMS}add/", program_data()))
+    program_id = created_id(editor_client.post(f"{PROGRAMS}add/", {**program_data(), "_continue": ""}))
     program_page = editor_client.get(change_url("program", program_id))
     assert ja("No seasons yet.") in page_text(program_page)
 
@@ -134,7 +138,9 @@ def test_season_and_episode_added_through_the_program_page_links(editor_client, 
     season_form = editor_client.get(season_add)
     values = form_read(season_form, "season_form").values
     assert values["program_id"] == program_id
-    season_id = created_id(editor_client.post(season_add, {**values, "title": "第1期", "sort_order": "1"}))
+    season_id = created_id(
+        editor_client.post(season_add, {**values, "title": "第1期", "sort_order": "1", "_continue": ""})
+    )
     season = raw_dynamodb.get("seasons", season_id)
     assert {k: season[k] for k in ("id", "program_id", "title", "sort_order", "status", "version", "updated_by")} == {
         "id": season_id,
@@ -164,6 +170,7 @@ def test_season_and_episode_added_through_the_program_page_links(editor_client, 
             "cast": "種﨑敦美, 岡本信彦",
             "publish_at": "2026-11-26 23:45",
             "thumbnail_upload": png_upload("ep1.png"),
+            "_continue": "",
         },
     )
     episode_id = created_id(response)
@@ -301,7 +308,7 @@ def test_program_delete_confirms_counts_and_removes_everything(editor_client, tr
     assert raw_dynamodb.get("episodes", other_episode.id)["title"] == "二千年後の君へ"
     assert editor_client.get(change_url("program", tree.program.id)).status_code == 404
     # The slug is free again.
-    assert created_id(editor_client.post(f"{PROGRAMS}add/", program_data(slug="kimetsu")))
+    assert created_id(editor_client.post(f"{PROGRAMS}add/", {**program_data(slug="kimetsu"), "_continue": ""}))
 
 
 def test_season_with_episodes_is_not_deleted(editor_client, tree, raw_dynamodb):
@@ -336,7 +343,7 @@ def test_a_season_stays_in_the_program_it_was_created_in(editor_client, tree, ra
 
 
 def test_history_lists_additions_and_changes_with_the_user(editor_client, editor, raw_dynamodb):
-    program_id = created_id(editor_client.post(f"{PROGRAMS}add/", program_data()))
+    program_id = created_id(editor_client.post(f"{PROGRAMS}add/", {**program_data(), "_continue": ""}))
     url = change_url("program", program_id)
     values = form_read(editor_client.get(url), "program_form").values
     editor_client.post(url, {**values, "title": "葬送のフリーレン 第2期"})

@@ -380,7 +380,7 @@ def test_unknown_id_is_404(editor_client, raw_dynamodb, model):
 
 def test_script_in_a_title_is_saved_and_shown_as_text(editor_client, raw_dynamodb):
     title = "<script>alert(1)</script>"
-    response = editor_client.post(PROGRAM_ADD, program_form(title=title, slug="xss"))
+    response = editor_client.post(PROGRAM_ADD, {**program_form(title=title, slug="xss"), "_continue": ""})
     assert response.status_code == 302
     program_id = response["Location"].split("/")[-3]
     assert raw_dynamodb.get("programs", program_id)["title"] == title
@@ -604,7 +604,7 @@ def test_emoji_and_markup_are_stored_verbatim_and_shown_as_text(editor_client, r
     url, values = target(kind, mode)
     sent = PROGRAM_UNUSUAL if kind == "program" else EPISODE_UNUSUAL
 
-    response = editor_client.post(url, {**values, **sent})
+    response = editor_client.post(url, {**values, **sent, "_continue": ""})
 
     assert response.status_code == 302
     item_id = response["Location"].split("/")[-3]
@@ -645,7 +645,7 @@ def test_separators_in_multi_line_text_are_stored_as_line_breaks(
 ):
     url, values = target(kind, mode)
 
-    response = editor_client.post(url, {**values, field: PASTED})
+    response = editor_client.post(url, {**values, field: PASTED, "_continue": ""})
 
     assert response.status_code == 302
     item_id = response["Location"].split("/")[-3]
@@ -757,7 +757,7 @@ def test_upload_is_stored_under_its_real_format_with_nothing_appended(
     field, stored_field = ("key_art_upload", "key_art") if kind == "program" else ("thumbnail_upload", "thumbnail")
     upload = SimpleUploadedFile(name, image_bytes(sent, SCRIPT), content_type=content_type)
 
-    response = editor_client.post(url, {**values, field: upload})
+    response = editor_client.post(url, {**values, field: upload, "_continue": ""})
 
     assert response.status_code == 302
     stored = raw_dynamodb.get(f"{kind}s", response["Location"].split("/")[-3])[stored_field]

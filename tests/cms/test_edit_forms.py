@@ -311,6 +311,37 @@ def test_a_refused_save_and_add_another_stays_on_the_form(editor_client, tree, r
     assert raw_dynamodb.snapshot() == before
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_leads_to_the_list_continue_to_the_item_and_add_another_to_a_new_form(editor_client, tree, kind):
+    url = change_url(kind, item_of(kind, tree).id)
+    list_url = reverse(f"admin:cms_{kind}_changelist")
+    add_url, values = add_form(editor_client, kind, tree)
+
+    def press(title: str, **button):
+        shown = form_read(editor_client.get(url), f"{kind}_form").values
+        return editor_client.post(url, {**shown, "title": title, **button}, follow=True)
+
+    added = editor_client.post(add_url, {**values, "_save": "保存"}, follow=True)
+    saved = press("一", _save="保存")
+    continued = press("二", _continue="保存して編集を続ける")
+    another = press("三", _addanother="保存してもう1件追加")
+    no_button = press("四")
+
+    assert added.redirect_chain == [(list_url, 302)]
+    assert success_messages(added)[0].startswith(ja("“%(title)s” was added.", title=values["title"]))
+    assert saved.redirect_chain == [(list_url, 302)]
+    assert saved.resolver_match.url_name == f"cms_{kind}_changelist"
+    assert success_messages(saved)[0].startswith(ja("“%(title)s” was changed.", title="一"))
+    assert continued.redirect_chain == [(url, 302)]
+    assert success_messages(continued)[0].startswith(ja("“%(title)s” was changed.", title="二"))
+    assert form_read(continued, f"{kind}_form").values["title"] == "二"
+    assert another.redirect_chain == [(add_url, 302)]
+    assert success_messages(another)[0].startswith(ja("“%(title)s” was changed.", title="三"))
+    assert form_read(another, f"{kind}_form").values["title"] == ""
+    assert no_button.redirect_chain == [(list_url, 302)]
+    assert success_messages(no_button)[0].startswith(ja("“%(title)s” was changed.", title="四"))
+
+
 def test_viewers_get_no_save_buttons(viewer_client, tree):
     response = viewer_client.get(change_url("episode", tree.episode.id))
 
@@ -322,11 +353,11 @@ def test_viewers_get_no_save_buttons(viewer_client, tree):
 
 
 def saved_message(client, kind: str, item, **changes) -> str:
-    """Save `item` through its form with `changes`; the success message shown on the page that follows."""
+    """Save `item` through its form with `changes` (保存); the success message shown on the list that follows."""
     url = change_url(kind, item.id)
     values = form_read(client.get(url), f"{kind}_form").values
-    response = client.post(url, {**values, **changes}, follow=True)
-    assert response.redirect_chain == [(url, 302)], response.content.decode()[:2000]
+    response = client.post(url, {**values, **changes, "_save": "保存"}, follow=True)
+    assert response.redirect_chain == [(reverse(f"admin:cms_{kind}_changelist"), 302)], response.content.decode()[:2000]
     (message,) = success_messages(response)
     return message
 

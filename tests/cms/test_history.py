@@ -54,7 +54,7 @@ def messages_shown(response) -> str:
 @pytest.fixture
 def frieren(editor_client, raw_dynamodb):
     """A program added in the admin, then renamed and moved to another genre: two revisions."""
-    response = editor_client.post(f"{PROGRAMS}add/", program_data())
+    response = editor_client.post(f"{PROGRAMS}add/", {**program_data(), "_continue": ""})
     program_id = resolve(response["Location"]).kwargs["object_id"]
     saved(editor_client, "program", program_id, title="葬送のフリーレン 第2期", genre="drama", sort_order="7")
     return program_id
@@ -132,6 +132,7 @@ def test_an_episode_goes_back_to_its_season_and_keeps_its_thumbnail(editor_clien
             "duration_s": "24:00",
             "status": "draft",
             "thumbnail_upload": png_upload(),
+            "_continue": "",
         },
     )
     episode_id = resolve(response["Location"]).kwargs["object_id"]

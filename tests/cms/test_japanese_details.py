@@ -189,7 +189,7 @@ def test_running_time_saved_and_listed_through_the_admin(editor_client, raw_dyna
     assert raw_dynamodb.get("episodes", tree.episode.id)["duration_s"] == 5400
 
     add = f"{EPISODES}add/?program={tree.program.id}"
-    response = editor_client.post(add, {**values, "number": "2", "version": "", "duration_s": "24:00"})
+    response = editor_client.post(add, {**values, "number": "2", "version": "", "duration_s": "24:00", "_continue": ""})
     assert response.status_code == 302, response.content.decode()[:2000]
     new_id = response["Location"].split("/")[-3]
     assert raw_dynamodb.get("episodes", new_id)["duration_s"] == 1440

@@ -119,7 +119,7 @@ def test_an_older_version_never_overwrites_a_newer_row(db, raw_dynamodb):
 
 
 def test_a_failed_sql_write_still_saves_and_the_sweep_repairs_it(editor_client, raw_dynamodb, caplog):
-    data = {"title": "チェンソーマン", "slug": "chainsaw", "sort_order": "0", "status": "draft"}
+    data = {"title": "チェンソーマン", "slug": "chainsaw", "sort_order": "0", "status": "draft", "_continue": ""}
     with connection.execute_wrapper(_refuse_program_list):
         response = editor_client.post(f"{PROGRAMS}add/", data)
 
