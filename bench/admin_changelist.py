@@ -1,4 +1,4 @@
-"""Admin changelist latency and DynamoDB requests per page, each against the identical raw boto3 query.
+"""Admin changelist latency and DynamoDB requests per page, each against the identical raw boto3 queries.
 
 .venv/bin/python bench/admin_changelist.py [--programs 360] [--pickers 5000] [--profile]
 """
@@ -77,7 +77,7 @@ def run(args) -> None:
     )
 
     def raw_query(index: str, condition: str, values: dict, start: dict | None = None):
-        """The Query the changelist makes: page size + 1 items, from `start`."""
+        """The two Queries the changelist makes: page size + 1 items from `start`, and the list's count."""
         params = {
             "TableName": EpisodeItem.Meta.table_name,
             "IndexName": index,
@@ -89,10 +89,14 @@ def run(args) -> None:
         if start:
             params["ExclusiveStartKey"] = start
 
+        count = {k: v for k, v in params.items() if k not in ("Limit", "ExclusiveStartKey")}
+        count |= {"Select": "COUNT", "Limit": settings.ADMIN_LIST_COUNT_MAX}
+
         def query():
             answer = dynamodb.query(**params)
             if len(answer["Items"]) != PAGE_SIZE + 1:
                 raise SystemExit(f"the raw {index} query returned {len(answer['Items'])} items")
+            dynamodb.query(**count)
 
         return query
 
