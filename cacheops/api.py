@@ -140,9 +140,10 @@ def manifest(request: HttpRequest) -> Served:
     held, l1_hit = _held(request)
     if held is None:
         return Served(_unavailable(), l1_hit=False)
-    public = {k: v for k, v in held.manifest.items() if k != "staged"}
+    public = orjson.dumps({k: v for k, v in held.manifest.items() if k != "staged"})
     cache = cache_control(held.boundary, max_age=settings.CACHEOPS_MANIFEST_MAX_AGE)
-    response = _body(request, orjson.dumps(public), etag=f'"m-{held.version}"', cache=cache)
+    # Named by its bytes: the same version's manifest changes (stale, expires_at, next_boundary...).
+    response = _body(request, public, etag=f'"m-{chunks.sha16(public)}"', cache=cache)
     return Served(response, l1_hit=l1_hit)
 
 
@@ -170,7 +171,9 @@ def chunk(request: HttpRequest, version: str, index: str) -> Served:
 
 def _edge(request: HttpRequest) -> bool:
     token = settings.CACHEOPS_EDGE_TOKEN
-    return bool(token) and hmac.compare_digest(request.headers.get("X-Edge-Token", ""), token)
+    # Compared as bytes: a header may carry any octet (WSGI hands it over decoded as latin-1).
+    sent = request.headers.get("X-Edge-Token", "").encode("latin-1", "replace")
+    return bool(token) and hmac.compare_digest(sent, token.encode())
 
 
 def program(request: HttpRequest, program_id: str) -> Served:

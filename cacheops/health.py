@@ -1,7 +1,11 @@
-"""What /healthz reports: whether this process can serve, and the state of the services behind it."""
+"""What /healthz reports: whether this process can serve, and the state of the services behind it.
+
+The answer is public: it names states only; why a service failed (hosts, ports, exception texts) goes to the log.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -18,6 +22,9 @@ CHECK_TIMEOUT_S = 1.0
 
 _checked: dict[str, tuple[float, str]] = {}
 _lock = threading.Lock()
+logger = logging.getLogger(__name__)
+# The reader's states, by how they start; anything else it says is "error".
+READER_STATES = ("ok", "not polled yet", "no current version", "unreachable")
 
 
 def _broker_check() -> str:
@@ -35,8 +42,16 @@ def _remembered(name: str, check) -> str:
         if time.monotonic() - at < CHECK_EVERY_S:
             return state
         state = check()
+        if state != "ok":
+            logger.warning("Health check of %s: %s", name, state)
+        state = "ok" if state == "ok" else "error"
         _checked[name] = (time.monotonic(), state)
         return state
+
+
+def _reader_state(state: str) -> str:
+    """The reader's state in words that name no host or exception."""
+    return next((known for known in READER_STATES if state.startswith(known)), "error")
 
 
 def health(reader: Reader) -> tuple[bool, dict]:
@@ -48,7 +63,7 @@ def health(reader: Reader) -> tuple[bool, dict]:
         "version": held.version if held else None,
         "as_of": held.manifest["as_of"] if held else None,
         "last_poll_s_ago": round(time.monotonic() - polled, 1) if polled is not None else None,
-        "shared_cache": reader.cache_state,
+        "shared_cache": _reader_state(reader.cache_state),
         "dynamodb": _remembered("dynamodb", lambda: store_check(CHECK_TIMEOUT_S)),
         "broker": _remembered("broker", _broker_check),
     }

@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import json
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -360,3 +361,51 @@ def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_no
     reader.poll()
     assert reader.current() is None  # nothing intact to fall back on: 503 until the rebuild is published
     assert client.get("/api/catalog").status_code == 503
+
+
+def test_the_manifest_etag_names_its_bytes_so_a_ttl_refresh_is_not_answered_304(api, client):
+    _, manifest, _ = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    before = client.get("/api/catalog/manifest")
+    expires = json.loads(before.content)["expires_at"]
+
+    time.sleep(1.1)  # expires_at counts whole seconds
+    operations.prewarm(requested_by="test")  # the same version, living longer
+    assert wait_for(lambda: json.loads(client.get("/api/catalog/manifest").content)["expires_at"] != expires, 10)
+    after = client.get("/api/catalog/manifest", HTTP_IF_NONE_MATCH=before["ETag"])
+
+    assert after.status_code == 200 and after["ETag"] != before["ETag"]
+    assert json.loads(after.content)["version"] == manifest["version"]
+    assert client.get("/api/catalog/manifest", HTTP_IF_NONE_MATCH=after["ETag"]).status_code == 304
+
+
+@pytest.mark.parametrize("token", ["é", "トークン", "\x00", "x" * 10_000])
+def test_any_edge_token_sent_gets_an_answer_never_an_error(api, client, settings, token):
+    settings.CACHEOPS_EDGE_TOKEN = "edge-secret"
+    _, manifest, _ = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+
+    unknown = client.get("/api/catalog/chunks/0123456789abcdef/0", HTTP_X_EDGE_TOKEN=token)
+    known = client.get(f"/api/catalog/chunks/{manifest['version']}/0", HTTP_X_EDGE_TOKEN=token)
+
+    assert unknown.status_code == 404 and json.loads(unknown.content)["error"]["status"] == 404
+    assert known.status_code == 200
+
+
+def test_healthz_names_states_only_never_hosts_or_exception_texts(api, client, settings):
+    from cacheops import health
+
+    _, manifest, _ = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:1"
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    health._checked.clear()
+    try:
+        response = client.get("/healthz")
+    finally:
+        health._checked.clear()
+
+    report = json.loads(response.content)
+    assert response.status_code == 200 and report["version"] == manifest["version"]
+    assert (report["dynamodb"], report["shared_cache"]) == ("error", "ok")
+    assert "127.0.0.1" not in response.content.decode() and ":1" not in response.content.decode()
