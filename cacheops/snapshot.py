@@ -90,12 +90,24 @@ def program_body(source: dict | None, as_of: datetime) -> bytes:
 
 
 def next_boundary(sources: Iterable[dict], as_of: datetime) -> str | None:
-    """The earliest publish_at or expire_at after `as_of`: when the snapshot changes by itself."""
+    """The earliest publish_at or expire_at after `as_of`: when the snapshot changes by itself.
+
+    Only published items count, under a published program and season: a draft's times change nothing.
+    """
     at = time_text(as_of)
     times = []
+
+    def count(item: dict) -> bool:
+        if item["status"] != domain.PUBLISHED:
+            return False
+        times.extend(t for t in (item["publish_at"], item["expire_at"]) if t and t > at)
+        return True
+
     for source in sources:
-        for item in [source, *source["seasons"].values()] + [
-            e for s in source["seasons"].values() for e in s["episodes"]
-        ]:
-            times.extend(t for t in (item["publish_at"], item["expire_at"]) if t and t > at)
+        if not count(source):
+            continue
+        for season in source["seasons"].values():
+            if count(season):
+                for episode in season["episodes"]:
+                    count(episode)
     return min(times, default=None)

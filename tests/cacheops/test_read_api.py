@@ -336,6 +336,23 @@ def test_a_future_episode_moves_the_boundary_even_when_the_catalog_is_unchanged(
     assert time_parse(again["next_boundary"]) == airtime
 
 
+@pytest.mark.parametrize("draft", ["episode", "season", "program"])
+def test_a_drafts_airtime_never_moves_the_boundary(api, draft):
+    published(api)
+    airtime = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    status = {level: "draft" if level == draft else "published" for level in ("program", "season", "episode")}
+    program = services.program_create(user="test", title="薬屋のひとりごと", slug="kusuriya", status=status["program"])
+    season = services.season_create(user="test", program_id=program.id, title="第1期", status=status["season"])
+    services.episode_create(
+        user="test", program_id=program.id, season_id=season.id, number=1, title="猫猫", duration_s=1440,
+        status=status["episode"], publish_at=airtime,
+    )  # fmt: skip
+    operations.catalog_rebuild(requested_by="test", full=True)
+
+    again, _ = reassemble(api)
+    assert again["next_boundary"] is None  # nothing the apps can see changes at that airtime
+
+
 def test_a_process_that_just_started_serves_chunks_once_it_holds_the_version(api, client):
     _, manifest, stream = published(api)
     readers_stop()  # a fresh process: nothing held yet
