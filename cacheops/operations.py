@@ -40,16 +40,13 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-# Hosts' clocks disagree by a little: an as-of this close to now is now.
-AS_OF_CLOCK_SKEW_S = 60
-
-
 def as_of_check(as_of: datetime | None) -> datetime:
-    """The instant a build shows: now unless given; a future one is refused (it is staged, never built as now)."""
+    """The instant a build shows: now unless given; a future one, even a second ahead, is refused (it is staged,
+    never built as now: content would be served before its publish_at)."""
     now = _now()
     if as_of is None:
         return now
-    if (as_of - now).total_seconds() > AS_OF_CLOCK_SKEW_S:
+    if as_of > now:
         raise FutureAsOf(
             f"as of {time_text(as_of)} is in the future (now {time_text(now)}): publishing it now would release "
             "embargoed content; use prewarm --at (or rebuild_catalog --as-of) to stage it for that instant"

@@ -64,10 +64,24 @@ def test_the_rebuild_task_refuses_a_future_as_of_and_is_not_retried(dynamodb, re
     assert redis_engine.keys() == set()
 
 
-def test_an_as_of_within_the_clocks_skew_is_now(dynamodb, redis_engine):
+def test_an_as_of_seconds_ahead_is_never_published_as_current(dynamodb, redis_engine):
     show_create("ダンダダン", "dandadan", ["ダンダダン"])
-    almost_now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
+    call_command("rebuild_catalog", "--sync", "--full")
+    current = manifest_read("catalog")
+    almost_now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=40)
 
-    operations.family_rebuild(family="catalog", as_of=almost_now)
+    with pytest.raises(FutureAsOf):
+        operations.family_rebuild(family="catalog", as_of=almost_now)
+    call_command("rebuild_catalog", "--as-of", time_text(almost_now), "--sync")  # the command stages it instead
 
-    assert manifest_read("catalog")["as_of"] == time_text(almost_now)
+    assert manifest_read("catalog") == current
+    assert time_text(AirtimeSchedule.objects.get().at) == time_text(almost_now)
+
+
+def test_an_as_of_in_the_past_is_built_as_of_then(dynamodb, redis_engine):
+    show_create("ダンダダン", "dandadan", ["ダンダダン"])
+    earlier = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+    operations.family_rebuild(family="catalog", as_of=earlier)
+
+    assert manifest_read("catalog")["as_of"] == time_text(earlier)
