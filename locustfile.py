@@ -112,8 +112,8 @@ class ChunkFetcher(ReadApiUser):
 
     def chunk_fetch(self, version: str, entry: dict) -> None:
         """One chunk, verified against its sha256 in the manifest."""
-        path = f"/api/catalog/chunks/{version}/{entry['index']}"
-        with self.client.get(path, name="/api/catalog/chunks/[version]/[index]", catch_response=True) as response:
+        name = "/api/catalog/chunks/[version]/[index]/[digest]"
+        with self.client.get(entry["url"], name=name, catch_response=True) as response:
             if response.status_code == 200 and hashlib.sha256(response.content).hexdigest() != entry["sha256"]:
                 response.failure(f"chunk {entry['index']} of {version} does not match its manifest entry")
 

@@ -231,7 +231,7 @@ def edge_warm(schedule: AirtimeSchedule, manifest: dict) -> list[dict]:
     results = []
     with requests.Session() as session:
         for entry in manifest["chunks"]:
-            results.append(_edge_fetch(session, f"{base}/api/catalog/chunks/{version}/{entry['index']}", entry))
+            results.append(_edge_fetch(session, base + keys.chunk_path(version, entry), entry))
     schedule.edge = results
     schedule.save(update_fields=["edge"])
     return results

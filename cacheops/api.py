@@ -21,7 +21,7 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 
 from cms.domain import id_valid
 
-from . import airtime, chunks, clock, metrics
+from . import airtime, chunks, clock, keys, metrics
 from .health import health
 from .reader import CATALOG, Held, reader_get
 
@@ -140,16 +140,18 @@ def manifest(request: HttpRequest) -> Served:
     held, l1_hit = _held(request)
     if held is None:
         return Served(_unavailable(), l1_hit=False)
-    public = orjson.dumps({k: v for k, v in held.manifest.items() if k != "staged"})
+    listed = [{**entry, "url": keys.chunk_path(held.version, entry)} for entry in held.manifest["chunks"]]
+    public = orjson.dumps({k: v for k, v in held.manifest.items() if k != "staged"} | {"chunks": listed})
     cache = cache_control(held.boundary, max_age=settings.CACHEOPS_MANIFEST_MAX_AGE)
     # Named by its bytes: the same version's manifest changes (stale, expires_at, next_boundary...).
     response = _body(request, public, etag=f'"m-{chunks.sha16(public)}"', cache=cache)
     return Served(response, l1_hit=l1_hit)
 
 
-def chunk(request: HttpRequest, version: str, index: str) -> Served:
-    """One chunk of a version this process holds, or of the version before the current one."""
-    if not VERSION.fullmatch(version) or not INDEX.fullmatch(index):
+def chunk(request: HttpRequest, version: str, index: str, digest: str) -> Served:
+    """One chunk of a version this process holds, or of the version before the current one, if its bytes are the
+    ones the URL names (served immutable: a URL never answers other bytes)."""
+    if not VERSION.fullmatch(version) or not INDEX.fullmatch(index) or not VERSION.fullmatch(digest):
         return Served(error(404, "no such chunk"))
     reader = reader_get()
     if _held(request)[0] is None:  # a process that just started waits for its first version, as the catalog does
@@ -159,12 +161,15 @@ def chunk(request: HttpRequest, version: str, index: str) -> Served:
     if held is None:
         held, l1_hit = reader.previous_fetch(version), False
     data = held.parts[int(index)] if held is not None and int(index) < len(held.parts) else None
+    # Chunks held were verified against the manifest when fetched: its hashes name their bytes.
+    named = held.manifest["chunks"][int(index)]["sha256"][:16] if data is not None else None
     if data is None and _edge(request):
         # A version prepared for an airtime, not staged yet: the CDN warms its edges with it ahead.
         data, l1_hit = airtime.prepared_chunk(version, int(index)), False
-    if data is None:
-        return Served(error(404, f"version {version} has no chunk {index} here"), l1_hit=l1_hit)
-    response = _body(request, data, etag=f'"{version}-{index}"', cache=IMMUTABLE)
+        named = chunks.sha16(data) if data is not None else None
+    if data is None or named != digest:
+        return Served(error(404, f"version {version} has no chunk {index} with those bytes here"), l1_hit=l1_hit)
+    response = _body(request, data, etag=f'"{digest}"', cache=IMMUTABLE)
     response["Content-Type"] = "application/octet-stream"
     return Served(response, l1_hit=l1_hit)
 
@@ -208,7 +213,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("api/catalog", catalog),
     path("api/catalog/manifest", manifest),
-    path("api/catalog/chunks/<str:version>/<str:index>", chunk),
+    path("api/catalog/chunks/<str:version>/<str:index>/<str:digest>", chunk),
     path("api/programs/<str:program_id>", program),
     path("healthz", healthz),
     path("metrics", metrics_view),

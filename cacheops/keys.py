@@ -1,4 +1,5 @@
-"""Cache key layout of the published protocol: p:<family>:manifest, p:<family>:chunk:<zsha>:<i>."""
+"""Names of the published protocol: cache keys (p:<family>:manifest, p:<family>:chunk:<zsha>:<i>) and the
+public chunk URLs."""
 
 from django.conf import settings
 
@@ -20,6 +21,12 @@ def manifest_version_key(family: str, version: str) -> str:
 def chunk_key(family: str, zsha: str, index: int) -> str:
     """Where chunk `index` of the compressed stream `zsha` lives."""
     return _key(family, "chunk", zsha, index)
+
+
+def chunk_path(version: str, entry: dict) -> str:
+    """The public URL path of one chunk of the catalog: named by its version, index and the hash of its bytes,
+    so a URL always names one byte sequence (another codec, level or chunk size makes other URLs)."""
+    return f"/api/catalog/chunks/{version}/{entry['index']}/{entry['sha256'][:16]}"
 
 
 def lock_key(family: str) -> str:

@@ -79,6 +79,10 @@ class Held:
             return self._programs.get(program_id)
 
 
+def _chunk_hashes(manifest: Manifest) -> list[str]:
+    return [entry["sha256"] for entry in manifest["chunks"]]
+
+
 class Reader:
     """Hold the current version of a family in this process; a thread polls the shared cache for new ones."""
 
@@ -205,16 +209,18 @@ class Reader:
         held = self._held
         if held is not None and staged and staged["version"] == held.version:
             return  # switched at the instant; the cache's manifest follows once a worker records the activation
-        if held is not None and held.version == manifest["version"]:
-            held.manifest = manifest  # a refreshed TTL, a stale flag: the bytes are the same
+        same = held is not None and held.version == manifest["version"]
+        if same and _chunk_hashes(held.manifest) == _chunk_hashes(manifest):
+            held.manifest = manifest  # a refreshed TTL, a stale flag: the same chunks
         else:
+            # A new version, or the same one chunked anew (another chunk size or codec): other bytes per chunk URL.
             ahead = self._staged if self._staged is not None and self._staged.version == manifest["version"] else None
             fetched = ahead or self._fetch(manifest, seen_at)
             if fetched is None:
                 return
             fetched.manifest = manifest
             with self._changed:
-                if self._held is not None:
+                if self._held is not None and not same:
                     self._previous = self._held
                 self._held = fetched
                 self._changed.notify_all()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cacheops import clock, operations
+from cacheops.keys import chunk_path
 from cacheops.models import Operation
 from cacheops.reader import reader_get, readers_stop
 from cms import services
@@ -116,7 +117,7 @@ def test_the_staged_version_is_embargoed_until_its_instant(airtime, client):
     now.at = instant - timedelta(seconds=30)
     public = client.get("/api/catalog/manifest").content.decode()
     assert "staged" not in json.loads(public) and staged["version"] not in public
-    chunk = f"/api/catalog/chunks/{staged['version']}/0"
+    chunk = chunk_path(staged["version"], staged["chunks"][0])
     assert client.get(chunk).status_code == 404
     assert client.get(chunk, HTTP_X_EDGE_TOKEN="wrong").status_code == 404
     edge = client.get(chunk, HTTP_X_EDGE_TOKEN=EDGE_TOKEN)

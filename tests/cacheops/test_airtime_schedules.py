@@ -16,6 +16,8 @@ from django.test import Client
 from django.utils import translation
 
 from cacheops import airtime, operations
+from cacheops.keys import chunk_path
+from cacheops.manifest import manifest_version_read
 from cacheops.models import AirtimeSchedule, Family
 from cacheops.reader import readers_stop
 from cms import services
@@ -320,7 +322,8 @@ def test_edge_warming_fetches_each_prepared_chunk_through_the_api(cache, setting
     assert [entry["index"] for entry in schedule.edge] == list(range(schedule.chunk_count))
     assert all(entry["ok"] and entry["status"] == 200 for entry in schedule.edge), schedule.edge
     # Embargoed: without the edge token the prepared version is nobody's.
-    assert client.get(f"/api/catalog/chunks/{schedule.prepared_version}/0").status_code == 404
+    prepared = manifest_version_read("catalog", schedule.prepared_version)
+    assert client.get(chunk_path(schedule.prepared_version, prepared["chunks"][0])).status_code == 404
 
     staff_client(client, "Ops")
     page = client.get(PAGE, **EN).content.decode()

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cacheops import operations, publisher
 from cacheops.api import cache_control
 from cacheops.backends import backend_reset
+from cacheops.keys import chunk_path
 from cacheops.models import Operation, TrafficMinute
 from cacheops.reader import reader_get, readers_stop
 from cms import services
@@ -97,7 +98,8 @@ def test_chunk_urls_from_the_manifest_reassemble_the_catalog(api, client, settin
     assert "staged" not in listed
     parts = []
     for entry in listed["chunks"]:
-        response = client.get(f"/api/catalog/chunks/{listed['version']}/{entry['index']}")
+        assert entry["url"] == f"/api/catalog/chunks/{listed['version']}/{entry['index']}/{entry['sha256'][:16]}"
+        response = client.get(entry["url"])
         assert response.status_code == 200
         assert response["Cache-Control"] == "public, max-age=31536000, immutable"
         assert hashlib.sha256(response.content).hexdigest() == entry["sha256"]
@@ -147,7 +149,7 @@ def test_a_new_version_is_served_within_the_poll_interval_and_requests_cost_the_
     assert newer != manifest["version"]
     assert wait_for(lambda: serving(client, newer), 5)
     # The older version's chunks stay available to clients that read its manifest.
-    assert client.get(f"/api/catalog/chunks/{manifest['version']}/0").status_code == 200
+    assert client.get(chunk_path(manifest["version"], manifest["chunks"][0])).status_code == 200
 
 
 def test_the_last_good_version_is_served_while_the_shared_cache_is_down_and_a_restart_heals(
@@ -239,8 +241,9 @@ def test_a_process_with_nothing_to_serve_answers_503_with_retry_after(api, clien
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("get", "/api/catalog/chunks/zzz/-1", 404),
-        ("get", "/api/catalog/chunks/0123456789abcdef/99999999999999999999", 404),
+        ("get", "/api/catalog/chunks/zzz/-1/zzz", 404),
+        ("get", "/api/catalog/chunks/0123456789abcdef/99999999999999999999/0123456789abcdef", 404),
+        ("get", "/api/catalog/chunks/0123456789abcdef/0/0123456789abcdef", 404),
         ("get", "/api/catalog/chunks/0123456789abcdef/0", 404),
         ("get", "/api/programs/nope", 404),
         ("get", "/api/programs/" + "x" * 10_000, 404),
@@ -356,7 +359,7 @@ def test_a_drafts_airtime_never_moves_the_boundary(api, draft):
 def test_a_process_that_just_started_serves_chunks_once_it_holds_the_version(api, client):
     _, manifest, stream = published(api)
     readers_stop()  # a fresh process: nothing held yet
-    first = client.get(f"/api/catalog/chunks/{manifest['version']}/0")
+    first = client.get(chunk_path(manifest["version"], manifest["chunks"][0]))
     assert first.status_code == 200 and first.content == stream[: manifest["chunks"][0]["bytes"]]
 
 
@@ -402,8 +405,8 @@ def test_any_edge_token_sent_gets_an_answer_never_an_error(api, client, settings
     _, manifest, _ = published(api)
     assert wait_for(lambda: serving(client, manifest["version"]), 10)
 
-    unknown = client.get("/api/catalog/chunks/0123456789abcdef/0", HTTP_X_EDGE_TOKEN=token)
-    known = client.get(f"/api/catalog/chunks/{manifest['version']}/0", HTTP_X_EDGE_TOKEN=token)
+    unknown = client.get("/api/catalog/chunks/0123456789abcdef/0/0123456789abcdef", HTTP_X_EDGE_TOKEN=token)
+    known = client.get(chunk_path(manifest["version"], manifest["chunks"][0]), HTTP_X_EDGE_TOKEN=token)
 
     assert unknown.status_code == 404 and json.loads(unknown.content)["error"]["status"] == 404
     assert known.status_code == 200
@@ -425,4 +428,24 @@ def test_healthz_names_states_only_never_hosts_or_exception_texts(api, client, s
     report = json.loads(response.content)
     assert response.status_code == 200 and report["version"] == manifest["version"]
     assert (report["dynamodb"], report["shared_cache"]) == ("error", "ok")
-    assert "127.0.0.1" not in response.content.decode() and ":1" not in response.content.decode()
+    assert "127.0.0.1" not in response.content.decode()
+    assert set(report) == {"status", "version", "as_of", "last_poll_s_ago", "shared_cache", "dynamodb", "broker"}
+    assert {report["dynamodb"], report["broker"], report["shared_cache"]} <= {"ok", "error"}
+
+
+def test_a_chunk_url_never_answers_other_bytes_when_the_same_version_is_chunked_again(api, client, settings):
+    settings.CACHEOPS_CHUNK_BYTES = 400
+    _, manifest, stream = published(api)
+    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    first = json.loads(client.get("/api/catalog/manifest").content)["chunks"][0]
+    assert client.get(first["url"]).content == stream[:400]
+
+    settings.CACHEOPS_CHUNK_BYTES = 300  # same content, same version, other chunks
+    publisher.manifest_remove(operations.CATALOG)
+    operations.catalog_rebuild(requested_by="test", full=True)
+    assert wait_for(lambda: json.loads(client.get("/api/catalog/manifest").content)["chunks"][0]["bytes"] == 300, 10)
+    second = json.loads(client.get("/api/catalog/manifest").content)["chunks"][0]
+
+    assert second["url"] != first["url"]
+    assert client.get(second["url"]).content == stream[:300]
+    assert client.get(first["url"]).status_code == 404  # never 300 bytes under the URL that served 400
