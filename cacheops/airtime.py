@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 import requests
@@ -24,7 +24,7 @@ from cms.broadcast import LATEST, OutOfWindow, broadcast_parse, clock_format
 from cms.domain import time_parse, time_text
 from cms.enqueue import task_send
 
-from . import chunks, fragments, keys, publisher
+from . import chunks, clock, fragments, keys, publisher
 from .backends import CacheError, backend_get
 from .errors import PublishError
 from .families import CATALOG
@@ -56,10 +56,6 @@ class ScheduleRefused(ValueError):
     """An airtime that cannot be scheduled (garbage, past, outside the broadcast window); the text says why."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 def at_parse(text: str) -> datetime:
     """A JST date-time in broadcast notation (25:30 accepted); ScheduleRefused when malformed or out of window."""
     try:
@@ -74,7 +70,7 @@ def at_parse(text: str) -> datetime:
 
 def at_check(at: datetime) -> datetime:
     """`at` if it can be scheduled: in the future and inside the broadcast window."""
-    now = _now()
+    now = clock.now_seconds()
     if at <= now:
         raise ScheduleRefused(
             _("%(at)s JST has already passed (now %(now)s JST).") % {"at": clock_format(at), "now": clock_format(now)}
@@ -142,7 +138,7 @@ def _silent(stage: str, done: int, total: int) -> None:
 
 def _copy_keep(manifest: dict) -> None:
     """Keep the per-version manifest copy, living exactly as long as its chunks, for the edge and for staging."""
-    left = (time_parse(manifest["expires_at"]) - datetime.now(UTC)).total_seconds()
+    left = (time_parse(manifest["expires_at"]) - clock.now()).total_seconds()
     if left >= 1:
         backend_get().set(keys.manifest_version_key(CATALOG, manifest["version"]), orjson.dumps(manifest), left)
 
@@ -152,13 +148,13 @@ def _current_body(sources: dict[str, dict]) -> tuple[bytes, str]:
     try:
         manifest, body = snapshot_read(CATALOG)
     except (PublishError, chunks.ChunkError):
-        return catalog_body(sources.values(), _now()), ""
+        return catalog_body(sources.values(), clock.now_seconds()), ""
     return body, manifest["version"]
 
 
 def _prepared_record(schedule: AirtimeSchedule, manifest: dict, changes: dict) -> None:
     schedule.prepared_version = manifest["version"]
-    schedule.prepared_at = _now()
+    schedule.prepared_at = clock.now_seconds()
     schedule.raw_bytes, schedule.compressed_bytes = manifest["raw_bytes"], manifest["compressed_bytes"]
     schedule.chunk_count = len(manifest["chunks"])
     schedule.changes = changes
@@ -238,7 +234,7 @@ def edge_warm(schedule: AirtimeSchedule, manifest: dict) -> list[dict]:
 
 
 def _edge_fetch(session: requests.Session, url: str, entry: dict) -> dict:
-    found = {"index": entry["index"], "at": time_text(_now())}
+    found = {"index": entry["index"], "at": time_text(clock.now_seconds())}
     try:
         response = session.get(url, headers={"X-Edge-Token": settings.CACHEOPS_EDGE_TOKEN}, timeout=EDGE_TIMEOUT_S)
     except requests.RequestException as exc:
@@ -282,7 +278,7 @@ def _restaged_record(schedule: AirtimeSchedule, body: bytes, sources: dict[str, 
     try:
         before, against = _current_body(sources)
     except CacheError:
-        before, against = catalog_body(sources.values(), _now()), ""
+        before, against = catalog_body(sources.values(), clock.now_seconds()), ""
     if schedule.prepared_version:
         schedule.detail = "re-built at staging: the content changed since it was prepared"
     if staged.get("version") == chunks.sha16(body):
@@ -310,7 +306,7 @@ def schedule_cancel(schedule_id: int, cancelled_by: str) -> AirtimeSchedule | No
     schedule = pending().filter(id=schedule_id).first()
     if schedule is None:
         return None
-    schedule.cancelled_at, schedule.cancelled_by = _now(), cancelled_by
+    schedule.cancelled_at, schedule.cancelled_by = clock.now_seconds(), cancelled_by
     schedule.result = AirtimeSchedule.CANCELLED
     schedule.save(update_fields=["cancelled_at", "cancelled_by", "result"])
     if staged_at() == schedule.at:
@@ -330,7 +326,7 @@ def staged_at() -> datetime | None:
 
 def unready(now: datetime | None = None) -> datetime | None:
     """The next boundary when it is near (or passed) with no staged version for it; None when all is ready."""
-    now = now or _now()
+    now = now or clock.now_seconds()
     # One query, as pages count theirs: the catalog's row with its next pending schedule alongside.
     scheduled = pending().filter(at__gt=now).order_by("at").values("at")[:1]
     row = (

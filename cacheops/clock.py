@@ -6,3 +6,8 @@ from datetime import UTC, datetime
 def now() -> datetime:
     """The current instant, timezone-aware."""
     return datetime.now(UTC)
+
+
+def now_seconds() -> datetime:
+    """The current instant in whole seconds, as stored times and schedules are kept."""
+    return now().replace(microsecond=0)

@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 
 import orjson
 from celery import current_task
@@ -26,7 +25,7 @@ from django.db import connections
 
 from cms.domain import time_parse, time_text
 
-from . import keys
+from . import clock, keys
 from .backends import CacheBackend, backend_get
 from .errors import BuildBusy
 from .oplog import operation_end, operation_heartbeat, operation_running
@@ -50,7 +49,7 @@ class Holder:
         op = operation_running()
         task = current_task
         host = (task.request.hostname if task else None) or socket.gethostname()
-        return cls(uuid.uuid4().hex, host, os.getpid(), op.pk if op else None, time_text(datetime.now(UTC)))
+        return cls(uuid.uuid4().hex, host, os.getpid(), op.pk if op else None, time_text(clock.now()))
 
     @classmethod
     def parse(cls, raw: bytes) -> Holder | None:

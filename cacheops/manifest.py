@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TypedDict
 
 import orjson
 
 from cms.domain import time_parse
 
-from . import chunks, keys
+from . import chunks, clock, keys
 from .backends import backend_get
 from .errors import PublishError
 
@@ -66,7 +65,7 @@ def manifest_ttl_left(manifest: Manifest) -> float:
     lefts = [backend.ttl(name) for name in names]
     if None in lefts:
         # The cache cannot tell (Momento): expires_at is never later than any chunk's expiry.
-        return max(0.0, (time_parse(manifest["expires_at"]) - datetime.now(UTC)).total_seconds())
+        return max(0.0, (time_parse(manifest["expires_at"]) - clock.now()).total_seconds())
     return min(lefts)
 
 

@@ -11,13 +11,14 @@ import logging
 import os
 import threading
 from collections import Counter as Tally
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from . import clock
 from .models import TrafficMinute
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ _pending_lock = threading.Lock()
 
 
 def _minute(now: datetime | None = None) -> datetime:
-    return (now or datetime.now(UTC)).replace(second=0, microsecond=0)
+    return (now or clock.now()).replace(second=0, microsecond=0)
 
 
 def _tally(family: str, **counts: int) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
 
 from cms.domain import time_parse, time_text
 from cms.enqueue import task_send
 
-from . import airtime, chunks, families, fragments, lock, pending, publisher
+from . import airtime, chunks, clock, families, fragments, lock, pending, publisher
 from .backends import CacheError
 from .errors import BuildBusy, FutureAsOf, PublishError
 from .families import families_read
@@ -36,14 +36,10 @@ def program_family(program_id: str) -> str:
     return f"program:{program_id}"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 def as_of_check(as_of: datetime | None) -> datetime:
     """The instant a build shows: now unless given; a future one, even a second ahead, is refused (it is staged,
     never built as now: content would be served before its publish_at)."""
-    now = _now()
+    now = clock.now_seconds()
     if as_of is None:
         return now
     if as_of > now:
@@ -98,7 +94,7 @@ def catalog_rebuild(
     *, as_of: datetime | None = None, requested_by: str = "", full: bool = False, progress=None
 ) -> Operation:
     """Build the catalog from per-program sources (re-reading only changed programs), publish it, then the programs."""
-    as_of, progress = as_of or _now(), progress or _silent
+    as_of, progress = as_of or clock.now_seconds(), progress or _silent
     # Changes stay recorded until what contains them is published; any failure gives them back.
     with operation_log("rebuild", CATALOG, requested_by) as op, pending.changes_held(op):
         with lock.build_lock(CATALOG):
@@ -142,13 +138,13 @@ def _silent(stage: str, done: int, total: int) -> None:
 
 def _boundary_next(content_boundary: datetime | None) -> str | None:
     """The next instant to stage: the content boundary, or a pending airtime schedule before it."""
-    return time_text(airtime.boundary_next(content_boundary, _now()))
+    return time_text(airtime.boundary_next(content_boundary, clock.now_seconds()))
 
 
 def _stage_near(sources: dict[str, dict], boundary: str | None, progress) -> str:
     """Stage the catalog as of `boundary` if it is near; return a note for the operation's detail."""
     at = time_parse(boundary)
-    if at is None or (at - _now()).total_seconds() > settings.CACHEOPS_STAGE_AHEAD_SECONDS:
+    if at is None or (at - clock.now_seconds()).total_seconds() > settings.CACHEOPS_STAGE_AHEAD_SECONDS:
         return ""
     body = catalog_body(sources.values(), at)
     try:
@@ -208,7 +204,7 @@ def program_rebuild(
     *, program_id: str, as_of: datetime | None = None, requested_by: str = "", taken_by: Operation | None = None
 ) -> Operation:
     """Publish the family of one program: re-read it, or (for catalog build `taken_by`) from the source it stored."""
-    family, as_of = program_family(program_id), as_of or _now()
+    family, as_of = program_family(program_id), as_of or clock.now_seconds()
     with operation_log("rebuild", family, requested_by) as op, lock.build_lock(family):
         build = taken_by or op
         with pending.changes_held(build):
@@ -337,7 +333,7 @@ def airtime_due(*, requested_by: str = "beat") -> str:
     row = Family.objects.filter(name=CATALOG).first()
     if row is None or not row.manifest:
         return "idle"
-    now, staged = _now(), row.manifest.get("staged")
+    now, staged = clock.now_seconds(), row.manifest.get("staged")
     staged_at = time_parse(staged["activate_at"]) if staged else None
     if staged_at is not None and staged_at <= now:
         op = catalog_activate(requested_by=requested_by)
@@ -386,7 +382,7 @@ def catalog_activate(*, requested_by: str = "") -> Operation:
     """Make the staged catalog current (readers switched on their own clocks already), then stage the next."""
     with operation_log("activate", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
         op.version_before = _version(CATALOG)
-        now = _now()
+        now = clock.now_seconds()
         result = publisher.activate(CATALOG, now=now, generation=families.generation_take(CATALOG))
         if result is None:
             op.result, op.version_after = "idle", op.version_before

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import orjson
@@ -17,7 +17,7 @@ from django.conf import settings
 
 from cms.domain import time_parse, time_text
 
-from . import chunks, families, keys
+from . import chunks, clock, families, keys
 from .backends import backend_get
 from .errors import PublishError
 from .manifest import Manifest, chunks_fetch, manifest_read, manifest_version_read
@@ -35,10 +35,6 @@ class Published:
     version: str
     previous: str | None
     outcome: Outcome
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _silent(stage: str, done: int, total: int) -> None:
@@ -101,7 +97,7 @@ def version_write(
         "sha256": sha256,
         "chunks": entries,
         "as_of": time_text(as_of),
-        "built_at": time_text(_now()),
+        "built_at": time_text(clock.now()),
         "expires_at": time_text(expires),
         "next_boundary": next_boundary,
         "previous_version": None,
@@ -141,7 +137,7 @@ def _chunks_write(entries: list, datas: list[bytes], progress: Progress, stage: 
     """Write every chunk with a fresh TTL; return the earliest instant one of them can expire."""
     backend, ttl = backend_get(), settings.CACHEOPS_TTL_SECONDS
     # Taken before the first write, so it is never later than any chunk's own expiry.
-    expires = _now() + timedelta(seconds=ttl)
+    expires = clock.now() + timedelta(seconds=ttl)
     for done, (entry, data) in enumerate(zip(entries, datas, strict=True), 1):
         backend.set(entry["key"], data, ttl)
         progress(stage, done, len(entries))
@@ -164,7 +160,7 @@ def _chunks_rewrite(manifest: Manifest, progress: Progress, stage: str) -> Manif
 def _manifest_write(family: str, manifest: Manifest, *, with_copy: bool = True) -> bool:
     """Write `manifest` as current (and its per-version copy) to live until its `expires_at` and no longer."""
     # expires_at has whole seconds, truncated: the key never outlives the chunks it names.
-    left = (time_parse(manifest["expires_at"]) - _now()).total_seconds()
+    left = (time_parse(manifest["expires_at"]) - clock.now()).total_seconds()
     if left < 0.001:
         return False
     backend, raw = backend_get(), orjson.dumps(manifest)
@@ -277,7 +273,7 @@ def rollback(family: str, *, generation: int) -> Published:
         raise PublishError(f"version {current['previous_version']} of {family} has expired")
     # The copy's expiry is its first publication's: its chunks must live again before it may.
     previous = _chunks_rewrite(previous, _silent, "refresh")
-    manifest = {**previous, "built_at": time_text(_now()), "stale": False}
+    manifest = {**previous, "built_at": time_text(clock.now()), "stale": False}
     return manifest_swap(family, manifest, generation=generation)
 
 

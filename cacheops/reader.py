@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 from django.conf import settings
@@ -190,7 +190,7 @@ class Reader:
 
     def poll(self) -> None:
         """One round: read the manifest; switch to a new version once its chunks are fetched and verified."""
-        seen_at = datetime.now(UTC)
+        seen_at = clock.now()
         try:
             manifest = manifest_read(self.family)
         except CacheError as exc:
@@ -287,7 +287,7 @@ class Reader:
         with self._fetch_lock:
             if (found := self.version_get(version)) is not None:
                 return found
-            seen_at = datetime.now(UTC)
+            seen_at = clock.now()
             try:
                 manifest = manifest_version_read(self.family, version)
             except CacheError as exc:

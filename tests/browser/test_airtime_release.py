@@ -1,7 +1,7 @@
 """Tonight's episode end to end: Ops schedule its airtime in Chromium, beat stages it, the API serves it on time.
 
-Every clock the path reads is the test's, so instants are set, never waited for: the readers' (cacheops.clock), the
-operations' and the schedules' (each module's `_now`), and the airtime page's countdown.
+Every clock the path reads is the test's, so instants are set, never waited for: the cache engine's (cacheops.clock)
+and the airtime page's countdown.
 """
 
 import gzip
@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from cacheops import airtime, clock, operations
+from cacheops import clock, operations
 from cacheops.console import schedules
 from cacheops.models import AirtimeSchedule, Operation
 from cacheops.reader import reader_get, readers_stop
@@ -46,10 +46,6 @@ class FakeClock:
     def now(self) -> datetime:
         return self.at
 
-    def whole_seconds(self) -> datetime:
-        # The operations' and the schedules' own clocks tell whole seconds.
-        return self.at.replace(microsecond=0)
-
 
 @pytest.fixture
 def redis_engine(request, settings):
@@ -61,8 +57,6 @@ def redis_engine(request, settings):
 def fake_clock(monkeypatch):
     controlled = FakeClock(EVENING)
     monkeypatch.setattr(clock, "now", controlled.now)
-    monkeypatch.setattr(operations, "_now", controlled.whole_seconds)
-    monkeypatch.setattr(airtime, "_now", controlled.whole_seconds)
     # The airtime page counts down from the console's own now.
     monkeypatch.setattr(schedules, "timezone", SimpleNamespace(now=controlled.now))
     return controlled

@@ -166,7 +166,7 @@ def test_the_airtime_tick_stages_activates_and_catches_up(airtime, settings, mon
     assert time_parse(staged["activate_at"]) == instant
     assert operations.airtime_due() == "idle"  # staged once
 
-    monkeypatch.setattr(operations, "_now", lambda: instant + timedelta(seconds=3))
+    monkeypatch.setattr(clock, "now", lambda: instant + timedelta(seconds=3))
     assert operations.airtime_due() == "published"
     current = reassemble(view)[0]
     assert current["version"] == staged["version"] and current["staged"] is None
@@ -186,7 +186,7 @@ def test_a_boundary_missed_while_no_worker_ran_is_caught_up(airtime, settings, m
     )  # fmt: skip
     operations.catalog_rebuild(requested_by="test", full=True)
 
-    monkeypatch.setattr(operations, "_now", lambda: instant + timedelta(minutes=7))
+    monkeypatch.setattr(clock, "now", lambda: instant + timedelta(minutes=7))
     assert operations.airtime_due() == "caught up"
     titles = {
         e["title"]

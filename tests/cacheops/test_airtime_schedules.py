@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import translation
 
-from cacheops import airtime, operations
+from cacheops import airtime, clock, operations
 from cacheops.keys import chunk_path
 from cacheops.manifest import manifest_version_read
 from cacheops.models import AirtimeSchedule, Family
@@ -50,11 +50,10 @@ def cache(redis_engine, settings, dynamodb):
 
 @pytest.fixture
 def at_time(monkeypatch):
-    """Return a function setting the instant both the operations and the schedules take as now."""
+    """Return a function setting the instant the cache engine takes as now."""
 
     def set_now(moment: datetime) -> None:
-        monkeypatch.setattr(operations, "_now", lambda: moment)
-        monkeypatch.setattr(airtime, "_now", lambda: moment)
+        monkeypatch.setattr(clock, "now", lambda: moment)
 
     return set_now
 
