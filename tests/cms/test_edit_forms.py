@@ -3,7 +3,7 @@ buttons, and when a save reaches the apps."""
 
 import html
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -400,17 +400,20 @@ def test_live_content_reaches_the_apps_with_the_next_rebuild_when_saves_queue_no
 
 def test_scheduled_content_names_its_time_in_jst(editor_client, tree):
     publish_all(tree)
-    now = datetime.now(JST)
-    if now.hour == 23 and now.minute >= 58:
-        pytest.skip("no minute left today in JST")
-
-    today = saved_message(
-        editor_client, "episode", tree.episode, status="published", publish_at=f"{now:%Y-%m-%d} 23:59"
-    )
+    for _ in range(2):  # a save that straddled midnight in JST is made once more, on one side of it
+        before = datetime.now(JST)
+        soon = (before + timedelta(minutes=2)).replace(second=0, microsecond=0)
+        today = saved_message(
+            editor_client, "episode", tree.episode, status="published", publish_at=f"{soon:%Y-%m-%d %H:%M}"
+        )
+        if datetime.now(JST).date() == before.date():
+            break
+    # Later today shows the time alone; just past midnight, tomorrow's date comes with it.
+    shown = f"{soon:%H:%M}" if soon.date() == before.date() else f"{soon:%Y-%m-%d %H:%M}"
     another_day = saved_message(editor_client, "episode", tree.episode, publish_at="2099-11-26 25:30")
 
-    assert today == changed("残酷", "It appears in the apps at %(time)s JST.", time="23:59")
-    assert today.endswith("アプリでの配信開始は 23:59（日本時間）です。")
+    assert today == changed("残酷", "It appears in the apps at %(time)s JST.", time=shown)
+    assert today.endswith(f"アプリでの配信開始は {shown}（日本時間）です。")
     assert another_day == changed("残酷", "It appears in the apps at %(time)s JST.", time="2099-11-27 01:30")
 
 
