@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from cms.models import Revision
 from cms.store.errors import NotFound
 
+from . import conflict
 from .outage import store_guarded
 from .posted import posted_version
 
@@ -53,16 +54,10 @@ def revertible(form) -> list[str]:
     ]
 
 
-def _shown(field, value) -> str:
-    """`value` as the form shows it in its input (and a browser posts it back)."""
-    value = field.prepare_value(value)
-    return "" if value is None else str(value)
-
-
 def values_of(form, obj) -> dict[str, str]:
     """The revertible fields of `obj`, as `form` shows them."""
     stored = asdict(obj)
-    return {name: _shown(form.fields[name], stored.get(name)) for name in revertible(form)}
+    return {name: conflict.shown(form.fields[name], stored.get(name)) for name in revertible(form)}
 
 
 def revision_record(*, entry: LogEntry, form, old, new, reverts: Revision | None = None) -> Revision:
@@ -87,7 +82,7 @@ def revert_data(form, obj, revision: Revision, version: int) -> QueryDict:
     data = QueryDict(mutable=True)
     for name, field in form.fields.items():
         if not isinstance(field, forms.FileField):
-            data[name] = _shown(field, stored.get(name))
+            data[name] = conflict.shown(field, stored.get(name))
     for name in revertible(form):
         if name in revision.values:
             data[name] = revision.values[name]
@@ -125,9 +120,7 @@ def _label(form, name: str) -> str:
 def _text(form, name: str, value: str) -> str:
     """A stored value as the form's input shows it: a choice by its label."""
     field = form.fields.get(name)
-    if isinstance(field, forms.ChoiceField):
-        return str(dict(field.choices).get(value, value))
-    return value
+    return conflict.label_of(field, value) if field is not None else value
 
 
 def history_rows(entries, form, current: dict | None, version: int | None) -> list[HistoryRow]:

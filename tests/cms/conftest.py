@@ -191,6 +191,11 @@ def png_upload():
     return make
 
 
+def page_text(response) -> str:
+    """The page's HTML with its entities decoded, as the editor reads its words."""
+    return html.unescape(response.content.decode())
+
+
 def field_error(response, name: str) -> str:
     """The error text shown in the form row of field `name` (fails if there is none)."""
     page = response.content.decode()

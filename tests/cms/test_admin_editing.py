@@ -14,7 +14,7 @@ from PIL import Image
 
 from cms import services
 from cms.admin.base import STALE_DELETE
-from tests.cms.conftest import field_error, form_read, ja, ja_plural, link_href, listed_titles
+from tests.cms.conftest import field_error, form_read, ja, ja_plural, link_href, listed_titles, page_text
 
 PROGRAMS = "/admin/cms/program/"
 SEASONS = "/admin/cms/season/"
@@ -34,10 +34,6 @@ def contents_link(response, model: str) -> str:
     """The add link for `model` in the program page's "Seasons and episodes" box."""
     box = response.content.decode().split('id="program-contents"', 1)[1]
     return html.unescape(re.search(rf'href="(/admin/cms/{model}/add/[^"]*)" class="addlink"', box).group(1))
-
-
-def page_text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def checkboxes(response) -> dict[str, str]:

@@ -1,6 +1,5 @@
 """Hostile URLs (odd ids, huge searches, unknown filters, forged cursors) get a 4xx or a page, never a 500."""
 
-import html
 import uuid
 from urllib.parse import quote
 
@@ -10,7 +9,7 @@ from django.urls import reverse
 from pynamodb.connection.base import Connection
 
 from cms import domain, selectors, services
-from tests.cms.conftest import ja, listed_titles
+from tests.cms.conftest import ja, listed_titles, page_text
 
 KINDS = ("program", "season", "episode")
 LONG = "A" * 5000
@@ -63,10 +62,6 @@ def _strings(value):
 def longest_sent(calls) -> int:
     """Bytes of the longest string sent to DynamoDB (AWS refuses keys over 2048 and sort keys over 1024)."""
     return max((len(s.encode()) for _op, kwargs in calls for s in _strings(kwargs)), default=0)
-
-
-def page_text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def assert_no_crash(response, expected: int):

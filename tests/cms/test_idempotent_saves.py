@@ -1,13 +1,12 @@
 """A save is applied once however often it is sent: a lost answer, botocore's resend, a second click."""
 
-import html
 from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from tests.cms.conftest import form_read, ja
+from tests.cms.conftest import form_read, ja, page_text
 from tests.conftest import store_at
 from tests.lossy_proxy import LossyProxy
 
@@ -24,10 +23,6 @@ def lossy_store(dynamodb_url, settings):
     with store_at(proxy.url):
         yield proxy
     proxy.close()
-
-
-def page_text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def changes_logged(item_id: str) -> int:

@@ -1,6 +1,5 @@
 """A content store that stops answering costs the editor seconds and a clear message, never minutes."""
 
-import html
 import os
 import subprocess
 import sys
@@ -14,16 +13,12 @@ from django.urls import reverse
 from cms import selectors, services
 from cms.admin.outage import STORE_READ_UNAVAILABLE, STORE_SAVE_UNAVAILABLE, STORE_SAVE_UNCONFIRMED
 from cms.store.local import free_port
-from tests.cms.conftest import form_read, ja, listed_titles
+from tests.cms.conftest import form_read, ja, listed_titles, page_text
 from tests.conftest import paused, store_at
 
 PROGRAMS = "/admin/cms/program/"
 # The settings give each store call two attempts of at most connect + read timeout: about 10 s.
 ANSWER_WITHIN_S = 15
-
-
-def page_text(response) -> str:
-    return html.unescape(response.content.decode())
 
 
 def timed(call):
