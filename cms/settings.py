@@ -239,6 +239,10 @@ CACHEOPS_EDGE_TOKEN = env("CACHEOPS_EDGE_TOKEN", default="")
 # The CDN's address (e.g. https://cdn.example.com): a prepared airtime's chunks are fetched through it, with the
 # edge token, so its caches hold them before the instant. Empty: no edge warming.
 CACHEOPS_EDGE_URL = env("CACHEOPS_EDGE_URL", default="")
+# The CloudFront distribution whose cached API answers a release change invalidates. Empty: no CDN. Its endpoint
+# is AWS's unless set (tests point it at moto); region and credentials are boto3's, as for DynamoDB and S3.
+CACHEOPS_CDN_DISTRIBUTION_ID = env("CACHEOPS_CDN_DISTRIBUTION_ID", default="")
+CACHEOPS_CDN_ENDPOINT_URL = env("CACHEOPS_CDN_ENDPOINT_URL", default="")
 # Requests never wait on the shared cache, except in a process holding no version yet: this long at most,
 # then 503 with Retry-After.
 CACHEOPS_READER_MISS_WAIT_SECONDS = env.float("CACHEOPS_READER_MISS_WAIT_SECONDS", default=5.0)
