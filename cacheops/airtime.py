@@ -21,10 +21,10 @@ from django.utils.translation import gettext as _
 from prometheus_client import Gauge
 
 from cms.broadcast import LATEST, OutOfWindow, broadcast_parse, clock_format
-from cms.domain import time_parse, time_text
+from cms.domain import time_text
 from cms.enqueue import task_send
 
-from . import chunks, clock, fragments, keys, publisher
+from . import chunks, clock, fragments, keys, publisher, releases
 from .backends import CacheError, backend_get
 from .errors import PublishError
 from .families import CATALOG
@@ -121,7 +121,6 @@ def prepare(schedule_id: int, progress=None) -> AirtimeSchedule | None:
             next_boundary=next_boundary(sources.values(), schedule.at),
             progress=progress or _silent,
         )
-        _copy_keep(manifest)
         before, against = _current_body(sources)
     except (PublishError, CacheError) as exc:
         _note(schedule, AirtimeSchedule.FAILED, f"preparing failed: {exc}")
@@ -134,13 +133,6 @@ def prepare(schedule_id: int, progress=None) -> AirtimeSchedule | None:
 
 def _silent(stage: str, done: int, total: int) -> None:
     return None
-
-
-def _copy_keep(manifest: dict) -> None:
-    """Keep the per-version manifest copy, living exactly as long as its chunks, for the edge and for staging."""
-    left = (time_parse(manifest["expires_at"]) - clock.now()).total_seconds()
-    if left >= 1:
-        backend_get().set(keys.manifest_version_key(CATALOG, manifest["version"]), orjson.dumps(manifest), left)
 
 
 def _current_body(sources: dict[str, dict]) -> tuple[bytes, str]:
@@ -274,7 +266,9 @@ def staged_record(at: datetime, body: bytes, sources: dict[str, dict]) -> None:
 
 
 def _restaged_record(schedule: AirtimeSchedule, body: bytes, sources: dict[str, dict]) -> None:
-    staged = (Family.objects.get(name=CATALOG).manifest or {}).get("staged") or {}
+    row = Family.objects.get(name=CATALOG)
+    release = releases.release_get(CATALOG, row.staged_version)
+    staged = release.facts if release else {}
     try:
         before, against = _current_body(sources)
     except CacheError:
@@ -319,30 +313,30 @@ def schedule_cancel(schedule_id: int, cancelled_by: str) -> AirtimeSchedule | No
 
 def staged_at() -> datetime | None:
     """When the catalog's staged version becomes current, as its SQL row records it."""
-    row = Family.objects.filter(name=CATALOG).only("manifest").first()
-    staged = (row.manifest or {}).get("staged") if row else None
-    return time_parse(staged["activate_at"]) if staged else None
+    return Family.objects.filter(name=CATALOG).values_list("staged_at", flat=True).first()
 
 
 def unready(now: datetime | None = None) -> datetime | None:
-    """The next boundary when it is near (or passed) with no staged version for it; None when all is ready."""
+    """The next boundary when it is near (or passed) with no staged version for it, or falling inside a pin (the
+    pinned version stays current through it); None when all is ready."""
     now = now or clock.now_seconds()
     # One query, as pages count theirs: the catalog's row with its next pending schedule alongside.
     scheduled = pending().filter(at__gt=now).order_by("at").values("at")[:1]
     row = (
         Family.objects.filter(name=CATALOG)
         .annotate(scheduled=Subquery(scheduled))
-        .only("next_boundary", "manifest")
+        .only("next_boundary", "current_version", "staged_at", "pinned_at")
         .first()
     )
-    if row is None or not row.manifest:
+    if row is None or not row.current_version:
         return None
     boundary = min((t for t in (row.next_boundary, row.scheduled) if t is not None), default=None)
     if boundary is None:
         return None
     near = (boundary - now).total_seconds() <= min(settings.CACHEOPS_STAGE_AHEAD_SECONDS, READY_MARGIN_S)
-    staged = row.manifest.get("staged")
-    return boundary if near and not (staged and time_parse(staged["activate_at"]) == boundary) else None
+    if row.pinned_at is not None:
+        return boundary if near or boundary >= row.pinned_at else None
+    return boundary if near and row.staged_at != boundary else None
 
 
 def readiness_tick() -> None:

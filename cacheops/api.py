@@ -31,6 +31,8 @@ READ_METHODS = ("GET", "HEAD")
 VERSION = re.compile(r"[0-9a-f]{16}")
 INDEX = re.compile(r"(0|[1-9][0-9]{0,3})")
 IMMUTABLE = "public, max-age=31536000, immutable"
+# Release decisions readers act on, not part of the public manifest (a staged version is unreleased content).
+INTERNAL = ("staged", "revision", "purged", "pinned")
 
 
 @dataclass
@@ -141,7 +143,7 @@ def manifest(request: HttpRequest) -> Served:
     if held is None:
         return Served(_unavailable(), l1_hit=False)
     listed = [{**entry, "url": keys.chunk_path(held.version, entry)} for entry in held.manifest["chunks"]]
-    public = orjson.dumps({k: v for k, v in held.manifest.items() if k != "staged"} | {"chunks": listed})
+    public = orjson.dumps({k: v for k, v in held.manifest.items() if k not in INTERNAL} | {"chunks": listed})
     cache = cache_control(held.boundary, max_age=settings.CACHEOPS_MANIFEST_MAX_AGE)
     # Named by its bytes: the same version's manifest changes (stale, expires_at, next_boundary...).
     response = _body(request, public, etag=f'"m-{chunks.sha16(public)}"', cache=cache)
@@ -154,6 +156,8 @@ def chunk(request: HttpRequest, version: str, index: str, digest: str) -> Served
     if not VERSION.fullmatch(version) or not INDEX.fullmatch(index) or not VERSION.fullmatch(digest):
         return Served(error(404, "no such chunk"))
     reader = reader_get()
+    if version in reader.purged:
+        return Served(error(410, f"version {version} was taken down"), row=None)
     if _held(request)[0] is None:  # a process that just started waits for its first version, as the catalog does
         return Served(_unavailable(), l1_hit=False)
     # A staged version is unreleased content: before its instant only the CDN, with the edge token, may fetch it.

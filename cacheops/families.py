@@ -9,8 +9,6 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from cms.domain import time_parse
-
 from .models import Family
 
 CATALOG = "catalog"
@@ -28,32 +26,13 @@ def generation_take(family: str) -> int:
 
 @contextlib.contextmanager
 def family_locked(family: str) -> Iterator[Family]:
-    """Hold the row of `family` until the block ends; every write of its manifest happens inside one."""
+    """Hold the row of `family` until the block ends: every change of its release state happens inside one."""
     Family.objects.get_or_create(name=family)
     with transaction.atomic():
         # select_for_update is a no-op on SQLite, which takes its write lock at a transaction's first write:
         # writing the row first serializes both databases the same way.
         Family.objects.filter(name=family).update(updated_at=timezone.now())
         yield Family.objects.select_for_update().get(name=family)
-
-
-def family_record(
-    row: Family, manifest: dict | None, *, generation: int | None = None, previous: str | None = None
-) -> None:
-    """Note on a locked row the manifest the cache now names current (and the generation that published it).
-
-    The row keeps a copy, so pages and progress bars read SQL, never the shared cache. `previous` is for a
-    removed manifest (None): the version it named.
-    """
-    row.manifest = manifest
-    row.current_version = manifest["version"] if manifest else ""
-    row.previous_version = (manifest.get("previous_version") if manifest else previous) or ""
-    row.next_boundary = time_parse(manifest.get("next_boundary")) if manifest else None
-    staged = manifest.get("staged") if manifest else None
-    row.staged_version = staged["version"] if staged else ""
-    if generation is not None:
-        row.published_generation = max(row.published_generation, generation)
-    row.save()
 
 
 def families_read() -> list[str]:

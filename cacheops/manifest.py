@@ -34,9 +34,13 @@ class Manifest(TypedDict, total=False):
     built_at: str
     expires_at: str
     next_boundary: str | None
+    # Release decisions, in the current manifest only (projected from SQL; never in a per-version copy).
     previous_version: str | None
     staged: dict | None
     stale: bool
+    pinned: bool
+    revision: int
+    purged: list[str]
 
 
 def manifest_read(family: str) -> Manifest | None:
@@ -51,10 +55,13 @@ def manifest_version_read(family: str, version: str) -> Manifest | None:
     return orjson.loads(raw) if raw else None
 
 
-def purged_version(family: str) -> str | None:
-    """The version of `family` a purge removed, which readers must stop serving, if any."""
+def purged_read(family: str) -> list[str]:
+    """The versions of `family` purges took down, as written when no version is current."""
     raw = backend_get().get(keys.purged_key(family))
-    return raw.decode() if raw else None
+    try:
+        return [str(v) for v in orjson.loads(raw)] if raw else []
+    except (orjson.JSONDecodeError, TypeError):
+        return []
 
 
 def manifest_ttl_left(manifest: Manifest) -> float:

@@ -75,22 +75,66 @@ class Operation(models.Model):
 
 
 class Family(models.Model):
-    """The publication state of one family: publication order is decided on this row, never in the cache."""
+    """The release state of one family, changed only by `cacheops.releases` under this row's lock.
+
+    The cache's manifest is a projection of this row and the family's `Release` rows; nothing reads it back to
+    decide anything.
+    """
 
     name = models.CharField(max_length=80, primary_key=True)
     current_version = models.CharField(max_length=16, blank=True)
+    # The newest intact earlier version that was current and is not purged (what "roll back" restores).
     previous_version = models.CharField(max_length=16, blank=True)
-    # Taken by each build before it reads content; a build publishes only above the published one.
+    # The newest build's version: current unless a pin holds another one or a purge held it back.
+    latest_version = models.CharField(max_length=16, blank=True)
+    # Taken by each build before it reads content; a build is recorded only above the last recorded one.
     generation = models.PositiveBigIntegerField(default=0)
     published_generation = models.PositiveBigIntegerField(default=0)
+    # Bumped by every change of this state; the manifest carries it so readers order what they see.
+    revision = models.PositiveBigIntegerField(default=0)
     staged_version = models.CharField(max_length=16, blank=True)
+    staged_at = models.DateTimeField(null=True, blank=True)
+    # When the newest build's content changes by itself (its next publish_at or expire_at).
     next_boundary = models.DateTimeField(null=True, blank=True)
-    # A copy of the current manifest as published (sizes, chunks, as-of, expiry): pages read it, not the cache.
+    stale = models.BooleanField(default=False)
+    # A pin (a rollback) holds the current version through builds, ticks and airtimes until resumed.
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    pinned_by = models.CharField(max_length=150, blank=True)
+    pin_reason = models.CharField(max_length=500, blank=True)
+    # What builds made while pinned, compared with the pinned version (catalog only): {"version", "changes"}.
+    waiting = models.JSONField(null=True, blank=True)
+    # A build produced a purged version again (the store still holds it): {"version", "changes"}.
+    held_back = models.JSONField(null=True, blank=True)
+    # The projection as last written to the cache: pages read it, never the cache.
     manifest = models.JSONField(null=True, blank=True)
+    # The CDN invalidation the last release change sent: {"id", "status", "paths", "at"} or {"error"}.
+    cdn = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return self.name
+
+
+class Release(models.Model):
+    """One version of a family: the facts of its snapshot, and what the family did with it."""
+
+    family = models.CharField(max_length=80)
+    version = models.CharField(max_length=16)
+    # The version's manifest facts: codec, sizes, chunks, as_of, built_at, expires_at, next_boundary.
+    facts = models.JSONField()
+    recorded_at = models.DateTimeField()
+    # When it last stopped being current (None while current, or if it never was).
+    current_from = models.DateTimeField(null=True, blank=True)
+    current_until = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    purged_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["family", "version"], name="cacheops_release_once")]
+        indexes = [models.Index(fields=["family", "current_until"], name="cacheops_release_earlier")]
+
+    def __str__(self) -> str:
+        return f"{self.family} {self.version}"
 
 
 class TrafficMinute(models.Model):

@@ -11,7 +11,7 @@ from django.conf import settings
 from cms.domain import time_parse, time_text
 from cms.enqueue import task_send
 
-from . import airtime, chunks, clock, families, fragments, lock, pending, publisher
+from . import airtime, chunks, clock, families, fragments, lock, pending, publisher, releases
 from .backends import CacheError
 from .errors import BuildBusy, FutureAsOf, PublishError
 from .families import families_read
@@ -19,6 +19,7 @@ from .manifest import manifest_read, manifest_ttl_left
 from .models import Family, Operation, PendingChange
 from .oplog import operation_log
 from .pacing import Pace
+from .releases import Published
 from .snapshot import catalog_body, next_boundary, program_body
 
 CATALOG = "catalog"
@@ -51,8 +52,15 @@ def as_of_check(as_of: datetime | None) -> datetime:
 
 
 def _version(family: str) -> str:
-    manifest = manifest_read(family)
-    return manifest["version"] if manifest else ""
+    return Family.objects.filter(name=family).values_list("current_version", flat=True).first() or ""
+
+
+def version_publish(
+    family: str, body: bytes, *, as_of: datetime, generation: int, next_boundary: str | None, progress=None
+):
+    """Write `body`'s chunks unless the cache holds them, then record the build in the release state."""
+    facts, written = publisher.version_ensure(family, body, as_of=as_of, next_boundary=next_boundary, progress=progress)
+    return releases.built(family, facts, generation=generation, written=written)
 
 
 def rebuild_request(
@@ -112,7 +120,7 @@ def catalog_rebuild(
             progress("assemble", 0, 1)
             body = catalog_body(sources.values(), as_of)
             boundary = next_boundary(sources.values(), as_of)
-            result = publisher.publish(
+            result = version_publish(
                 CATALOG, body, as_of=as_of, generation=generation, next_boundary=boundary, progress=progress
             )
             pending.changes_done(op, [CATALOG])
@@ -148,14 +156,11 @@ def _stage_near(sources: dict[str, dict], boundary: str | None, progress) -> str
         return ""
     body = catalog_body(sources.values(), at)
     try:
-        result = publisher.stage(
-            CATALOG,
-            body,
-            activate_at=at,
-            generation=families.generation_take(CATALOG),
-            next_boundary=next_boundary(sources.values(), at),
-            progress=progress,
+        generation = families.generation_take(CATALOG)
+        facts, _ = publisher.version_ensure(
+            CATALOG, body, as_of=at, next_boundary=next_boundary(sources.values(), at), progress=progress
         )
+        result = releases.staged(CATALOG, facts, activate_at=at, generation=generation)
     except (PublishError, CacheError) as exc:
         # What was published stays; the airtime sweep stages again within seconds.
         logger.warning("Staging the catalog as of %s failed: %s", boundary, exc)
@@ -216,7 +221,7 @@ def program_rebuild(
             source = fragments.sources_load([program_id]).get(program_id)
             body = program_body(source, as_of)
             boundary = next_boundary([source] if source else [], as_of)
-            result = publisher.publish(family, body, as_of=as_of, generation=generation, next_boundary=boundary)
+            result = version_publish(family, body, as_of=as_of, generation=generation, next_boundary=boundary)
             if result.outcome == "superseded":
                 # A catalog build publishes programs it read before taking their generation, so the build that won
                 # may hold older content than these changes: they get one more build (the sweep's).
@@ -243,9 +248,9 @@ def invalidate(*, family: str = CATALOG, hard: bool = False, requested_by: str =
     with operation_log("invalidate-hard" if hard else "invalidate", family, requested_by) as op:
         op.version_before = _version(family)
         if hard:
-            publisher.manifest_remove(family)
+            releases.removed(family)
         else:
-            publisher.manifest_mark_stale(family)
+            releases.stale_marked(family)
         op.result = "done"
     if not hard:
         rebuild_request(family=family, requested_by=requested_by)
@@ -258,21 +263,18 @@ def prewarm(*, family: str = CATALOG, requested_by: str = "", progress=None) -> 
         family_rebuild(family=family, requested_by=requested_by, progress=progress)
     with operation_log("prewarm", family, requested_by) as op, lock.build_lock(family):
         op.version_before = _version(family)
-        manifest = publisher.ttl_refresh(family, progress=progress)
-        op.version_after = manifest["version"] if manifest else ""
-        op.result = "done" if manifest else "empty"
+        result = ttl_refresh(family, progress)
+        op.version_after = result.version if result else ""
+        op.result = "done" if result else "empty"
     return op
 
 
-def rollback(*, family: str = CATALOG, requested_by: str = "") -> Operation:
-    """Make the previous version current again."""
-    with operation_log("rollback", family, requested_by) as op, lock.build_lock(family):
-        generation = families.generation_take(family)
-        op.version_before = _version(family)
-        result = publisher.rollback(family, generation=generation)
-        op.version_after = result.version
-        op.result = "superseded" if result.outcome == "superseded" else "done"
-    return op
+def ttl_refresh(family: str, progress=None) -> Published | None:
+    """Write the current version's chunks again with a fresh TTL, then the manifest; None if nothing is current."""
+    release = releases.release_get(family, _version(family))
+    if release is None:
+        return None
+    return releases.refreshed(family, publisher.chunks_refresh(release.facts, progress))
 
 
 def ttl_refresh_due(*, requested_by: str = "beat") -> list[str]:
@@ -285,7 +287,7 @@ def ttl_refresh_due(*, requested_by: str = "beat") -> list[str]:
             continue
         try:
             with operation_log("refresh_ttl", family, requested_by) as op, lock.build_lock(family):
-                publisher.ttl_refresh(family)
+                ttl_refresh(family)
                 op.version_before = op.version_after = manifest["version"]
                 op.result = "done"
         except BuildBusy:
@@ -331,16 +333,15 @@ def airtime_due(*, requested_by: str = "beat") -> str:
     only, so a tick with nothing to do costs the shared cache nothing.
     """
     row = Family.objects.filter(name=CATALOG).first()
-    if row is None or not row.manifest:
+    if row is None or not row.latest_version:
         return "idle"
-    now, staged = clock.now_seconds(), row.manifest.get("staged")
-    staged_at = time_parse(staged["activate_at"]) if staged else None
-    if staged_at is not None and staged_at <= now:
+    now, staged_at = clock.now_seconds(), row.staged_at
+    if staged_at is not None and staged_at <= now and row.pinned_at is None:
         op = catalog_activate(requested_by=requested_by)
         airtime.activation_record(staged_at, op.result, op.detail)
         return op.result
     airtime.passed_record(now)
-    if row.next_boundary is not None and row.next_boundary <= now:
+    if row.next_boundary is not None and row.next_boundary <= now and row.pinned_at is None:
         # Nothing was staged for it (no worker ran, or staging failed): build as of now, and say how late.
         late = (now - row.next_boundary).total_seconds()
         op = catalog_rebuild(requested_by=requested_by)
@@ -373,7 +374,7 @@ def catalog_unstage(*, requested_by: str = "") -> Operation:
     """Remove the catalog's staged version, whose instant is no longer a boundary ahead."""
     with operation_log("unstage", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
         op.version_before = op.version_after = _version(CATALOG)
-        result = publisher.unstage(CATALOG, generation=families.generation_take(CATALOG))
+        result = releases.unstaged(CATALOG, generation=families.generation_take(CATALOG))
         op.result = result.outcome if result else "idle"
     return op
 
@@ -383,7 +384,10 @@ def catalog_activate(*, requested_by: str = "") -> Operation:
     with operation_log("activate", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
         op.version_before = _version(CATALOG)
         now = clock.now_seconds()
-        result = publisher.activate(CATALOG, now=now, generation=families.generation_take(CATALOG))
+        staged = releases.release_get(CATALOG, Family.objects.get(name=CATALOG).staged_version)
+        if staged is not None and not publisher.complete(staged.facts):
+            raise PublishError(f"staged version {staged.version} of {CATALOG} lost chunks before its activation")
+        result = releases.activated(CATALOG, now=now, generation=families.generation_take(CATALOG))
         if result is None:
             op.result, op.version_after = "idle", op.version_before
             return op

@@ -1,77 +1,52 @@
-"""Write snapshots to the shared cache: chunks first, verified, then the manifest swap on the family's SQL row.
+"""Write versions to the shared cache: chunks first, read back and verified, and the manifest as projected.
 
-The only module that writes cache keys (the build lock aside). A manifest never outlives a chunk it names:
-every manifest write takes its TTL from `expires_at`, which is never later than its chunks' expiry.
+The only module that writes cache keys (the build lock aside); what is current is decided by `releases`. A manifest
+never outlives a chunk it names: each write takes its TTL from `expires_at`, never later than its chunks' expiry.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 import orjson
 from django.conf import settings
 
 from cms.domain import time_parse, time_text
 
-from . import chunks, clock, families, keys
+from . import chunks, clock, keys
 from .backends import backend_get
 from .errors import PublishError
-from .manifest import Manifest, chunks_fetch, manifest_read, manifest_version_read
-from .models import Family
+from .manifest import Manifest, chunks_fetch
+from .models import Release
 
 Progress = Callable[[str, int, int], None]
-Outcome = Literal["published", "unchanged", "superseded", "staged", "unstaged"]
-
-
-@dataclass
-class Published:
-    """What a publish left current: `version` is the current version afterwards, whoever published it."""
-
-    family: str
-    version: str
-    previous: str | None
-    outcome: Outcome
 
 
 def _silent(stage: str, done: int, total: int) -> None:
     return None
 
 
-def publish(
-    family: str,
-    body: bytes,
-    *,
-    as_of: datetime,
-    generation: int,
-    next_boundary: str | None = None,
-    progress: Progress | None = None,
-) -> Published:
-    """Publish `body` as the current version of `family`, unless it already is or a later build published first.
-
-    `next_boundary` is when the content changes by itself (a publish_at or expire_at after `as_of`): no reader
-    lets a cache keep a response past it.
-    """
-    progress = progress or _silent
-    current = manifest_read(family)
+def version_ensure(
+    family: str, body: bytes, *, as_of: datetime, next_boundary: str | None, progress: Progress | None = None
+) -> tuple[Manifest, bool]:
+    """The facts of `body` as a version of `family` whose chunks are all in the cache, and whether they had to be
+    written (they are not, while the cache holds them all)."""
     version = chunks.sha16(body)
-    same = current and current["version"] == version and current.get("next_boundary") == next_boundary
-    if same and not current.get("stale") and _complete(current):
-        unchanged = _unchanged_record(family, version, generation)
-        if unchanged is not None:
-            return unchanged
-
-    manifest = version_write(family, body, as_of=as_of, next_boundary=next_boundary, progress=progress)
-    return manifest_swap(family, manifest, generation=generation)
+    known = Release.objects.filter(family=family, version=version).values_list("facts", flat=True).first()
+    if known and time_parse(known["expires_at"]) > clock.now() and complete(known):
+        facts = {**known, "as_of": time_text(as_of), "built_at": time_text(clock.now()), "next_boundary": next_boundary}
+        _copy_write(facts)
+        return facts, False
+    return version_write(family, body, as_of=as_of, next_boundary=next_boundary, progress=progress), True
 
 
 def version_write(
-    family: str, body: bytes, *, as_of: datetime, next_boundary: str | None, progress: Progress
+    family: str, body: bytes, *, as_of: datetime, next_boundary: str | None, progress: Progress | None = None
 ) -> Manifest:
-    """Write the chunks of `body` and read them back; return the manifest naming them (not yet published)."""
+    """Write the chunks of `body` and read them back; return the facts naming them (not current yet)."""
+    progress = progress or _silent
     codec = settings.CACHEOPS_CODEC
     compressed = chunks.compress(body, codec)
     zsha, sha256 = chunks.sha16(compressed), hashlib.sha256(compressed).hexdigest()
@@ -81,14 +56,13 @@ def version_write(
         for c in pieces
     ]
     expires = _chunks_write(entries, [piece.data for piece in pieces], progress, "write")
-    # Read back before the swap: a reader must never find a manifest whose chunks are not there.
+    # Read back before any manifest names them: a reader must never find a manifest whose chunks are not there.
     try:
         chunks.join(backend_get().get_many([e["key"] for e in entries]), entries, sha256)
     except chunks.ChunkError as exc:
         raise PublishError(f"verification failed: {exc}") from exc
     progress("verify", len(entries), len(entries))
-
-    return {
+    facts: Manifest = {
         "name": family,
         "version": chunks.sha16(body),
         "codec": codec,
@@ -100,37 +74,29 @@ def version_write(
         "built_at": time_text(clock.now()),
         "expires_at": time_text(expires),
         "next_boundary": next_boundary,
-        "previous_version": None,
-        "staged": None,
-        "stale": False,
     }
+    _copy_write(facts)
+    return facts
 
 
-def _complete(manifest: Manifest) -> bool:
-    # NOTE: reads the whole snapshot once per unchanged build; caches evict chunks (read once per version)
-    # long before the manifest (read every second), so presence alone is worth checking.
+def complete(facts: Manifest) -> bool:
+    """Whether every chunk of a version is in the cache, with its bytes."""
     try:
-        chunks_fetch(manifest)
+        chunks_fetch(facts)
     except chunks.ChunkError:
         return False
     return True
 
 
-def _unchanged_record(family: str, version: str, generation: int) -> Published | None:
-    """Record that `version`, complete in the cache, is still current as of `generation`; None if it no longer is."""
-    with families.family_locked(family) as row:
-        if row.published_generation >= generation:
-            return _superseded(row)
-        current = manifest_read(family)
-        # An older build may have swapped since the first look: then this build publishes after all.
-        if not current or current["version"] != version or current.get("stale"):
-            return None
-        families.family_record(row, current, generation=generation)
-        return Published(family, version, current.get("previous_version"), "unchanged")
+def _left(facts: Manifest) -> float:
+    # expires_at has whole seconds, truncated: a key written with this lifetime never outlives the chunks.
+    return (time_parse(facts["expires_at"]) - clock.now()).total_seconds()
 
 
-def _superseded(row: Family) -> Published:
-    return Published(row.name, row.current_version, row.previous_version or None, "superseded")
+def _copy_write(facts: Manifest) -> None:
+    """The per-version copy: the facts of one version (for readers of an older version and the edge)."""
+    if (left := _left(facts)) >= 0.001:
+        backend_get().set(keys.manifest_version_key(facts["name"], facts["version"]), orjson.dumps(facts), left)
 
 
 def _chunks_write(entries: list, datas: list[bytes], progress: Progress, stage: str) -> datetime:
@@ -144,176 +110,51 @@ def _chunks_write(entries: list, datas: list[bytes], progress: Progress, stage: 
     return expires
 
 
-def _chunks_rewrite(manifest: Manifest, progress: Progress, stage: str) -> Manifest:
-    """Write the chunks of `manifest` again with a fresh TTL; return it with the matching `expires_at`."""
+def chunks_refresh(facts: Manifest, progress: Progress | None = None) -> Manifest:
+    """Write the chunks of a version again with a fresh TTL; return its facts with the matching `expires_at`.
+
+    PublishError if a chunk is gone: only a build can write that version again.
+    """
     try:
-        compressed = chunks_fetch(manifest)
+        compressed = chunks_fetch(facts)
     except chunks.ChunkError as exc:
-        raise PublishError(f"version {manifest['version']} of {manifest['name']} is no longer complete: {exc}") from exc
-    entries = manifest["chunks"]
+        raise PublishError(
+            f"version {facts['version']} of {facts['name']} is no longer complete in the cache: {exc}"
+        ) from exc
+    entries = facts["chunks"]
     starts = [sum(e["bytes"] for e in entries[: entry["index"]]) for entry in entries]
     datas = [compressed[start : start + entry["bytes"]] for start, entry in zip(starts, entries, strict=True)]
-    expires = _chunks_write(entries, datas, progress, stage)
-    return {**manifest, "expires_at": time_text(expires)}
+    expires = _chunks_write(entries, datas, progress or _silent, "refresh")
+    refreshed = {**facts, "expires_at": time_text(expires)}
+    _copy_write(refreshed)
+    return refreshed
 
 
-def _manifest_write(family: str, manifest: Manifest, *, with_copy: bool = True) -> bool:
-    """Write `manifest` as current (and its per-version copy) to live until its `expires_at` and no longer."""
-    # expires_at has whole seconds, truncated: the key never outlives the chunks it names.
-    left = (time_parse(manifest["expires_at"]) - clock.now()).total_seconds()
-    if left < 0.001:
-        return False
-    backend, raw = backend_get(), orjson.dumps(manifest)
-    if with_copy:
-        backend.set(keys.manifest_version_key(family, manifest["version"]), raw, left)
-    backend.set(keys.manifest_key(family), raw, left)
-    return True
-
-
-def manifest_swap(family: str, manifest: Manifest, *, generation: int) -> Published:
-    """Make `manifest` current unless a build of a later generation published first."""
-    # The cache writes happen inside the row's transaction: one that fails leaves the row as it was.
-    with families.family_locked(family) as row:
-        if row.published_generation >= generation:
-            return _superseded(row)
-        current = manifest_read(family)
-        manifest["previous_version"] = _previous_version(current, manifest["version"])
-        _staged_keep(current, manifest)
-        if not _manifest_write(family, manifest):
-            raise PublishError(f"the chunks of {family} {manifest['version']} expired before its manifest was written")
-        families.family_record(row, manifest, generation=generation)
-    return Published(family, manifest["version"], manifest["previous_version"], "published")
-
-
-def _staged_keep(current: Manifest | None, manifest: Manifest) -> None:
-    """Carry the staged version over to `manifest` when it still stages the same boundary.
-
-    Readers then keep what they fetched ahead; the build that published `manifest` stages again right after
-    if the content of that instant changed.
-    """
-    staged = current.get("staged") if current else None
-    if staged and staged["activate_at"] == manifest.get("next_boundary") and staged["version"] != manifest["version"]:
-        manifest["staged"] = staged
-        # The manifest names the staged chunks too: it must not outlive them.
-        manifest["expires_at"] = min(manifest["expires_at"], staged["expires_at"])
-
-
-def stage(
-    family: str,
-    body: bytes,
-    *,
-    activate_at: datetime,
-    generation: int,
-    next_boundary: str | None,
-    progress: Progress | None = None,
-) -> Published:
-    """Write the version that becomes current at `activate_at`, then name it in the current manifest's `staged`.
-
-    Its chunks are written and read back first, and the current manifest never outlives them.
-    """
-    current, version, when = manifest_read(family), chunks.sha16(body), time_text(activate_at)
-    staged = current.get("staged") if current else None
-    if staged and staged["version"] == version and staged["activate_at"] == when and _complete(staged):
-        return Published(family, current["version"], current.get("previous_version"), "unchanged")
-    manifest = version_write(family, body, as_of=activate_at, next_boundary=next_boundary, progress=progress or _silent)
-    with families.family_locked(family) as row:
-        if row.published_generation >= generation:
-            return _superseded(row)
-        current = manifest_read(family)
-        if current is None:
-            raise PublishError(f"{family} has no current version to stage a later one behind")
-        current["staged"] = {**manifest, "activate_at": when}
-        current["expires_at"] = min(current["expires_at"], manifest["expires_at"])
-        if not _manifest_write(family, current, with_copy=False):
-            raise PublishError(f"the current version of {family} expires before the staged one could be named")
-        families.family_record(row, current, generation=generation)
-    return Published(family, current["version"], current.get("previous_version"), "staged")
-
-
-def unstage(family: str, *, generation: int) -> Published | None:
-    """Remove the staged version from the current manifest (its chunks expire by themselves); None if none is staged."""
-    with families.family_locked(family) as row:
-        if row.published_generation >= generation:
-            return _superseded(row)
-        current = manifest_read(family)
-        if not current or not current.get("staged"):
-            return None
-        current["staged"] = None
-        if not _manifest_write(family, current, with_copy=False):
-            raise PublishError(f"the current version of {family} expired before its staged version could be removed")
-        families.family_record(row, current, generation=generation)
-    return Published(family, current["version"], current.get("previous_version"), "unstaged")
-
-
-def activate(family: str, *, now: datetime, generation: int) -> Published | None:
-    """Make the staged version current once `now` has reached its activation; None when none is due."""
-    current = manifest_read(family)
-    staged = current.get("staged") if current else None
-    if not staged or time_parse(staged["activate_at"]) > now:
+def chunks_intact(facts: Manifest) -> Manifest | None:
+    """`chunks_refresh`, or None when the version is no longer complete."""
+    try:
+        return chunks_refresh(facts)
+    except PublishError:
         return None
-    manifest = {k: v for k, v in staged.items() if k != "activate_at"}
-    if not _complete(manifest):
-        raise PublishError(f"staged version {manifest['version']} of {family} lost chunks before its activation")
-    return manifest_swap(family, manifest, generation=generation)
 
 
-def _previous_version(current: Manifest | None, version: str) -> str | None:
-    if current is None:
-        return None
-    return current["version"] if current["version"] != version else current.get("previous_version")
+def chunks_delete(facts: Manifest) -> None:
+    """Remove the chunks and copy of a purged version (readers and the edge have already been told)."""
+    backend = backend_get()
+    for entry in facts["chunks"]:
+        backend.delete(entry["key"])
+    backend.delete(keys.manifest_version_key(facts["name"], facts["version"]))
 
 
-def rollback(family: str, *, generation: int) -> Published:
-    """Make the previous version current again, its chunks written afresh, if they are all still there."""
-    current = manifest_read(family)
-    if not current or not current.get("previous_version"):
-        raise PublishError(f"{family} has no previous version to roll back to")
-    previous = manifest_version_read(family, current["previous_version"])
-    if previous is None:
-        raise PublishError(f"version {current['previous_version']} of {family} has expired")
-    # The copy's expiry is its first publication's: its chunks must live again before it may.
-    previous = _chunks_rewrite(previous, _silent, "refresh")
-    manifest = {**previous, "built_at": time_text(clock.now()), "stale": False}
-    return manifest_swap(family, manifest, generation=generation)
-
-
-def manifest_mark_stale(family: str) -> Manifest | None:
-    """Flag the current manifest stale, for the rest of its life; readers keep using it until a rebuild."""
-    with families.family_locked(family) as row:
-        manifest = manifest_read(family)
-        if manifest is not None:
-            manifest["stale"] = True
-            _manifest_write(family, manifest, with_copy=False)
-            families.family_record(row, manifest)
-    return manifest
-
-
-def manifest_remove(family: str, *, forget: bool = False) -> Manifest | None:
-    """Remove the pointer to the current version (chunks expire by themselves).
-
-    With `forget` (a purge), readers are also told to drop that version from memory; otherwise they keep serving
-    it, as after a cache restart.
-    """
-    with families.family_locked(family) as row:
-        manifest = manifest_read(family)
-        if forget and manifest is not None:
-            backend_get().set(keys.purged_key(family), manifest["version"].encode(), settings.CACHEOPS_TTL_SECONDS)
-        backend_get().delete(keys.manifest_key(family))
-        families.family_record(row, None, previous=manifest["version"] if manifest else row.previous_version)
-    return manifest
-
-
-def ttl_refresh(family: str, progress: Progress | None = None) -> Manifest | None:
-    """Write the current version's chunks, then its manifest, again with a fresh TTL."""
-    manifest = manifest_read(family)
+def projection_write(family: str, manifest: Manifest | None, purged: list[str]) -> None:
+    """Write the manifest the release state projects (or remove it), to live until its `expires_at` only."""
+    backend = backend_get()
     if manifest is None:
-        return None
-    refreshed = _chunks_rewrite(manifest, progress or _silent, "refresh")
-    with families.family_locked(family) as row:
-        current = manifest_read(family)
-        if current is None or current["version"] != manifest["version"]:
-            return current  # replaced or removed meanwhile: a new version carries fresh TTLs of its own
-        current["expires_at"] = refreshed["expires_at"]
-        _manifest_write(family, current)
-        families.family_record(row, current)
-    return current
+        backend.delete(keys.manifest_key(family))
+        if purged:
+            # No manifest to carry the list: readers read it here when they find none.
+            backend.set(keys.purged_key(family), orjson.dumps(purged), settings.CACHEOPS_TTL_SECONDS)
+        return
+    if (left := _left(manifest)) < 0.001:
+        raise PublishError(f"the chunks of {family} {manifest['version']} expire before its manifest could be written")
+    backend.set(keys.manifest_key(family), orjson.dumps(manifest), left)

@@ -24,7 +24,7 @@ from cms.domain import time_parse
 
 from . import airtime, chunks, clock, metrics, operations
 from .backends import CacheError, backend_get
-from .manifest import Manifest, manifest_read, manifest_version_read, purged_version
+from .manifest import Manifest, manifest_read, manifest_version_read, purged_read
 from .snapshot import canonical
 
 CATALOG = operations.CATALOG
@@ -37,9 +37,11 @@ logger = logging.getLogger(__name__)
 class Held:
     """One version in memory: its manifest, its chunks, and what is derived from them once."""
 
-    def __init__(self, manifest: Manifest, parts: list[bytes]) -> None:
+    def __init__(self, manifest: Manifest, parts: list[bytes], revision: int = 0) -> None:
         self._manifest = manifest
         self.boundary = time_parse(manifest.get("next_boundary"))
+        # The release state's revision this version was taken from: only a later one may go back in time.
+        self.revision = revision
         self.parts = parts
         self.stream = b"".join(parts)
         self._lock = threading.Lock()
@@ -51,6 +53,10 @@ class Held:
     @property
     def version(self) -> str:
         return self.manifest["version"]
+
+    @property
+    def as_of(self) -> datetime:
+        return time_parse(self._manifest["as_of"])
 
     @property
     def manifest(self) -> Manifest:
@@ -105,6 +111,8 @@ class Reader:
         self._flushed_at = time.monotonic()
         self.polled_at: float | None = None
         self.cache_state = "not polled yet"
+        # Versions a purge took down: never served again, their chunk URLs answer 410.
+        self.purged: frozenset[str] = frozenset()
 
     # -- the request path: memory only, except the bounded wait of a process that holds nothing --
 
@@ -124,7 +132,7 @@ class Reader:
         self._ensure_started()
         self._activate_due()
         for held in (self._held, self._previous, self._staged if embargoed else None):
-            if held is not None and held.version == version:
+            if held is not None and held.version == version and version not in self.purged:
                 return held
         return None
 
@@ -189,10 +197,16 @@ class Reader:
             connections.close_all()
 
     def poll(self) -> None:
-        """One round: read the manifest; switch to a new version once its chunks are fetched and verified."""
+        """One round: read the manifest; switch to a new version once its chunks are fetched and verified.
+
+        What is served follows the release state's revisions: a version as of an earlier instant than the one held
+        replaces it only when a later revision says so (a rollback, a purge), never because a poll read the
+        manifest just before a request thread switched at an airtime.
+        """
         seen_at = clock.now()
         try:
             manifest = manifest_read(self.family)
+            purged = manifest.get("purged", []) if manifest else purged_read(self.family)
         except CacheError as exc:
             self._cache_error("get", exc)
             return
@@ -200,49 +214,58 @@ class Reader:
         self.polled_at = time.monotonic()
         if manifest is None:
             self.cache_state = "no current version"
-            self._purged_drop()
+            self._purged_drop(purged)
             self._ask("it has no current version", seen_at)
             return
         self.cache_state = "ok"
-        staged = manifest.get("staged")
         self._activate_due()
+        revision, staged = manifest.get("revision", 0), manifest.get("staged")
+        if staged and time_parse(staged["activate_at"]) <= clock.now():
+            # Its instant has passed: the staged version is current, whether a worker recorded it yet or not.
+            target = {k: v for k, v in staged.items() if k != "activate_at"} | {"previous_version": manifest["version"]}
+            self._install(target, revision, seen_at)
+            staged = None
+        else:
+            self._install(manifest, revision, seen_at)
+        self._staged_sync(staged, revision, seen_at)
+        self._purged_drop(purged)
+
+    def _install(self, manifest: Manifest, revision: int, seen_at: datetime) -> None:
         held = self._held
-        if held is not None and staged and staged["version"] == held.version:
-            return  # switched at the instant; the cache's manifest follows once a worker records the activation
         same = held is not None and held.version == manifest["version"]
         if same and _chunk_hashes(held.manifest) == _chunk_hashes(manifest):
-            held.manifest = manifest  # a refreshed TTL, a stale flag: the same chunks
-        else:
-            # A new version, or the same one chunked anew (another chunk size or codec): other bytes per chunk URL.
-            ahead = self._staged if self._staged is not None and self._staged.version == manifest["version"] else None
-            fetched = ahead or self._fetch(manifest, seen_at)
-            if fetched is None:
-                return
-            fetched.manifest = manifest
-            with self._changed:
-                if self._held is not None and not same:
-                    self._previous = self._held
-                self._held = fetched
-                self._changed.notify_all()
-            logger.info("Serving %s version %s", self.family, manifest["version"])
-        self._staged_sync(staged, seen_at)
-
-    def _purged_drop(self) -> None:
-        """Stop serving a version a purge removed (a cache restart, by contrast, leaves no such mark)."""
-        try:
-            purged = purged_version(self.family)
-        except CacheError as exc:
-            self._cache_error("get", exc)
+            held.manifest, held.revision = manifest, max(held.revision, revision)  # a refreshed TTL, a stale flag
             return
-        metrics.shared_cache_count(self.family, "get", "hit" if purged else "miss")
+        if held is not None and not same and revision <= held.revision and time_parse(manifest["as_of"]) < held.as_of:
+            return  # older content under no newer decision: what this process switched to at T stays
+        # A new version, or the same one chunked anew (another chunk size or codec): other bytes per chunk URL.
+        ahead = self._staged if self._staged is not None and self._staged.version == manifest["version"] else None
+        fetched = ahead or self._fetch(manifest, seen_at)
+        if fetched is None:
+            return
+        fetched.manifest, fetched.revision = manifest, revision
         with self._changed:
-            if self._held is not None and self._held.version == purged:
-                self._held = None
-                logger.warning("Version %s of %s was purged; no longer serving it", purged, self.family)
-            if self._previous is not None and self._previous.version == purged:
-                self._previous = None
+            if self._held is not held:
+                return  # a request thread switched meanwhile: the next round decides again
+            if held is not None and not same:
+                self._previous = held
+            self._held = fetched
+            self._changed.notify_all()
+        logger.info("Serving %s version %s", self.family, manifest["version"])
 
-    def _staged_sync(self, staged: dict | None, seen_at: datetime) -> None:
+    def _purged_drop(self, purged: list[str]) -> None:
+        """Stop serving versions a purge took down (a cache restart, by contrast, lists none)."""
+        if not purged:
+            return
+        self.purged = frozenset([*purged, *self.purged][:100])
+        with self._changed:
+            for name in ("_held", "_previous", "_staged"):
+                held = getattr(self, name)
+                if held is not None and held.version in self.purged:
+                    setattr(self, name, None)
+                    logger.warning("Version %s of %s was purged; no longer serving it", held.version, self.family)
+
+    def _staged_sync(self, staged: dict | None, revision: int, seen_at: datetime) -> None:
         """Hold the version the manifest stages (fetched ahead, verified), or none if it stages none."""
         if staged is None or (self._held is not None and self._held.version == staged["version"]):
             self._staged = None
@@ -253,7 +276,7 @@ class Reader:
             return
         fetched = self._fetch({k: v for k, v in staged.items() if k != "activate_at"}, seen_at)
         if fetched is not None:
-            fetched.activate_at = activate_at
+            fetched.activate_at, fetched.revision = activate_at, revision
             self._staged = fetched
 
     def _fetch(self, manifest: Manifest, seen_at: datetime) -> Held | None:
@@ -282,7 +305,7 @@ class Reader:
     def previous_fetch(self, version: str) -> Held | None:
         """Fetch the version the current manifest names as previous, once, for clients still reading it."""
         held = self._held
-        if held is None or held.manifest.get("previous_version") != version:
+        if held is None or held.manifest.get("previous_version") != version or version in self.purged:
             return None
         with self._fetch_lock:
             if (found := self.version_get(version)) is not None:

@@ -74,12 +74,6 @@ def prewarm(self, family: str = "catalog", requested_by: str = ""):
 
 
 @shared_task(**RETRY)
-def rollback(self, family: str = "catalog", requested_by: str = ""):
-    """Make the previous version current again."""
-    return operations.rollback(family=family, requested_by=requested_by).version_after
-
-
-@shared_task(**RETRY)
 def refresh_ttl(self):
     """Rewrite entries that would expire before the next run."""
     return operations.ttl_refresh_due()
@@ -106,18 +100,6 @@ def airtime():
         return operations.airtime_due(requested_by="beat")
     except BuildBusy:
         return "busy"
-
-
-@shared_task(**RETRY)
-def purge(self, family: str = "catalog", requested_by: str = ""):
-    """Forget the current version (back to the previous one if intact), then rebuild in full."""
-    from .purge import purge as family_purge
-
-    try:
-        op = family_purge(family=family, requested_by=requested_by)
-    except BuildBusy as exc:
-        raise self.retry(exc=exc, countdown=2) from exc
-    return {"result": op.result, "version": op.version_after}
 
 
 @shared_task(**RETRY)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cacheops import families, lock, publisher
+from cacheops import families, lock, operations, release_actions, releases
 from cacheops.errors import BuildBusy, PublishError
 from cacheops.families import families_read
 from cacheops.manifest import manifest_version_read, snapshot_read
@@ -20,6 +20,7 @@ AS_OF = datetime(2026, 11, 26, 14, 45, tzinfo=UTC)
 MANIFEST_FIELDS = {
     "name", "version", "codec", "raw_bytes", "compressed_bytes", "sha256", "chunks",
     "as_of", "built_at", "expires_at", "next_boundary", "previous_version", "staged", "stale",
+    "pinned", "revision", "purged",
 }  # fmt: skip
 
 
@@ -29,10 +30,12 @@ def catalog(label: str, programs: int = 200) -> bytes:
     return json.dumps({"programs": items}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def publish(body: bytes, family: str = "catalog", progress=None) -> publisher.Published:
+def publish(body: bytes, family: str = "catalog", progress=None) -> releases.Published:
     with lock.build_lock(family):
         generation = families.generation_take(family)
-        return publisher.publish(family, body, as_of=AS_OF, generation=generation, progress=progress)
+        return operations.version_publish(
+            family, body, as_of=AS_OF, generation=generation, next_boundary=None, progress=progress
+        )
 
 
 def raw_manifest(engine, family: str = "catalog") -> dict | None:
@@ -94,13 +97,14 @@ def test_the_same_content_again_rewrites_nothing_while_every_chunk_is_there(engi
     settings.CACHEOPS_CHUNK_BYTES = 300
     body = catalog("A")
     publish(body)
-    manifest_bytes = engine.get(f"{engine.prefix}:catalog:manifest")
+    chunks_before = raw_manifest(engine)["chunks"]
     keys = engine.keys()
+    settings.CACHEOPS_CHUNK_BYTES = 200  # chunks written anew would be cut differently
 
     again = publish(body)
 
     assert again.outcome == "unchanged"
-    assert engine.get(f"{engine.prefix}:catalog:manifest") == manifest_bytes
+    assert raw_manifest(engine)["chunks"] == chunks_before
     assert engine.keys() == keys
     manifest, stream = reassemble(engine)
     assert len(manifest["chunks"]) > 1 and body_of(manifest, stream) == body
@@ -131,9 +135,9 @@ def test_a_new_version_remembers_the_previous_one_and_rollback_restores_it_with_
     assert second.previous == first.version
 
     settings.CACHEOPS_TTL_SECONDS = 3600  # a rollback gives the old version a whole lifetime again
-    rolled = publisher.rollback("catalog", generation=families.generation_take("catalog"))
+    rolled = release_actions.rollback(family="catalog", requested_by="ops")
 
-    assert rolled.outcome == "published"
+    assert (rolled.result, rolled.version_after) == ("pinned", first.version)
     manifest, stream = reassemble(engine)
     assert manifest["version"] == first.version
     assert manifest["previous_version"] == second.version
@@ -150,7 +154,7 @@ def test_soft_invalidation_keeps_the_old_version_readable_until_a_rebuild_and_ne
     expires_at = raw_manifest(engine)["expires_at"]
 
     settings.CACHEOPS_TTL_SECONDS = 3600  # the invalidation must not lend the manifest a life its chunks lack
-    publisher.manifest_mark_stale("catalog")
+    releases.stale_marked("catalog")
 
     manifest, stream = reassemble(engine)
     assert manifest["stale"] is True and manifest["version"] == version
@@ -170,7 +174,7 @@ def test_hard_invalidation_removes_the_pointer(engine):
     version = publish(catalog("A")).version
     old_chunks = chunk_keys(engine)
 
-    publisher.manifest_remove("catalog")
+    releases.removed("catalog")
 
     assert raw_manifest(engine) is None
     with pytest.raises(PublishError, match="catalog has no current version"):
@@ -191,8 +195,9 @@ def test_a_build_whose_lock_was_taken_over_loses_to_the_newer_build_and_leaves_i
         if stage == "write" and done == 1:
             engine.delete(lock)
             engine.set(lock, b"another-build", 60)
+            generation = families.generation_take("catalog")
             newer.append(
-                publisher.publish("catalog", body_b, as_of=AS_OF, generation=families.generation_take("catalog"))
+                operations.version_publish("catalog", body_b, as_of=AS_OF, generation=generation, next_boundary=None)
             )
 
     late = publish(catalog("A"), progress=taken_over)
@@ -225,7 +230,7 @@ def test_ttl_refresh_pushes_expiry_later_and_keeps_the_family_listed(engine, set
     before = raw_manifest(engine)
 
     settings.CACHEOPS_TTL_SECONDS = 3600
-    publisher.ttl_refresh("catalog")
+    operations.ttl_refresh("catalog")
 
     manifest, stream = reassemble(engine)
     assert parse(manifest["expires_at"]) >= parse(before["expires_at"]) + timedelta(seconds=3500)
@@ -233,7 +238,7 @@ def test_ttl_refresh_pushes_expiry_later_and_keeps_the_family_listed(engine, set
     assert all(engine.ttl_left(c["key"]) > 3500 for c in manifest["chunks"])
     assert engine.ttl_left(f"{engine.prefix}:catalog:manifest") > 3500
     assert_manifest_dies_first(engine)
-    assert manifest_version_read("catalog", manifest["version"]) == manifest
+    assert manifest_version_read("catalog", manifest["version"]) == releases.facts_of(manifest)
     assert families_read() == ["catalog"]
 
 
@@ -268,11 +273,12 @@ def test_the_family_row_keeps_the_current_manifest_for_pages_that_must_not_read_
     assert row.manifest == first
 
     settings.CACHEOPS_TTL_SECONDS = 3600  # a refresh with another lifetime: the row follows it
-    refreshed = publisher.ttl_refresh("catalog")
+    operations.ttl_refresh("catalog")
+    refreshed = reassemble(engine)[0]
     row.refresh_from_db()
     assert refreshed["expires_at"] != first["expires_at"]
     assert row.manifest["expires_at"] == refreshed["expires_at"] == reassemble(engine)[0]["expires_at"]
 
-    publisher.manifest_remove("catalog")
+    releases.removed("catalog")
     row.refresh_from_db()
     assert row.manifest is None and row.current_version == ""
