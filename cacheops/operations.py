@@ -110,7 +110,7 @@ def catalog_rebuild(
             generation = families.generation_take(CATALOG)
             op.version_before = _version(CATALOG)
             # A cache emptied by a restart or a flush lost every family, not only the catalog: re-publish them all.
-            emptied = not op.version_before and CATALOG in families_read()
+            emptied = CATALOG in families_read() and manifest_read(CATALOG) is None
             mode = "full" if full or taken.full or emptied or not fragments.sources_exist() else "incremental"
             if mode == "full":
                 sources, refresh = fragments.sources_refresh_all()
@@ -192,7 +192,9 @@ def _program_families_publish(
             pace.spend(VERSION_READ_OPS)
             body = program_body(sources.get(program_id), as_of)
             never_published = family not in published and body == program_body(None, as_of)
-            if never_published or _version(family) == chunks.sha16(body):
+            # The cache's own manifest, not SQL's record: a family the cache lost is published again.
+            served = manifest_read(family)
+            if never_published or (served is not None and served["version"] == chunks.sha16(body)):
                 continue
         pace.spend(PROGRAM_PUBLISH_OPS)
         try:

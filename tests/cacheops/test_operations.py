@@ -11,7 +11,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from cacheops import operations, pending, tasks
+from cacheops import operations, pending, release_actions, tasks
 from cacheops.errors import BuildBusy
 from cacheops.manifest import manifest_read, snapshot_read
 from cacheops.models import Operation, PendingChange
@@ -205,15 +205,17 @@ def test_every_operation_is_logged_with_who_asked_how_long_it_took_and_the_versi
     operations.prewarm(requested_by="oki")
     assert_logged(logged(kind="prewarm"), "prewarm", "done", v2, v2)
 
-    operations.rollback(requested_by="oki")
-    assert_logged(logged(kind="rollback"), "rollback", "done", v2, v1)
+    release_actions.rollback(family="catalog", requested_by="oki", reason="wrong title")
+    assert_logged(logged(kind="rollback"), "rollback", "pinned", v2, v1)
     assert manifest_read("catalog")["version"] == v1
+    release_actions.resume(family="catalog", requested_by="oki")
+    assert_logged(logged(kind="resume"), "resume", "resumed", v1, v2)
 
     operations.invalidate(requested_by="oki")
     invalidated = logged(kind="invalidate")
-    assert_logged(invalidated, "invalidate", "done", v1, "")
+    assert_logged(invalidated, "invalidate", "done", v2, "")
     follow_up = Operation.objects.filter(kind="rebuild", family="catalog", id__gt=invalidated.id).get()
-    assert (follow_up.result, follow_up.version_before, follow_up.version_after) == ("published", v1, v2)
+    assert (follow_up.result, follow_up.version_before, follow_up.version_after) == ("published", v2, v2)
     assert not manifest_read("catalog").get("stale")
 
     operations.invalidate(hard=True, requested_by="oki")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
-from cacheops import families, operations, publisher
+from cacheops import families, operations, releases
 from cacheops.backends import backend_get
 from cacheops.families import families_read
 from cacheops.models import Family, Operation
@@ -23,8 +23,8 @@ def catalog(label: str) -> bytes:
     return json.dumps({"programs": items}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def publish(body: bytes, generation: int) -> publisher.Published:
-    return publisher.publish("catalog", body, as_of=AS_OF, generation=generation)
+def publish(body: bytes, generation: int) -> releases.Published:
+    return operations.version_publish("catalog", body, as_of=AS_OF, generation=generation, next_boundary=None)
 
 
 def current(engine) -> tuple[str, bytes]:

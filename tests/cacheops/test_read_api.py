@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cacheops import operations, publisher
+from cacheops import operations, release_actions
 from cacheops.api import cache_control
 from cacheops.backends import backend_reset
 from cacheops.keys import chunk_path
-from cacheops.models import Operation, TrafficMinute
+from cacheops.models import Family, Operation, TrafficMinute
 from cacheops.reader import reader_get, readers_stop
 from cms import services
 from cms.domain import time_parse
@@ -35,7 +35,7 @@ def api(engine, settings, transactional_db, dynamodb):
 def published(view, title="葬送のフリーレン", slug="frieren", **fields):
     """Publish a catalog holding one show; return (show, manifest, compressed stream) as read from the cache."""
     show = show_create(title, slug, episodes=("旅立ち", "魔法使いの隠し事"), **fields)
-    operations.catalog_rebuild(requested_by="test")
+    operations.catalog_rebuild(requested_by="test", full=True)
     manifest, stream = reassemble(view)
     return show, manifest, stream
 
@@ -364,7 +364,7 @@ def test_a_process_that_just_started_serves_chunks_once_it_holds_the_version(api
 
 
 def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_not(api, client, settings):
-    _, manifest, _ = published(api)
+    _, manifest, stream = published(api)
     assert wait_for(lambda: serving(client, manifest["version"]), 10)
     settings.CACHEOPS_READER_POLL_SECONDS = 3600  # the test drives the rounds itself
     readers_stop()
@@ -375,12 +375,29 @@ def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_no
     reader.poll()
     assert serving(client, manifest["version"])  # stale-if-error: still served
 
-    published(api, "ダンジョン飯", "dungeon")  # current again, then purged with no intact previous
+    _, bad, bad_stream = published(api, "ダンジョン飯", "dungeon")
     reader.poll()
-    publisher.manifest_remove("catalog", forget=True)
+    bad_url = chunk_path(bad["version"], bad["chunks"][0])
+    assert serving(client, bad["version"]) and client.get(bad_url).content == bad_stream[: bad["chunks"][0]["bytes"]]
+
+    release_actions.purge(family=operations.CATALOG, requested_by="ops")
+    reader.poll()  # one poll: the purged version is gone, the intact earlier one is served meanwhile
+    assert serving(client, manifest["version"])
+    gone = client.get(bad_url)
+    assert gone.status_code == 410 and json.loads(gone.content)["error"]["status"] == 410
+    assert (
+        client.get(chunk_path(manifest["version"], manifest["chunks"][0])).content
+        == stream[: manifest["chunks"][0]["bytes"]]
+    )
+    assert Family.objects.get(name="catalog").previous_version != bad["version"]  # never rolled back to
+
+    for entry in manifest["chunks"]:
+        api.delete(entry["key"])  # evicted: nothing intact is left to fall back on
+    release_actions.purge(family=operations.CATALOG, requested_by="ops")
     reader.poll()
-    assert reader.current() is None  # nothing intact to fall back on: 503 until the rebuild is published
+    assert reader.current() is None  # 503 until the rebuild is published
     assert client.get("/api/catalog").status_code == 503
+    assert client.get(bad_url).status_code == 410
 
 
 def test_the_manifest_etag_names_its_bytes_so_a_ttl_refresh_is_not_answered_304(api, client):
@@ -441,7 +458,7 @@ def test_a_chunk_url_never_answers_other_bytes_when_the_same_version_is_chunked_
     assert client.get(first["url"]).content == stream[:400]
 
     settings.CACHEOPS_CHUNK_BYTES = 300  # same content, same version, other chunks
-    publisher.manifest_remove(operations.CATALOG)
+    api.delete(manifest["chunks"][0]["key"])  # evicted: the build writes the version again, cut anew
     operations.catalog_rebuild(requested_by="test", full=True)
     assert wait_for(lambda: json.loads(client.get("/api/catalog/manifest").content)["chunks"][0]["bytes"] == 300, 10)
     second = json.loads(client.get("/api/catalog/manifest").content)["chunks"][0]
