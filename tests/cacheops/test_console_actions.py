@@ -6,6 +6,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from cacheops.purge import purge
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, Permission, User
 from django.db import IntegrityError, transaction
@@ -15,7 +16,6 @@ from cacheops import operations
 from cacheops.console import actions
 from cacheops.manifest import manifest_read
 from cacheops.models import ConsoleTask, Family, Operation, PendingChange
-from cacheops.purge import purge
 from cacheops.reader import readers_stop
 from cms import services
 from cms.celery import app
