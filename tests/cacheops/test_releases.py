@@ -182,3 +182,23 @@ def test_a_poll_that_read_the_manifest_before_T_never_undoes_the_switch_a_reques
     assert in_catalog(client, "最終話") and reader.current().as_of >= instant
     reader.poll()
     assert reader.current().version == row().staged_version and in_catalog(client, "最終話")
+
+
+def test_a_rollback_before_an_airtime_holds_through_T_and_resume_after_T_goes_live_at_once(night, client):
+    view, now = night
+    show = show_create("スパイファミリー", "spy", ["オペレーション〈梟〉"])
+    operations.catalog_rebuild(requested_by="test", full=True)
+    services.program_update(program_id=show.program.id, version=show.program.version, user="eri", title="誤記")
+    _, instant = staged_ahead(show, title="最終話", publish_at=True)
+    bad = row().current_version
+    assert row().staged_version
+
+    pinned = release_actions.rollback(family=CATALOG, requested_by="oki").version_after
+    assert pinned != bad and wait_for(lambda: served(client) == pinned, 10)
+    now.at = instant + timedelta(seconds=5)
+    assert operations.airtime_due() in ("idle", "staged")
+    assert row().current_version == pinned and served(client) == pinned and not in_catalog(client, "最終話")
+
+    release_actions.resume(family=CATALOG, requested_by="oki")  # the instant passed: the staged version, at once
+    assert wait_for(lambda: in_catalog(client, "最終話"), 10)
+    assert row().current_version != pinned and row().pinned_at is None
