@@ -13,6 +13,7 @@ from cacheops.reader import reader_get, readers_stop
 from cms import services
 from tests.cacheops.conftest import reassemble, show_create, wait_for
 from tests.cacheops.test_airtime import Clock, in_catalog, staged_ahead
+from tests.cacheops.test_cdn import cloudfront, distribution, sent  # noqa: F401 (fixtures)
 from tests.gate_proxy import GateProxy
 
 CATALOG = operations.CATALOG
@@ -202,3 +203,26 @@ def test_a_rollback_before_an_airtime_holds_through_T_and_resume_after_T_goes_li
     release_actions.resume(family=CATALOG, requested_by="oki")  # the instant passed: the staged version, at once
     assert wait_for(lambda: in_catalog(client, "最終話"), 10)
     assert row().current_version != pinned and row().pinned_at is None
+
+
+def test_purge_rollback_and_resume_each_send_one_cdn_invalidation_of_the_public_paths(
+    night, client, cloudfront, distribution
+):
+    view, now = night
+    show = show_create("ぼっち・ざ・ろっく！", "bocchi", ["転がるぼっち"])
+    operations.catalog_rebuild(requested_by="test", full=True)
+    wrong = services.program_update(program_id=show.program.id, version=show.program.version, user="eri", title="誤記")
+    bad = operations.catalog_rebuild(requested_by="test", full=True).version_after
+
+    release_actions.purge(family=CATALOG, requested_by="oki")
+    services.program_update(program_id=show.program.id, version=wrong.version, user="eri", title="修正")
+    operations.catalog_rebuild(requested_by="test", full=True)
+    release_actions.rollback(family=CATALOG, requested_by="oki")
+    release_actions.resume(family=CATALOG, requested_by="oki")
+
+    batches = sent(cloudfront, distribution)
+    paths = [set(batch["Paths"]["Items"]) for batch in batches]
+    common = {"/api/catalog", "/api/catalog/manifest", "/api/programs/*"}
+    assert paths == [common | {f"/api/catalog/chunks/{bad}/*"}, common, common]
+    recorded = row().cdn
+    assert recorded["id"] and recorded["status"] and recorded["paths"] == sorted(common)
