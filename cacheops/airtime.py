@@ -16,7 +16,7 @@ import orjson
 import requests
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import QuerySet, Subquery
+from django.db.models import Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 from prometheus_client import Gauge
 
@@ -41,6 +41,7 @@ EDGE_TIMEOUT_S = 10
 # The console shows this many programs or episodes per kind of change; the counts stay exact.
 DIFF_ITEMS = 100
 ENDED = (AirtimeSchedule.DONE, AirtimeSchedule.MISSED)
+CHANGES = ("added", "removed", "changed")
 
 UNREADY = Gauge(
     "airtime_airtime_unready",
@@ -108,10 +109,8 @@ def prepare(schedule_id: int, progress=None) -> AirtimeSchedule | None:
     schedule = pending().filter(id=schedule_id).first()
     if schedule is None:
         return None  # cancelled or ended meanwhile
-    sources = fragments.sources_load()
-    if not sources:
-        _note(schedule, AirtimeSchedule.FAILED, "no stored sources yet: a rebuild must run first")
-        return schedule
+    # The store itself, read consistently now: a save made since the last build is part of what goes live.
+    sources = fragments.sources_read()
     body = catalog_body(sources.values(), schedule.at)
     try:
         manifest = publisher.version_write(
@@ -129,6 +128,19 @@ def prepare(schedule_id: int, progress=None) -> AirtimeSchedule | None:
     if settings.CACHEOPS_EDGE_URL:
         edge_warm(schedule, manifest)
     return schedule
+
+
+def prepared_renew() -> int:
+    """Queue a new preparation of each schedule prepared but not staged yet (a build just published edits, which
+    its diff and edge warm-up must include); return how many."""
+    ids = list(pending().filter(result=AirtimeSchedule.PREPARED, at__gt=clock.now()).values_list("id", flat=True))
+    for schedule_id in ids:
+        try:
+            task_send(PREPARE_TASK, schedule_id)
+        except Exception:
+            # The schedule is re-diffed when it is staged in any case.
+            logger.warning("Preparing airtime %s again not queued", schedule_id, exc_info=True)
+    return len(ids)
 
 
 def _silent(stage: str, done: int, total: int) -> None:
@@ -250,6 +262,11 @@ def prepared_chunk(version: str, index: int) -> bytes | None:
     return data
 
 
+def _nothing_changes() -> Q:
+    counts = [f"changes__{kind}__{change}__count" for kind in ("programs", "episodes") for change in CHANGES]
+    return Q(prepared_version__gt="", **dict.fromkeys(counts, 0))
+
+
 def boundary_next(content_boundary: datetime | None, now: datetime) -> datetime | None:
     """The earliest of the catalog's next content boundary and the pending schedules after `now`."""
     scheduled = pending().filter(at__gt=now).order_by("at").values_list("at", flat=True).first()
@@ -286,8 +303,13 @@ def activation_record(activate_at: datetime, result: str, detail: str) -> int:
     return pending().filter(at=activate_at).update(result=AirtimeSchedule.DONE, detail=detail[:2000])
 
 
-def passed_record(now: datetime) -> int:
-    """Mark schedules whose instant passed without being activated missed; return how many."""
+def passed_record(now: datetime, current_as_of: datetime | None) -> int:
+    """Mark schedules whose instant passed without an activation: done if the current version shows the content as
+    of that instant or later (a build after T published it), else missed; return how many were missed."""
+    if current_as_of is not None:
+        pending().filter(at__lte=min(now, current_as_of)).update(
+            result=AirtimeSchedule.DONE, detail="live through a build as of its instant or later"
+        )
     return (
         pending()
         .filter(at__lte=now)
@@ -321,7 +343,8 @@ def unready(now: datetime | None = None) -> datetime | None:
     pinned version stays current through it); None when all is ready."""
     now = now or clock.now_seconds()
     # One query, as pages count theirs: the catalog's row with its next pending schedule alongside.
-    scheduled = pending().filter(at__gt=now).order_by("at").values("at")[:1]
+    # Only instants where something changes: a schedule whose prepared diff is empty needs nothing staged.
+    scheduled = pending().filter(at__gt=now).exclude(_nothing_changes()).order_by("at").values("at")[:1]
     row = (
         Family.objects.filter(name=CATALOG)
         .annotate(scheduled=Subquery(scheduled))

@@ -50,6 +50,12 @@ def sources_refresh_all() -> tuple[dict[str, dict], Refresh]:
     return sources, Refresh(sum(len(part) for part in content), skipped)
 
 
+def sources_read() -> dict[str, dict]:
+    """Every publishable program's source, read from the store now (a strongly consistent Scan), stored nowhere."""
+    built = sources_build(content_scan())
+    return {pid: source for pid, source in built.items() if source_dump(source) is not None}
+
+
 def sources_refresh(changes: Mapping[str, Sequence[Written]]) -> Refresh:
     """Re-read changed programs (Queries, written items by key); an unpublishable one keeps its last good source."""
     if not sources_exist():

@@ -124,6 +124,8 @@ def catalog_rebuild(
                 CATALOG, body, as_of=as_of, generation=generation, next_boundary=boundary, progress=progress
             )
             pending.changes_done(op, [CATALOG])
+            if result.outcome in ("published", "waiting"):
+                airtime.prepared_renew()
             op.version_after = result.version
             op.result = result.outcome
             op.detail = _build_detail(mode, refresh, body)
@@ -337,13 +339,17 @@ def airtime_due(*, requested_by: str = "beat") -> str:
     row = Family.objects.filter(name=CATALOG).first()
     if row is None or not row.latest_version:
         return "idle"
-    now, staged_at = clock.now_seconds(), row.staged_at
-    if staged_at is not None and staged_at <= now and row.pinned_at is None:
+    now, staged_at, pinned = clock.now_seconds(), row.staged_at, row.pinned_at is not None
+    if staged_at is not None and staged_at <= now:
+        if pinned:
+            return "pinned"  # the airtime waits for resume, which makes it current at once
         op = catalog_activate(requested_by=requested_by)
         airtime.activation_record(staged_at, op.result, op.detail)
         return op.result
-    airtime.passed_record(now)
-    if row.next_boundary is not None and row.next_boundary <= now and row.pinned_at is None:
+    if not pinned:
+        current = releases.release_get(CATALOG, row.current_version)
+        airtime.passed_record(now, time_parse(current.facts["as_of"]) if current else None)
+    if row.next_boundary is not None and row.next_boundary <= now and not pinned:
         # Nothing was staged for it (no worker ran, or staging failed): build as of now, and say how late.
         late = (now - row.next_boundary).total_seconds()
         op = catalog_rebuild(requested_by=requested_by)

@@ -168,7 +168,7 @@ def test_a_scheduled_instant_with_no_content_boundary_is_staged_before_the_later
     airtime.schedule_prewarm(early, "ops")
 
     at_time(early - timedelta(minutes=4))
-    assert airtime.unready() == early
+    assert airtime.unready() is None  # nothing changes at that instant: no alarm, though it is staged anyway
     assert operations.airtime_due() == "staged"
     assert airtime.unready() is None
     assert staged(cache)["activate_at"] == time_text(early)
@@ -383,3 +383,33 @@ def test_scheduling_needs_csrf(cache):
     client = staff_client(Client(enforce_csrf_checks=True), "Ops")
     assert client.post(SCHEDULE, {"at": "2099-01-01 25:30"}).status_code == 403
     assert not AirtimeSchedule.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_schedule_is_prepared_from_the_store_again_after_a_save_and_a_save_after_T_does_not_mark_it_missed(
+    cache, at_time, settings
+):
+    settings.CACHEOPS_STAGE_AHEAD_SECONDS = 600
+    show = show_create("葬送のフリーレン", "frieren", ["旅立ち"])
+    operations.catalog_rebuild(requested_by="test", full=True)
+    instant = ahead(hours=1)
+    episode = services.episode_create(
+        user="eri", program_id=show.program.id, season_id=show.season.id, number=2, title="最終話",
+        duration_s=1440, status="published", publish_at=instant,
+    )  # fmt: skip
+    # Saved after the last build: the preparation reads the store itself, so the diff has the new episode.
+    schedule = airtime.schedule_prewarm(instant, "ops")
+    schedule.refresh_from_db()
+    assert [e["title"] for e in schedule.changes["episodes"]["added"]["items"]] == ["最終話"]
+
+    services.episode_update(episode_id=episode.id, version=episode.version, user="eri", title="最終話 旅の終わり")
+    operations.catalog_rebuild(requested_by="test", full=True)  # the save's build prepares the schedule again
+    schedule.refresh_from_db()
+    assert [e["title"] for e in schedule.changes["episodes"]["added"]["items"]] == ["最終話 旅の終わり"]
+
+    # No worker staged it; just after T an editor's save is built (as of after T), before the beat's tick.
+    at_time(instant + timedelta(seconds=3))
+    operations.catalog_rebuild(requested_by="test", full=True)
+    operations.airtime_due()
+    schedule.refresh_from_db()
+    assert schedule.result == AirtimeSchedule.DONE, schedule.detail

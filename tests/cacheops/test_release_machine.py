@@ -104,7 +104,7 @@ def machine_for(view, now: Clock):
         def clock_jump(self, minutes):
             now.jump(timedelta(minutes=minutes))
             for _ in range(6):  # the beat ticks every few seconds: it has caught up before anyone looks again
-                if operations.airtime_due() in ("idle", "staged", "unstaged"):
+                if operations.airtime_due() in ("idle", "staged", "unstaged", "pinned"):
                     break
 
         @rule()
