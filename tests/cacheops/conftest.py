@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 import redis
 import zstandard
@@ -311,3 +312,35 @@ def kill_when(proc: subprocess.Popen, condition, what: str, timeout_s: float = 3
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stderr.close()
+
+
+@pytest.fixture
+def cloudfront(moto_url):
+    """A boto3 CloudFront client on the moto server, to set up and inspect what the code under test sent."""
+    return boto3.client("cloudfront", endpoint_url=moto_url, region_name="us-east-1")
+
+
+@pytest.fixture
+def distribution(settings, moto_url, cloudfront):
+    """A distribution of this test's own in moto, configured as the CDN; yields its id."""
+    origin = {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}
+    created = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": uuid.uuid4().hex,
+            "Comment": "airtime test",
+            "Enabled": True,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [{"Id": "api", "DomainName": "api.example.com", "CustomOriginConfig": origin}],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "api",
+                "ViewerProtocolPolicy": "https-only",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+            },
+        }
+    )
+    settings.CACHEOPS_CDN_DISTRIBUTION_ID = created["Distribution"]["Id"]
+    settings.CACHEOPS_CDN_ENDPOINT_URL = moto_url
+    return created["Distribution"]["Id"]

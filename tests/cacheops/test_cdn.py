@@ -2,45 +2,11 @@
 
 import socket
 import time
-import uuid
 
-import boto3
 import pytest
 
 from cacheops.backends.cdn import CdnError, cdn_configured, invalidate, invalidation_status, public_paths
 from cms.store.local import free_port
-
-
-@pytest.fixture
-def cloudfront(moto_url):
-    """A boto3 CloudFront client on the moto server, to set up and inspect what the code under test sent."""
-    return boto3.client("cloudfront", endpoint_url=moto_url, region_name="us-east-1")
-
-
-@pytest.fixture
-def distribution(settings, moto_url, cloudfront):
-    """A distribution of this test's own in moto, configured as the CDN; yields its id."""
-    origin = {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}
-    created = cloudfront.create_distribution(
-        DistributionConfig={
-            "CallerReference": uuid.uuid4().hex,
-            "Comment": "airtime test",
-            "Enabled": True,
-            "Origins": {
-                "Quantity": 1,
-                "Items": [{"Id": "api", "DomainName": "api.example.com", "CustomOriginConfig": origin}],
-            },
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "api",
-                "ViewerProtocolPolicy": "https-only",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-            },
-        }
-    )
-    settings.CACHEOPS_CDN_DISTRIBUTION_ID = created["Distribution"]["Id"]
-    settings.CACHEOPS_CDN_ENDPOINT_URL = moto_url
-    return created["Distribution"]["Id"]
 
 
 def sent(cloudfront, distribution: str) -> list[dict]:

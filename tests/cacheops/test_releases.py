@@ -13,7 +13,7 @@ from cacheops.reader import reader_get, readers_stop
 from cms import services
 from tests.cacheops.conftest import reassemble, show_create, wait_for
 from tests.cacheops.test_airtime import Clock, in_catalog, staged_ahead
-from tests.cacheops.test_cdn import cloudfront, distribution, sent  # noqa: F401 (fixtures)
+from tests.cacheops.test_cdn import sent
 from tests.gate_proxy import GateProxy
 
 CATALOG = operations.CATALOG
