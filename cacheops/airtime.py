@@ -25,10 +25,10 @@ from cms.domain import time_text
 from cms.enqueue import task_send
 
 from . import chunks, clock, fragments, keys, publisher, releases
-from .backends import CacheError, backend_get
+from .backends import CacheError
 from .errors import PublishError
 from .families import CATALOG
-from .manifest import manifest_version_read, snapshot_read
+from .manifest import snapshot_read
 from .models import AirtimeSchedule, Family
 from .snapshot import catalog_body, next_boundary
 
@@ -246,20 +246,6 @@ def _edge_fetch(session: requests.Session, url: str, entry: dict) -> dict:
     # The bytes must be the chunk itself: an edge answering with an error page did not warm anything.
     ok = response.status_code == 200 and hashlib.sha256(response.content).hexdigest() == entry["sha256"]
     return {**found, "status": response.status_code, "ok": ok}
-
-
-def prepared_chunk(version: str, index: int) -> bytes | None:
-    """Chunk `index` of a version a pending schedule prepared, verified; None otherwise (for the edge only)."""
-    if not pending().filter(prepared_version=version).exists():
-        return None
-    manifest = manifest_version_read(CATALOG, version)
-    if manifest is None or index >= len(manifest["chunks"]):
-        return None
-    entry = manifest["chunks"][index]
-    data = backend_get().get(entry["key"])
-    if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        return None
-    return data
 
 
 def _nothing_changes() -> Q:

@@ -21,9 +21,10 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 
 from cms.domain import id_valid
 
-from . import airtime, chunks, clock, keys, metrics
+from . import chunks, clock, keys, metrics
 from .health import health
-from .reader import CATALOG, Held, reader_get
+from .keys import CATALOG
+from .reader import Held, reader_get
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def chunk(request: HttpRequest, version: str, index: str, digest: str) -> Served
     named = held.manifest["chunks"][int(index)]["sha256"][:16] if data is not None else None
     if data is None and _edge(request):
         # A version prepared for an airtime, not staged yet: the CDN warms its edges with it ahead.
-        data, l1_hit = airtime.prepared_chunk(version, int(index)), False
+        data, l1_hit = reader.prepared_fetch(version, int(index)), False
         named = chunks.sha16(data) if data is not None else None
     if data is None or named != digest:
         return Served(error(404, f"version {version} has no chunk {index} with those bytes here"), l1_hit=l1_hit)

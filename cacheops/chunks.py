@@ -6,6 +6,7 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 
+import orjson
 import zstandard
 
 GZIP_LEVEL = 6
@@ -25,6 +26,11 @@ class Chunk:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
+
+
+def canonical(value) -> bytes:
+    """Canonical JSON: sorted keys, UTF-8, no whitespace (the bytes every version and program answer is made of)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def sha16(data: bytes) -> str:

@@ -9,9 +9,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .keys import CATALOG
 from .models import Family
-
-CATALOG = "catalog"
 
 
 def generation_take(family: str) -> int:

@@ -1,4 +1,5 @@
-"""What /healthz reports: whether this process can serve, and the state of the services behind it.
+"""What /healthz reports: whether this process can serve, and the state of the services its read path uses
+(the shared cache, and the broker it asks for rebuilds through; the content store is the workers' concern).
 
 The answer is public: it names states only; why a service failed (hosts, ports, exception texts) goes to the log.
 """
@@ -12,7 +13,6 @@ import time
 from django.conf import settings
 
 from cms.celery import app
-from cms.store.client import store_check
 
 from .reader import Reader
 
@@ -64,7 +64,6 @@ def health(reader: Reader) -> tuple[bool, dict]:
         "as_of": held.manifest["as_of"] if held else None,
         "last_poll_s_ago": round(time.monotonic() - polled, 1) if polled is not None else None,
         "shared_cache": _reader_state(reader.cache_state),
-        "dynamodb": _remembered("dynamodb", lambda: store_check(CHECK_TIMEOUT_S)),
         "broker": _remembered("broker", _broker_check),
     }
     return held is not None, report

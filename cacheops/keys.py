@@ -3,6 +3,9 @@ public chunk URLs."""
 
 from django.conf import settings
 
+# The family holding the whole catalog; each program's own is program:<id>.
+CATALOG = "catalog"
+
 
 def _key(*parts: object) -> str:
     return ":".join([settings.CACHEOPS_KEY_PREFIX, *map(str, parts)])

@@ -15,6 +15,7 @@ from . import airtime, chunks, clock, families, fragments, lock, pending, publis
 from .backends import CacheError
 from .errors import BuildBusy, FutureAsOf, PublishError
 from .families import families_read
+from .keys import CATALOG
 from .manifest import manifest_read, manifest_ttl_left
 from .models import Family, Operation, PendingChange
 from .oplog import operation_log
@@ -22,7 +23,6 @@ from .pacing import Pace
 from .releases import Published
 from .snapshot import catalog_body, next_boundary, program_body
 
-CATALOG = "catalog"
 REBUILD_TASK = "cacheops.tasks.rebuild"
 # NOTE: cache operations a program family costs, for pacing: a manifest read to compare versions; a publish
 # (lock, manifest reads, chunk write and read-back, manifest and version writes, lock release) about a dozen.
@@ -345,17 +345,31 @@ def airtime_due(*, requested_by: str = "beat") -> str:
             return "pinned"  # the airtime waits for resume, which makes it current at once
         op = catalog_activate(requested_by=requested_by)
         airtime.activation_record(staged_at, op.result, op.detail)
-        return op.result
-    if not pinned:
-        current = releases.release_get(CATALOG, row.current_version)
-        airtime.passed_record(now, time_parse(current.facts["as_of"]) if current else None)
-    if row.next_boundary is not None and row.next_boundary <= now and not pinned:
-        # Nothing was staged for it (no worker ran, or staging failed): build as of now, and say how late.
+        if op.result != "lost":
+            return op.result
+        row.refresh_from_db()
+    if pinned:
+        return _stage_ahead(row, now, requested_by)
+    if row.next_boundary is not None and row.next_boundary <= now:
+        # Nothing was staged for it (no worker ran, staging failed, the cache lost it): build as of now, say how late.
         late = (now - row.next_boundary).total_seconds()
         op = catalog_rebuild(requested_by=requested_by)
         op.detail = f"caught up a boundary {late:.0f} s late; {op.detail}"
         op.save(update_fields=["detail"])
+        _passed_record(now)
         return "caught up"
+    _passed_record(now)
+    return _stage_ahead(row, now, requested_by)
+
+
+def _passed_record(now: datetime) -> None:
+    row = Family.objects.get(name=CATALOG)
+    current = releases.release_get(CATALOG, row.current_version)
+    airtime.passed_record(now, time_parse(current.facts["as_of"]) if current else None)
+
+
+def _stage_ahead(row: Family, now: datetime, requested_by: str) -> str:
+    staged_at = row.staged_at
     boundary = airtime.boundary_next(row.next_boundary, now)
     near = boundary is not None and (boundary - now).total_seconds() <= settings.CACHEOPS_STAGE_AHEAD_SECONDS
     if near and staged_at != boundary:
@@ -394,7 +408,11 @@ def catalog_activate(*, requested_by: str = "") -> Operation:
         now = clock.now_seconds()
         staged = releases.release_get(CATALOG, Family.objects.get(name=CATALOG).staged_version)
         if staged is not None and not publisher.complete(staged.facts):
-            raise PublishError(f"staged version {staged.version} of {CATALOG} lost chunks before its activation")
+            # The cache lost it (a restart, an eviction): forget it; the caller builds as of now instead.
+            releases.unstaged(CATALOG, generation=families.generation_take(CATALOG))
+            op.result, op.version_after = "lost", op.version_before
+            op.detail = f"staged version {staged.version} lost chunks before its activation"
+            return op
         result = releases.activated(CATALOG, now=now, generation=families.generation_take(CATALOG))
         if result is None:
             op.result, op.version_after = "idle", op.version_before

@@ -18,16 +18,17 @@ from datetime import datetime
 
 import orjson
 from django.conf import settings
-from django.db import DatabaseError, connections
 
 from cms.domain import time_parse
+from cms.enqueue import task_send
 
-from . import airtime, chunks, clock, metrics, operations
+from . import chunks, clock, metrics
 from .backends import CacheError, backend_get
+from .chunks import canonical
+from .keys import CATALOG
 from .manifest import Manifest, manifest_read, manifest_version_read, purged_read
-from .snapshot import canonical
 
-CATALOG = operations.CATALOG
+ASK_TASK = "cacheops.tasks.rebuild_ask"
 # A reader asks for a rebuild at most this often while the cache misses (a pending or recent build answers it).
 ASK_INTERVAL_S = 10.0
 
@@ -108,7 +109,6 @@ class Reader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._asked_at = -ASK_INTERVAL_S
-        self._flushed_at = time.monotonic()
         self.polled_at: float | None = None
         self.cache_state = "not polled yet"
         # Versions a purge took down: never served again, their chunk URLs answer 410.
@@ -184,17 +184,6 @@ class Reader:
         except Exception:
             metrics.error_count(self.family, "poll")
             logger.exception("Polling %s failed", self.family)
-        try:
-            if time.monotonic() - self._flushed_at >= settings.CACHEOPS_METRICS_FLUSH_SECONDS:
-                self._flushed_at = time.monotonic()
-                metrics.minutes_flush()
-        except DatabaseError:
-            logger.warning("Could not record this process's request counts; they are kept for the next try")
-        finally:
-            if self.family == CATALOG:
-                airtime.readiness_tick()  # /metrics of every web process tells whether the next airtime is staged
-            # This thread's own connections: a database restarted meanwhile is connected to afresh next time.
-            connections.close_all()
 
     def poll(self) -> None:
         """One round: read the manifest; switch to a new version once its chunks are fetched and verified.
@@ -322,6 +311,21 @@ class Reader:
                 self._previous = fetched
             return fetched
 
+    def prepared_fetch(self, version: str, index: int) -> bytes | None:
+        """Chunk `index` of a version written ahead (for an airtime) but not held here, verified; for the edge."""
+        if version in self.purged:
+            return None
+        try:
+            manifest = manifest_version_read(self.family, version)
+            if manifest is None or index >= len(manifest["chunks"]):
+                return None
+            entry = manifest["chunks"][index]
+            data = backend_get().get(entry["key"])
+        except CacheError as exc:
+            self._cache_error("get", exc)
+            return None
+        return data if data is not None and chunks.sha16(data) == entry["sha256"][:16] else None
+
     def _cache_error(self, op: str, exc: CacheError) -> None:
         metrics.shared_cache_count(self.family, op, "error")
         metrics.error_count(self.family, "shared_cache")
@@ -335,9 +339,10 @@ class Reader:
         self._asked_at = time.monotonic()
         logger.warning("The shared cache has no usable %s (%s); asking for a rebuild", self.family, why)
         try:
-            operations.rebuild_ask(self.family, requested_by="reader", seen_at=seen_at)
-        except DatabaseError:
-            metrics.error_count(self.family, "database")
+            # A worker decides whether a build answers it already: this thread reads the cache only.
+            task_send(ASK_TASK, self.family, seen_at=seen_at.isoformat())
+        except Exception:
+            metrics.error_count(self.family, "broker")
             logger.warning("Could not ask for a rebuild of %s; asking again later", self.family, exc_info=True)
 
 

@@ -88,14 +88,14 @@ def built(family: str, facts: dict, *, generation: int, written: bool = True) ->
             row.staged_version, row.staged_at = "", None
         if release.purged_at is not None:
             row.held_back = {"version": release.version}
-            return _changed(row, "held")
+            return _changed(row, "held", verified=(release.version,))
         if row.pinned_at is not None:
-            return _changed(row, "waiting")
+            return _changed(row, "waiting", verified=(release.version,))
         same = row.current_version == release.version and not row.stale and not written
         same = same and (row.manifest or {}).get("next_boundary") == facts.get("next_boundary")
         _current_set(row, release.version)
         row.stale, row.held_back = False, None
-        return _changed(row, "unchanged" if same else "published")
+        return _changed(row, "unchanged" if same else "published", verified=(release.version,))
 
 
 def staged(family: str, facts: dict, *, activate_at: datetime, generation: int) -> Published:
@@ -109,7 +109,7 @@ def staged(family: str, facts: dict, *, activate_at: datetime, generation: int) 
         if row.staged_version == release.version and row.staged_at == activate_at:
             return Published(family, row.current_version, row.previous_version or None, "unchanged")
         row.staged_version, row.staged_at = release.version, activate_at
-        return _changed(row, "staged")
+        return _changed(row, "staged", verified=(release.version,))
 
 
 def unstaged(family: str, *, generation: int) -> Published | None:
@@ -141,7 +141,7 @@ def activated(family: str, *, now: datetime, generation: int) -> Published | Non
         row.staged_version, row.staged_at = "", None
         _current_set(row, release.version)
         row.stale = False
-        return _changed(row, "published")
+        return _changed(row, "published", verified=(release.version,))
 
 
 # -- ops --
@@ -161,7 +161,7 @@ def pinned(family: str, facts: dict, *, by: str, reason: str = "") -> Published:
         _current_set(row, release.version)
         row.pinned_at, row.pinned_by, row.pin_reason = clock.now_seconds(), by[:150], reason[:500]
         row.stale, row.waiting = False, None
-        return _changed(row, "pinned")
+        return _changed(row, "pinned", verified=(release.version,))
 
 
 def resumed(family: str, *, by: str) -> Published:
@@ -204,7 +204,7 @@ def purged(family: str, *, by: str, intact) -> Published:
                 _current_set(row, earlier.version)
                 break
         row.latest_version = row.current_version
-        return _changed(row, "purged")
+        return _changed(row, "purged", verified=(row.current_version,))
 
 
 def accepted(family: str, *, by: str) -> Published:
@@ -248,7 +248,7 @@ def refreshed(family: str, facts: dict) -> Published | None:
             return None
         release.facts = facts
         release.save(update_fields=["facts"])
-        return _changed(row, "unchanged")
+        return _changed(row, "unchanged", verified=(release.version,))
 
 
 # -- the row, its releases and the projection --
@@ -297,14 +297,31 @@ def _previous(row: Family) -> str:
     return ""
 
 
-def _changed(row: Family, outcome: Outcome) -> Published:
-    """Bump the revision, write the projection to the cache, save the row (all under its lock)."""
+def _changed(row: Family, outcome: Outcome, verified: tuple[str, ...] = ()) -> Published:
+    """Bump the revision, write the projection to the cache, save the row (all under its lock).
+
+    `verified`: versions whose chunks the caller has just written or read back; any other version the projection
+    names is checked first, so no manifest names a chunk the cache lost (a restart, an eviction).
+    """
     row.revision += 1
     row.previous_version = _previous(row)
-    row.manifest = projection(row)
+    row.manifest = _complete(projection(row), verified)
     publisher.projection_write(row.name, row.manifest, purged_versions(row.name))
     row.save()
     return Published(row.name, row.current_version, row.previous_version or None, outcome)
+
+
+def _complete(manifest: Manifest | None, verified: tuple[str, ...]) -> Manifest | None:
+    """`manifest` without what the cache no longer holds: no staged version then, no manifest at all if the
+    current version is incomplete (readers keep what they hold and ask for a build, as after a restart)."""
+    if manifest is None:
+        return None
+    staged = manifest["staged"]
+    if staged and staged["version"] not in verified and not publisher.complete(staged):
+        manifest["staged"] = None
+    if manifest["version"] not in verified and not publisher.complete(manifest):
+        return None
+    return manifest
 
 
 def projection(row: Family) -> Manifest | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import orjson
-
 from cms import domain
 from cms.domain import time_text
+
+from .chunks import canonical
 
 PROGRAM_FIELDS = ("id", "slug", "title", "title_kana", "description", "genre", "key_art", "sort_order")
 SEASON_FIELDS = ("id", "title", "sort_order")
@@ -70,11 +70,6 @@ def program_entry(source: dict, as_of: datetime) -> dict | None:
         )
         seasons.append({**_public({k: v for k, v in season.items() if k != "episodes"}), "episodes": episodes})
     return {**_public({k: v for k, v in source.items() if k != "seasons"}), "seasons": seasons}
-
-
-def canonical(value) -> bytes:
-    """Canonical JSON: sorted keys, UTF-8, no whitespace."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def catalog_body(sources: Iterable[dict], as_of: datetime) -> bytes:

@@ -57,6 +57,13 @@ def rebuild(self, family: str = "catalog", as_of: str | None = None, requested_b
     return {"result": op.result, "version": op.version_after}
 
 
+@shared_task(acks_late=True, **LIMITS)
+def rebuild_ask(family: str, seen_at: str):
+    """A reader found `family` missing or incomplete at `seen_at`: rebuild unless a build answers it already."""
+    # No retry: the reader asks again within seconds while it still finds nothing.
+    return operations.rebuild_ask(family, requested_by="reader", seen_at=_as_of(seen_at))
+
+
 @shared_task(**RETRY)
 def invalidate(self, family: str = "catalog", hard: bool = False, requested_by: str = ""):
     """Soft or hard invalidation of a family."""

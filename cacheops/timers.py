@@ -1,0 +1,65 @@
+"""Each web process's own timer: its per-minute traffic rows and its readiness gauge, written to SQL.
+
+Kept apart from the reader, whose polling thread reads the shared cache only: a slow or restarted database never
+delays a poll. Started by the first request a process answers, and again in a forked child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from django.http import HttpRequest, HttpResponse
+
+from . import airtime, metrics
+
+logger = logging.getLogger(__name__)
+_started_pid: int | None = None
+_start_lock = threading.Lock()
+
+
+def _tick() -> None:
+    try:
+        metrics.minutes_flush()
+    except DatabaseError:
+        logger.warning("Could not record this process's request counts; they are kept for the next try")
+    # /metrics of every web process tells whether the next airtime is staged.
+    airtime.readiness_tick()
+    # This thread's own connections: a database restarted meanwhile is connected to afresh next time.
+    connections.close_all()
+
+
+def _run() -> None:
+    every = min(settings.CACHEOPS_METRICS_FLUSH_SECONDS, airtime.READINESS_EVERY_S)
+    stop = threading.Event()
+    while not stop.wait(every):
+        try:
+            _tick()
+        except Exception:
+            logger.exception("The process timer failed; it runs again")
+
+
+def timers_start() -> None:
+    """Start this process's timer thread unless it runs already."""
+    global _started_pid
+    if _started_pid == os.getpid():
+        return
+    with _start_lock:
+        if _started_pid != os.getpid():
+            threading.Thread(target=_run, name="process-timer", daemon=True).start()
+            _started_pid = os.getpid()
+
+
+class ProcessTimersMiddleware:
+    """Make sure the process answering requests runs its timer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        timers_start()
+        return self.get_response(request)
