@@ -101,6 +101,17 @@ def test_the_rollback_page_names_the_previous_version_and_what_rolling_back_remo
 
 
 @pytest.mark.django_db
+def test_a_program_familys_rollback_page_shows_its_episodes_by_title_too(client, versions):
+    name = f"program:{versions.show.program.id}"
+    logged_in(client, "Ops")
+
+    response = client.get(action_url(name, "rollback"), headers=EN)
+
+    assert response.status_code == 200
+    assert "Episodes removed (1) 葬送のフリーレン — Episode 2 魔法使いの隠し事" in section(response, "rollback-changes")
+
+
+@pytest.mark.django_db
 def test_an_expired_earlier_version_is_listed_but_cannot_be_chosen(client, versions):
     release = releases.release_get("catalog", versions.v1)
     release.facts = {**release.facts, "expires_at": time_text(timezone.now() - timedelta(minutes=1))}
