@@ -1,7 +1,9 @@
-"""The console's buttons: the task each one sends, who may press it, and the one task per family that runs.
+"""The console's task buttons (rebuild, prewarm, invalidate): the task each sends, who may press it, and the one
+task per family that runs.
 
 Whether a family has a task running is decided in SQL (a unique constraint over the unfinished rows), never in
-the cache: a second press, by anyone, joins the running task instead of starting another.
+the cache: a second press, by anyone, joins the running task instead of starting another. What ops do to a
+release (roll back, resume, purge, accept) is no task: it takes effect in the request (see `releases`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ class Action:
     label: Promise
     task: str
     options: dict = field(default_factory=dict)
-    confirm: bool = False
 
     @property
     def permission(self) -> str:
@@ -58,10 +59,23 @@ ACTIONS = {
         Action("rebuild", gettext_lazy("Rebuild"), "cacheops.tasks.rebuild", {"full": True}),
         Action("prewarm", gettext_lazy("Prewarm"), "cacheops.tasks.prewarm"),
         Action("invalidate", gettext_lazy("Invalidate"), "cacheops.tasks.invalidate", {"hard": False}),
-        Action("purge", gettext_lazy("Purge"), "cacheops.tasks.purge", confirm=True),
-        Action("rollback", gettext_lazy("Roll back to previous"), "cacheops.tasks.rollback"),
     )
 }
+
+
+# What ops do to a release, each under the permission of the console task it replaced: rolling back and resuming
+# go together, and so do purging and accepting what a purge held back.
+RELEASE_PERMISSIONS = {
+    "rollback": "cacheops.rollback",
+    "resume": "cacheops.rollback",
+    "purge": "cacheops.purge",
+    "accept": "cacheops.purge",
+}
+
+
+def release_allowed(user) -> dict[str, bool]:
+    """Which release actions `user` may take, by name."""
+    return {name: user.has_perm(permission) for name, permission in RELEASE_PERMISSIONS.items()}
 
 
 class SendFailed(Exception):

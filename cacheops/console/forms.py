@@ -81,6 +81,22 @@ class PurgeForm(forms.Form):
         return typed
 
 
+class RollbackForm(forms.Form):
+    """The version to roll back to (one the page lists: earlier, or the current one) and why, for the pin banner."""
+
+    version = forms.ChoiceField(label=_("Version to roll back to"), widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=_max_length(Family, "pin_reason"),
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=_("Shown to everyone on the family page while the version stays pinned."),
+    )
+
+    def __init__(self, versions: list[str], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(version, version) for version in versions]
+
+
 class AirtimeForm(forms.Form):
     """An airtime to prepare for: a JST date-time ahead, broadcast notation (25:30) accepted."""
 

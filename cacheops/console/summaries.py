@@ -17,7 +17,10 @@ from ..models import Family, Operation
 from . import queries
 
 FRESH, STALE, BUILDING, ERROR, MISSING = "fresh", "stale", "building", "error", "missing"
+PINNED, HELD = "pinned", "held"
 STATE_LABELS = {
+    PINNED: gettext_lazy("pinned"),
+    HELD: gettext_lazy("held back"),
     FRESH: gettext_lazy("fresh"),
     STALE: gettext_lazy("stale"),
     BUILDING: gettext_lazy("building"),
@@ -35,6 +38,8 @@ KIND_LABELS = {
     "stage": gettext_lazy("stage"),
     "activate": gettext_lazy("activate"),
     "unstage": gettext_lazy("unstage"),
+    "resume": gettext_lazy("resume"),
+    "accept": gettext_lazy("accept"),
 }
 RESULT_LABELS = {
     "published": gettext_lazy("published"),
@@ -48,6 +53,10 @@ RESULT_LABELS = {
     "abandoned": gettext_lazy("abandoned"),
     "staged": gettext_lazy("staged"),
     "unstaged": gettext_lazy("unstaged"),
+    "pinned": gettext_lazy("pinned"),
+    "resumed": gettext_lazy("resumed"),
+    "waiting": gettext_lazy("waiting behind a pin"),
+    "held": gettext_lazy("held back"),
 }
 FAILED_RESULTS = {"failed", "abandoned"}
 RUNNING, SILENT = "running", "silent"
@@ -72,7 +81,7 @@ class FamilySummary:
     hit_pct_5m: float | None
     hit_pct_60m: float | None
     requests_per_s: float
-    # The version the current manifest stages, and when it becomes current (the catalog's airtime).
+    # The version staged, and when it becomes current (the catalog's airtime).
     staged_version: str = ""
     staged_at: datetime | None = None
 
@@ -151,14 +160,22 @@ def _percent(hits: int, requests: int) -> float | None:
 
 
 def family_state(row: Family, *, running: bool, last_result: str | None) -> str:
-    """missing, building, error, stale or fresh: the first that holds, in that order."""
+    """missing, pinned, held, building, error, stale or fresh: the first that holds, in that order.
+
+    A pin decides what is served whatever builds do, and so does a version held back after a purge: ops see them
+    before any build's state.
+    """
     if not row.current_version:
         return MISSING
+    if row.pinned_at is not None:
+        return PINNED
+    if row.held_back:
+        return HELD
     if running:
         return BUILDING
     if last_result in FAILED_RESULTS:
         return ERROR
-    if (row.manifest or {}).get("stale"):
+    if row.stale:
         return STALE
     return FRESH
 
@@ -182,8 +199,8 @@ def _summary(row: Family, traffic: queries.Traffic, state: str, now: datetime) -
         hit_pct_5m=_percent(traffic.hits_5m, traffic.requests_5m),
         hit_pct_60m=_percent(traffic.hits_60m, traffic.requests_60m),
         requests_per_s=traffic.requests_5m / 300,
-        staged_version=(manifest.get("staged") or {}).get("version", ""),
-        staged_at=time_parse((manifest.get("staged") or {}).get("activate_at")),
+        staged_version=row.staged_version,
+        staged_at=row.staged_at,
     )
 
 

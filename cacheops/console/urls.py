@@ -2,14 +2,20 @@
 
 from django.urls import path
 
+from .releases import accept, purge, resume, rollback
 from .schedules import airtime_cancel, airtime_page, airtime_schedule
-from .views import action, console_action, console_view, family, operations, overview, task
+from .views import action, console_action, console_form, console_view, family, operations, overview, task
 
 app_name = "cacheops_console"
 
 urlpatterns = [
     path("", console_view(overview), name="overview"),
     path("family/<str:name>/", console_view(family), name="family"),
+    # What ops do to a release, at once; the other actions start tasks.
+    path("family/<str:name>/rollback/", console_form(rollback), name="rollback"),
+    path("family/<str:name>/resume/", console_action(resume), name="resume"),
+    path("family/<str:name>/purge/", console_action(purge), name="purge"),
+    path("family/<str:name>/accept/", console_action(accept), name="accept"),
     path("family/<str:name>/<str:action>/", console_action(action), name="action"),
     path("operations/", console_view(operations), name="operations"),
     path("tasks/<str:task_id>/", console_view(task), name="task"),

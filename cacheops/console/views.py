@@ -1,10 +1,11 @@
-"""The console's pages: the overview, one family, the operations log; its buttons and their progress."""
+"""The console's pages: the overview, one family, the operations log; its task buttons and their progress."""
 
 from __future__ import annotations
 
 import functools
 import json
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -14,9 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import actions, chart, live, queries, schedules, summaries
+from . import actions, chart, live, queries, release_state, schedules, summaries
 from .forms import OperationsQuery, OverviewQuery, PurgeForm
 
 # Whoever may see the content may see how it is published: Editors, Ops and Viewers all hold this permission,
@@ -48,7 +49,12 @@ def console_action(view):
     return _guarded(require_POST, view)
 
 
-def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> TemplateResponse:
+def console_form(view):
+    """A console page that confirms an action: GET and HEAD show it, POST (with CSRF) does it."""
+    return _guarded(require_http_methods(["GET", "HEAD", "POST"]), view)
+
+
+def render(request: HttpRequest, template: str, context: dict, status: int = 200) -> TemplateResponse:
     context = {**admin.site.each_context(request), **context}
     return TemplateResponse(request, f"cacheops/console/{template}", context, status=status)
 
@@ -58,35 +64,37 @@ def overview(request: HttpRequest) -> HttpResponse:
     form = OverviewQuery(request.GET)
     context = {"title": _("Catalog cache"), "form": form}
     if not form.is_valid():
-        return _render(request, "overview.html", context, status=400)
+        return render(request, "overview.html", context, status=400)
     data = form.cleaned_data
     context["overview"] = found = summaries.overview_read(data["q"], data["page"], timezone.now())
     context["query_base"] = form.filters_query()
     context["console_actions"] = permitted = actions.permitted(request.user)
+    context["release_allowed"] = actions.release_allowed(request.user)
     listed = ([found.catalog] if found.catalog else []) + found.programs
     running = actions.running_by_family([row.name for row in listed]) if permitted else {}
     context["listed"] = [(row, running.get(row.name)) for row in listed]
     context["airtime_unready"] = schedules.readiness_read()
-    return _render(request, "overview.html", context)
+    return render(request, "overview.html", context)
 
 
-def _family_missing(request: HttpRequest, name: str) -> HttpResponse:
-    return _render(request, "family_missing.html", {"title": _("No such family"), "name": name}, status=404)
+def family_missing(request: HttpRequest, name: str) -> HttpResponse:
+    return render(request, "family_missing.html", {"title": _("No such family"), "name": name}, status=404)
 
 
-def _family_row(name: str):
+def family_row(name: str):
     return queries.family_row(name) if summaries.family_name_valid(name) else None
 
 
 def family(request: HttpRequest, name: str) -> HttpResponse:
     """One family: its chunks with their TTLs, its manifest, its last hour of traffic, its recent operations."""
-    row = _family_row(name)
+    row = family_row(name)
     if row is None:
-        return _family_missing(request, name)
-    return _family_page(request, row, actions.task_shown(name, request.GET.get("task")))
+        return family_missing(request, name)
+    return family_page(request, row, actions.task_shown(name, request.GET.get("task")))
 
 
-def _family_page(request: HttpRequest, row, task, purge_form: PurgeForm | None = None, status: int = 200):
+def family_page(request: HttpRequest, row, task, purge_form: PurgeForm | None = None, status: int = 200):
+    """The family page; `purge_form` carries a refused purge's errors."""
     name, now = row.name, timezone.now()
     shown = actions.task_status(task) if task else None
     manifest = row.manifest if row.current_version else None
@@ -99,25 +107,28 @@ def _family_page(request: HttpRequest, row, task, purge_form: PurgeForm | None =
         "chart": chart.traffic_chart(start, minutes, queries.family_builds(name, start), queries.CHART_MINUTES),
         "operations": summaries.operation_rows(queries.family_operations(name), now),
         "console_actions": actions.permitted(request.user),
+        "release_allowed": actions.release_allowed(request.user),
         "task": shown,
         "task_running": shown is not None and not shown.finished,
         "purge_form": purge_form,
+        "pin": release_state.pin_read(row),
+        "held": release_state.held_read(row),
+        "cdn": release_state.cdn_read(row),
+        "reader_poll_s": settings.CACHEOPS_READER_POLL_SECONDS,
     }
-    return _render(request, "family.html", context, status=status)
+    return render(request, "family.html", context, status=status)
 
 
 def action(request: HttpRequest, name: str, action: str) -> HttpResponse:
-    """Start a button's task for a family, or join the one running; then show the family with the progress."""
+    """Start a task button's task for a family, or join the one running; then show the family with the progress."""
     chosen = actions.ACTIONS.get(action)
     if chosen is None:
         raise Http404
     if not request.user.has_perm(chosen.permission):
         raise PermissionDenied
-    row = _family_row(name)
+    row = family_row(name)
     if row is None:
-        return _family_missing(request, name)
-    if chosen.confirm and not (form := PurgeForm(name, request.POST)).is_valid():
-        return _family_page(request, row, actions.task_shown(name, None), purge_form=form, status=400)
+        return family_missing(request, name)
     try:
         started = actions.start(name, chosen, request.user.get_username())
     except actions.SendFailed as exc:
@@ -141,9 +152,9 @@ def operations(request: HttpRequest) -> HttpResponse:
     form = OperationsQuery(request.GET)
     context = {"title": _("Operations log"), "form": form}
     if not form.is_valid():
-        return _render(request, "operations.html", context, status=400)
+        return render(request, "operations.html", context, status=400)
     page = queries.operations_page(queries.operations_filtered(**form.filters()), form.cleaned_data["page"])
     context["page"] = page
     context["operations"] = summaries.operation_rows(list(page.object_list), timezone.now())
     context["query_base"] = form.filters_query()
-    return _render(request, "operations.html", context)
+    return render(request, "operations.html", context)

@@ -92,8 +92,10 @@ def program_family(program_id: str | None = None) -> str:
     return f"program:{program_id or ULID()}"
 
 
-def family_create(name: str, *, version: str = "0123456789abcdef", stale: bool = False, **manifest) -> Family:
-    """A family row as a publish leaves it, with a manifest copy (no cache involved)."""
+def family_create(
+    name: str, *, version: str = "0123456789abcdef", stale: bool = False, row: dict | None = None, **manifest
+) -> Family:
+    """A family row as a publish leaves it (with `row`'s fields), with a manifest copy (no cache involved)."""
     now = datetime.now(UTC).replace(microsecond=0)
     copy = {
         "name": name,
@@ -111,9 +113,8 @@ def family_create(name: str, *, version: str = "0123456789abcdef", stale: bool =
         "staged": None,
         "stale": stale,
     } | manifest
-    return Family.objects.create(
-        name=name, current_version=version, manifest=copy if version else None, published_generation=1
-    )
+    fields = {"current_version": version, "latest_version": version, "stale": stale, "published_generation": 1}
+    return Family.objects.create(name=name, manifest=copy if version else None, **(fields | (row or {})))
 
 
 def minute_ago(minutes: int) -> datetime:
@@ -274,12 +275,17 @@ def test_hit_rates_request_rates_and_the_cluster_load_come_from_the_per_minute_r
     assert "100.0" in load[2] and "30.0" in load[2] and "100" in load[2]
 
 
-def test_states_missing_building_error_stale_and_fresh(viewer):
+def test_states_missing_pinned_held_building_error_stale_and_fresh(viewer):
     now = timezone.now()
-    missing, building, failed, stale, fresh, recovered = (program_family() for _ in range(6))
+    missing, pinned, held, building, failed, stale, fresh, recovered = (program_family() for _ in range(8))
     family_create(missing, version="")
+    # A pin or a held-back version decides what is served, whatever a build is doing meanwhile.
+    family_create(pinned, row={"pinned_at": now, "pinned_by": "oki", "held_back": {"version": "fedcba9876543210"}})
+    family_create(held, row={"held_back": {"version": "fedcba9876543210"}})
     for name in (building, failed, stale, fresh, recovered):
         family_create(name, stale=name == stale)
+    for name in (pinned, held):
+        Operation.objects.create(kind="rebuild", family=name, result="", heartbeat_at=now)
     Operation.objects.create(kind="rebuild", family=building, result="", heartbeat_at=now)
     Operation.objects.create(kind="rebuild", family=failed, result="published", heartbeat_at=now)
     Operation.objects.create(kind="rebuild", family=failed, result="failed", heartbeat_at=now)
@@ -293,9 +299,20 @@ def test_states_missing_building_error_stale_and_fresh(viewer):
     def state(name: str) -> str:
         return re.search(rf'data-family="{name}">\s*<td><span class="state-badge state-(\w+)"', page)[1]
 
-    assert [state(n) for n in (missing, building, failed, stale, fresh, recovered)] == [
-        "missing", "building", "error", "stale", "fresh", "fresh",
+    assert [state(n) for n in (missing, pinned, held, building, failed, stale, fresh, recovered)] == [
+        "missing", "pinned", "held", "building", "error", "stale", "fresh", "fresh",
     ]  # fmt: skip
+
+
+def test_the_staged_version_and_its_instant_come_from_the_row(viewer):
+    at = datetime(2026, 12, 24, 16, 0, tzinfo=UTC)  # 2026-12-25 01:00 JST, broadcast day 24th at 25:00
+    # The manifest stages nothing (as while a pin holds): the row is what the console reads.
+    family_create("catalog", row={"staged_version": "fedcba9876543210", "staged_at": at})
+
+    response = viewer.get(OVERVIEW, headers=EN)
+
+    version_cell = family_rows(response)["catalog"]["version"]
+    assert "next: fedcba9876543210 at 2026-12-25 01:00 (2026-12-24 25:00)" in version_cell
 
 
 # One family
