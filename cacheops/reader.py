@@ -203,7 +203,7 @@ class Reader:
         self.polled_at = time.monotonic()
         if manifest is None:
             self.cache_state = "no current version"
-            self._purged_drop(purged)
+            self._purged_drop(purged, more=True)
             self._ask("it has no current version", seen_at)
             return
         self.cache_state = "ok"
@@ -242,11 +242,10 @@ class Reader:
             self._changed.notify_all()
         logger.info("Serving %s version %s", self.family, manifest["version"])
 
-    def _purged_drop(self, purged: list[str]) -> None:
-        """Stop serving versions a purge took down (a cache restart, by contrast, lists none)."""
-        if not purged:
-            return
-        self.purged = frozenset([*purged, *self.purged][:100])
+    def _purged_drop(self, purged: list[str], *, more: bool = False) -> None:
+        """Stop serving versions a purge took down. The manifest's list is the whole truth (a version accepted after
+        a purge leaves it); without a manifest, the list kept apart only adds to what was known."""
+        self.purged = frozenset(purged) | (self.purged if more else frozenset())
         with self._changed:
             for name in ("_held", "_previous", "_staged"):
                 held = getattr(self, name)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from django.utils import translation
+from django.utils.translation import gettext_lazy
+
 from cms.domain import time_text
 
 from . import clock, operations, publisher, releases
@@ -20,8 +23,32 @@ from .oplog import operation_log
 logger = logging.getLogger(__name__)
 
 
+REFUSALS = {
+    "no_earlier": gettext_lazy("%(family)s has no earlier version to roll back to."),
+    "not_earlier": gettext_lazy("%(version)s is not an earlier version of %(family)s."),
+    "purged": gettext_lazy("Version %(version)s of %(family)s was purged; a purged version is never restored."),
+    "lost": gettext_lazy(
+        "Version %(version)s can no longer be restored: its chunks have left the shared cache. Rebuild instead."
+    ),
+    "not_pinned": gettext_lazy("%(family)s is not pinned."),
+    "nothing_current": gettext_lazy("%(family)s has no current version to purge."),
+    "nothing_held": gettext_lazy("%(family)s holds no version back."),
+    "never_published": gettext_lazy("%(family)s has never been published."),
+}
+
+
 class ReleaseRefused(PublishError):
-    """An action that cannot be taken in the family's present state; the text says why, for ops."""
+    """An action that cannot be taken in the family's present state: logged in English, shown in the reader's
+    language (`text`)."""
+
+    def __init__(self, code: str, **params: str) -> None:
+        self.code, self.params = code, params
+        with translation.override("en"):
+            super().__init__(str(REFUSALS[code]) % params)
+
+    def text(self) -> str:
+        """Why, in the active language."""
+        return str(REFUSALS[self.code]) % self.params
 
 
 def rollback(*, family: str, version: str = "", requested_by: str = "", reason: str = "") -> Operation:
@@ -32,17 +59,14 @@ def rollback(*, family: str, version: str = "", requested_by: str = "", reason: 
         op.version_before = row.current_version
         release = releases.release_get(family, version)
         if release is None or (release.current_until is None and version != row.current_version):
-            raise ReleaseRefused(
-                f"{family} has no earlier version {version} to roll back to"
-                if version
-                else f"{family} has no earlier version to roll back to"
-            )
+            raise ReleaseRefused("not_earlier" if version else "no_earlier", family=family, version=version)
         if release.purged_at is not None:
-            raise ReleaseRefused(f"version {version} of {family} was purged and is never restored")
+            raise ReleaseRefused("purged", family=family, version=version)
         try:
             facts = publisher.chunks_refresh(release.facts)
         except PublishError as exc:
-            raise ReleaseRefused(f"version {version} can no longer be restored: {exc}; rebuild instead") from exc
+            logger.warning("Rolling %s back to %s refused: %s", family, version, exc)
+            raise ReleaseRefused("lost", family=family, version=version) from exc
         result = releases.pinned(family, facts, by=requested_by, reason=reason)
         op.version_after, op.result = result.version, "pinned"
         op.detail = f"pinned by {requested_by or '-'}" + (f": {reason}" if reason else "")
@@ -56,7 +80,7 @@ def resume(*, family: str, requested_by: str = "") -> Operation:
         row = _row(family)
         op.version_before = row.current_version
         if row.pinned_at is None:
-            raise ReleaseRefused(f"{family} is not pinned")
+            raise ReleaseRefused("not_pinned", family=family)
         result = releases.resumed(family, by=requested_by)
         op.version_after, op.result = result.version, "resumed"
         op.detail = _cdn_note(family, op).removeprefix("; ")
@@ -74,7 +98,7 @@ def purge(*, family: str, requested_by: str = "") -> Operation:
         op.version_before = row.current_version
         purged = releases.release_get(family, row.current_version)
         if purged is None:
-            raise ReleaseRefused(f"{family} has no current version to purge")
+            raise ReleaseRefused("nothing_current", family=family)
         result = releases.purged(family, by=requested_by, intact=publisher.chunks_intact)
         op.version_after, op.result = result.version, "done"
         op.detail = f"{purged.version} taken down; " + (
@@ -95,7 +119,7 @@ def accept(*, family: str, requested_by: str = "") -> Operation:
         row = _row(family)
         op.version_before = row.current_version
         if not row.held_back:
-            raise ReleaseRefused(f"{family} holds no version back")
+            raise ReleaseRefused("nothing_held", family=family)
         result = releases.accepted(family, by=requested_by)
         op.version_after, op.result = result.version, "done"
         op.detail = _cdn_note(family, op).removeprefix("; ")
@@ -105,7 +129,7 @@ def accept(*, family: str, requested_by: str = "") -> Operation:
 def _row(family: str) -> Family:
     row = Family.objects.filter(name=family).first()
     if row is None:
-        raise ReleaseRefused(f"{family} has never been published")
+        raise ReleaseRefused("never_published", family=family)
     return row
 
 

@@ -33,25 +33,42 @@ def _tick() -> None:
     connections.close_all()
 
 
-def _run() -> None:
-    every = min(settings.CACHEOPS_METRICS_FLUSH_SECONDS, airtime.READINESS_EVERY_S)
-    stop = threading.Event()
-    while not stop.wait(every):
+def _period() -> float:
+    return max(0.05, min(settings.CACHEOPS_METRICS_FLUSH_SECONDS, airtime.READINESS_EVERY_S))
+
+
+def _run(stop: threading.Event) -> None:
+    while not stop.wait(_period()):
         try:
             _tick()
         except Exception:
             logger.exception("The process timer failed; it runs again")
 
 
+_stop = threading.Event()
+_thread: threading.Thread | None = None
+
+
 def timers_start() -> None:
-    """Start this process's timer thread unless it runs already."""
-    global _started_pid
-    if _started_pid == os.getpid():
+    """Start this process's timer thread unless it runs already (or the process runs none)."""
+    global _started_pid, _stop, _thread
+    if _started_pid == os.getpid() or not settings.CACHEOPS_PROCESS_TIMER:
         return
     with _start_lock:
         if _started_pid != os.getpid():
-            threading.Thread(target=_run, name="process-timer", daemon=True).start()
+            _stop = threading.Event()
+            _thread = threading.Thread(target=_run, args=(_stop,), name="process-timer", daemon=True)
+            _thread.start()
             _started_pid = os.getpid()
+
+
+def timers_stop() -> None:
+    """Stop this process's timer thread (tests, shutdown)."""
+    global _started_pid
+    _stop.set()
+    if _thread is not None and _thread.is_alive():
+        _thread.join(timeout=10)
+    _started_pid = None
 
 
 class ProcessTimersMiddleware:

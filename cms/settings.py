@@ -259,6 +259,8 @@ CACHEOPS_MANIFEST_MAX_AGE = env.int("CACHEOPS_MANIFEST_MAX_AGE", default=1)
 CACHEOPS_CORS_ORIGINS = env.list("CACHEOPS_CORS_ORIGINS", default=[])
 # Each process adds its request counts to the per-minute rows in SQL this often (off the request path).
 CACHEOPS_METRICS_FLUSH_SECONDS = env.float("CACHEOPS_METRICS_FLUSH_SECONDS", default=10.0)
+# Each web process's timer writes its traffic rows and readiness gauge to SQL (off only where tests drive it).
+CACHEOPS_PROCESS_TIMER = env.bool("CACHEOPS_PROCESS_TIMER", default=True)
 # A build renews its lock every CACHEOPS_LOCK_RENEW_SECONDS (0: a third of the lock's lifetime) until its
 # hard time limit; a dead worker's lock frees itself CACHEOPS_LOCK_SECONDS after the last renewal, sooner when
 # its operation is known to have ended.

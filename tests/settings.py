@@ -25,3 +25,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, as in production: threads of one test then wait for SQLite's write lock, where the default
     # in-memory test database (shared cache, table locks) answers "database table is locked" at once.
     DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.mkdtemp(prefix="airtime-db-")) / "test.sqlite3")}  # noqa: F405
+CACHEOPS_PROCESS_TIMER = False  # no thread writing SQL across tests; those about the timer turn it on

@@ -50,7 +50,8 @@ def _taken(request: HttpRequest, name: str, action: str, call: Callable[[], Oper
     try:
         return call()
     except PublishError as exc:  # refusals (ReleaseRefused) included
-        messages.error(request, _("%(action)s of %(family)s refused: %(reason)s") % {**what, "reason": exc})
+        reason = exc.text() if isinstance(exc, release_actions.ReleaseRefused) else str(exc)
+        messages.error(request, _("%(action)s of %(family)s refused: %(reason)s") % {**what, "reason": reason})
     except CacheError as exc:
         messages.error(
             request,

@@ -248,7 +248,9 @@ def test_refused_actions_say_why_on_the_page(client, versions, redis_engine):
     assert "Accepting the held-back version of catalog refused: catalog holds no version back" in text(accepted)
     assert rolled["Location"] == f"{ROLLBACK}?version={versions.v1}"
     assert page.status_code == 200
-    assert f"Rollback of catalog refused: version {versions.v1} can no longer be restored" in text(page)
+    assert f"Rollback of catalog refused: Version {versions.v1} can no longer be restored" in text(page)
+    in_japanese = client.post(action_url("catalog", "resume"), headers={"Accept-Language": "ja"}, follow=True)
+    assert "catalog は固定されていません。" in text(in_japanese)
     assert f"Version {versions.v1} is gone from the cache" in section(page, "rollback-changes")
     row = Family.objects.get(name="catalog")
     assert (row.current_version, row.pinned_at) == (versions.v2, None)

@@ -16,6 +16,7 @@ from cacheops.backends import backend_reset
 from cacheops.keys import chunk_path
 from cacheops.models import Family, Operation, TrafficMinute
 from cacheops.reader import reader_get, readers_stop
+from cacheops.timers import timers_stop
 from cms import services
 from cms.domain import time_parse
 from tests.cacheops.conftest import RedisView, body_of, process_stop, reassemble, show_create, wait_for
@@ -309,8 +310,16 @@ def test_cache_control_is_capped_at_the_boundary():
     assert cache_control(now - timedelta(seconds=1), max_age=5, swr=30) == "public, max-age=0, must-revalidate"
 
 
-def test_request_counts_reach_the_per_minute_rows(api, client, settings):
+@pytest.fixture
+def process_timer(settings):
+    """This process's timer running, as in every web process, flushing at once."""
+    settings.CACHEOPS_PROCESS_TIMER = True
     settings.CACHEOPS_METRICS_FLUSH_SECONDS = 0
+    yield
+    timers_stop()
+
+
+def test_request_counts_reach_the_per_minute_rows(api, client, process_timer):
     show, manifest, _ = published(api)
     assert wait_for(lambda: serving(client, manifest["version"]), 10)
     for _ in range(5):

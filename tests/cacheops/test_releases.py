@@ -126,7 +126,7 @@ def test_a_rollback_after_the_cache_lost_everything_says_why_it_cannot_restore(n
     for name in view.keys():  # the cache restarted empty
         view.delete(name)
 
-    with pytest.raises(release_actions.ReleaseRefused, match=f"version {first} can no longer be restored"):
+    with pytest.raises(release_actions.ReleaseRefused, match=f"Version {first} can no longer be restored"):
         release_actions.rollback(family=CATALOG, requested_by="oki")
     assert row().previous_version == first  # SQL still knows it; the refusal names it
 
