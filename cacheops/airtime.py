@@ -1,19 +1,16 @@
 """Prewarm for an airtime: ops schedule an instant, the catalog as of it is built, verified and diffed ahead.
 
-A pending schedule counts as a content boundary for the airtime tick (operations.airtime_due): when it is the next
+A pending schedule counts as a content boundary for the airtime tick (boundaries.airtime_due): when it is the next
 boundary within CACHEOPS_STAGE_AHEAD_SECONDS its snapshot is staged, and once its instant has passed the schedule
 records the activation. Preparing writes only version-specific keys, so it needs no build lock.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from datetime import datetime
 
-import orjson
-import requests
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Q, QuerySet, Subquery
@@ -21,10 +18,9 @@ from django.utils.translation import gettext as _
 from prometheus_client import Gauge
 
 from cms.broadcast import LATEST, OutOfWindow, broadcast_parse, clock_format
-from cms.domain import time_text
 from cms.enqueue import task_send
 
-from . import chunks, clock, fragments, keys, publisher, releases
+from . import chunks, clock, diff, edge, fragments, publisher, releases
 from .backends import CacheError
 from .errors import PublishError
 from .families import CATALOG
@@ -37,9 +33,6 @@ AIRTIME_TASK = "cacheops.tasks.airtime"
 # A boundary this close without a staged version is an alarm: readers could not all fetch it in time.
 READY_MARGIN_S = 300
 READINESS_EVERY_S = 10.0
-EDGE_TIMEOUT_S = 10
-# The console shows this many programs or episodes per kind of change; the counts stay exact.
-DIFF_ITEMS = 100
 ENDED = (AirtimeSchedule.DONE, AirtimeSchedule.MISSED)
 CHANGES = ("added", "removed", "changed")
 
@@ -124,9 +117,9 @@ def prepare(schedule_id: int, progress=None) -> AirtimeSchedule | None:
     except (PublishError, CacheError) as exc:
         _note(schedule, AirtimeSchedule.FAILED, f"preparing failed: {exc}")
         return schedule
-    _prepared_record(schedule, manifest, catalog_diff(before, body, against))
+    _prepared_record(schedule, manifest, diff.catalog_diff(before, body, against))
     if settings.CACHEOPS_EDGE_URL:
-        edge_warm(schedule, manifest)
+        edge.edge_warm(schedule, manifest)
     return schedule
 
 
@@ -167,87 +160,6 @@ def _prepared_record(schedule: AirtimeSchedule, manifest: dict, changes: dict) -
     schedule.save()
 
 
-def _programs(body: bytes) -> dict[str, dict]:
-    return {program["id"]: program for program in orjson.loads(body)["programs"]}
-
-
-def _program_view(program: dict) -> dict:
-    """A program without its episodes: what makes the program itself changed."""
-    seasons = [{k: v for k, v in season.items() if k != "episodes"} for season in program["seasons"]]
-    return {**program, "seasons": seasons}
-
-
-def _episodes(programs: dict[str, dict]) -> dict[str, tuple[dict, dict]]:
-    """Each episode with its program's id and title only: a sibling's change must not mark it changed."""
-    return {e["id"]: (_program_label(p), e) for p in programs.values() for s in p["seasons"] for e in s["episodes"]}
-
-
-def _compare(old: dict, new: dict, label) -> dict:
-    """Added, removed and changed ids between two {id: value} maps, each with its count and labelled items."""
-    common = old.keys() & new.keys()
-    found = {
-        "added": [label(new[k]) for k in new.keys() - old.keys()],
-        "removed": [label(old[k]) for k in old.keys() - new.keys()],
-        "changed": [label(new[k]) for k in common if old[k] != new[k]],
-    }
-    return {
-        kind: {"count": len(items), "items": sorted(items, key=lambda i: (i.get("program_title", ""), i["title"]))[
-            :DIFF_ITEMS
-        ]}
-        for kind, items in found.items()
-    }  # fmt: skip
-
-
-def _program_label(program: dict) -> dict:
-    return {"id": program["id"], "title": program["title"]}
-
-
-def _episode_label(pair: tuple[dict, dict]) -> dict:
-    program, episode = pair
-    return {
-        "id": episode["id"],
-        "title": episode["title"],
-        "number": episode["number"],
-        "program_id": program["id"],
-        "program_title": program["title"],
-    }
-
-
-def catalog_diff(before: bytes, after: bytes, against: str = "") -> dict:
-    """What changes from catalog body `before` (version `against`) to `after`: programs and episodes."""
-    old, new = _programs(before), _programs(after)
-    return {
-        "against": against,
-        "programs": _compare(
-            {k: _program_view(p) for k, p in old.items()}, {k: _program_view(p) for k, p in new.items()}, _program_label
-        ),
-        "episodes": _compare(_episodes(old), _episodes(new), _episode_label),
-    }
-
-
-def edge_warm(schedule: AirtimeSchedule, manifest: dict) -> list[dict]:
-    """Fetch each chunk of the prepared version through the CDN, with the edge token; record each status."""
-    base, version = settings.CACHEOPS_EDGE_URL.rstrip("/"), manifest["version"]
-    results = []
-    with requests.Session() as session:
-        for entry in manifest["chunks"]:
-            results.append(_edge_fetch(session, base + keys.chunk_path(version, entry), entry))
-    schedule.edge = results
-    schedule.save(update_fields=["edge"])
-    return results
-
-
-def _edge_fetch(session: requests.Session, url: str, entry: dict) -> dict:
-    found = {"index": entry["index"], "at": time_text(clock.now_seconds())}
-    try:
-        response = session.get(url, headers={"X-Edge-Token": settings.CACHEOPS_EDGE_TOKEN}, timeout=EDGE_TIMEOUT_S)
-    except requests.RequestException as exc:
-        return {**found, "status": None, "ok": False, "error": str(exc)[:300]}
-    # The bytes must be the chunk itself: an edge answering with an error page did not warm anything.
-    ok = response.status_code == 200 and hashlib.sha256(response.content).hexdigest() == entry["sha256"]
-    return {**found, "status": response.status_code, "ok": ok}
-
-
 def _nothing_changes() -> Q:
     counts = [f"changes__{kind}__{change}__count" for kind in ("programs", "episodes") for change in CHANGES]
     return Q(prepared_version__gt="", **dict.fromkeys(counts, 0))
@@ -279,7 +191,7 @@ def _restaged_record(schedule: AirtimeSchedule, body: bytes, sources: dict[str, 
     if schedule.prepared_version:
         schedule.detail = "re-built at staging: the content changed since it was prepared"
     if staged.get("version") == chunks.sha16(body):
-        _prepared_record(schedule, staged, catalog_diff(before, body, against))
+        _prepared_record(schedule, staged, diff.catalog_diff(before, body, against))
 
 
 def activation_record(activate_at: datetime, result: str, detail: str) -> int:

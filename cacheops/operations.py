@@ -11,8 +11,7 @@ from django.conf import settings
 from cms.domain import time_parse, time_text
 from cms.enqueue import task_send
 
-from . import airtime, chunks, clock, families, fragments, lock, pending, publisher, releases
-from .backends import CacheError
+from . import airtime, chunks, clock, families, fragments, lock, pending, publisher, releases, staging
 from .errors import BuildBusy, FutureAsOf, PublishError
 from .families import families_read
 from .keys import CATALOG
@@ -51,7 +50,8 @@ def as_of_check(as_of: datetime | None) -> datetime:
     return as_of
 
 
-def _version(family: str) -> str:
+def current_version(family: str) -> str:
+    """The version the release state names current (empty if none)."""
     return Family.objects.filter(name=family).values_list("current_version", flat=True).first() or ""
 
 
@@ -108,7 +108,7 @@ def catalog_rebuild(
         with lock.build_lock(CATALOG):
             taken = pending.changes_take(CATALOG, op, with_programs=True)
             generation = families.generation_take(CATALOG)
-            op.version_before = _version(CATALOG)
+            op.version_before = current_version(CATALOG)
             # A cache emptied by a restart or a flush lost every family, not only the catalog: re-publish them all.
             emptied = CATALOG in families_read() and manifest_read(CATALOG) is None
             mode = "full" if full or taken.full or emptied or not fragments.sources_exist() else "incremental"
@@ -129,7 +129,7 @@ def catalog_rebuild(
             op.version_after = result.version
             op.result = result.outcome
             op.detail = _build_detail(mode, refresh, body)
-            op.detail += _stage_near(sources, _boundary_next(time_parse(boundary)), progress)
+            op.detail += staging.stage_near(sources, staging.boundary_after(time_parse(boundary)), progress)
             if refresh.skipped:
                 # The others were published; these keep their last good entry until their content is fixed.
                 op.result = "partial"
@@ -144,32 +144,6 @@ def catalog_rebuild(
 
 def _silent(stage: str, done: int, total: int) -> None:
     return None
-
-
-def _boundary_next(content_boundary: datetime | None) -> str | None:
-    """The next instant to stage: the content boundary, or a pending airtime schedule before it."""
-    return time_text(airtime.boundary_next(content_boundary, clock.now_seconds()))
-
-
-def _stage_near(sources: dict[str, dict], boundary: str | None, progress) -> str:
-    """Stage the catalog as of `boundary` if it is near; return a note for the operation's detail."""
-    at = time_parse(boundary)
-    if at is None or (at - clock.now_seconds()).total_seconds() > settings.CACHEOPS_STAGE_AHEAD_SECONDS:
-        return ""
-    body = catalog_body(sources.values(), at)
-    try:
-        generation = families.generation_take(CATALOG)
-        facts, _ = publisher.version_ensure(
-            CATALOG, body, as_of=at, next_boundary=next_boundary(sources.values(), at), progress=progress
-        )
-        result = releases.staged(CATALOG, facts, activate_at=at, generation=generation)
-    except (PublishError, CacheError) as exc:
-        # What was published stays; the airtime sweep stages again within seconds.
-        logger.warning("Staging the catalog as of %s failed: %s", boundary, exc)
-        return f"; staging as of {boundary} failed: {exc}"
-    if result.outcome in ("staged", "unchanged"):
-        airtime.staged_record(at, body, sources)
-    return f"; {result.outcome} {chunks.sha16(body)} as of {boundary}"
 
 
 def _build_detail(mode: str, refresh: fragments.Refresh, body: bytes) -> str:
@@ -219,7 +193,7 @@ def program_rebuild(
         with pending.changes_held(build):
             taken = pending.changes_take(family, op) if taken_by is None else None
             generation = families.generation_take(family)
-            op.version_before = _version(family)
+            op.version_before = current_version(family)
             if taken is not None:
                 fragments.sources_refresh(taken.programs or {program_id: []})
             source = fragments.sources_load([program_id]).get(program_id)
@@ -250,7 +224,7 @@ def family_rebuild(*, family: str, as_of: datetime | None = None, requested_by: 
 def invalidate(*, family: str = CATALOG, hard: bool = False, requested_by: str = "") -> Operation:
     """Soft: mark stale and rebuild while readers keep the old version. Hard: drop the pointer."""
     with operation_log("invalidate-hard" if hard else "invalidate", family, requested_by) as op:
-        op.version_before = _version(family)
+        op.version_before = current_version(family)
         if hard:
             releases.removed(family)
         else:
@@ -266,7 +240,7 @@ def prewarm(*, family: str = CATALOG, requested_by: str = "", progress=None) -> 
     if manifest_read(family) is None:
         family_rebuild(family=family, requested_by=requested_by, progress=progress)
     with operation_log("prewarm", family, requested_by) as op, lock.build_lock(family):
-        op.version_before = _version(family)
+        op.version_before = current_version(family)
         result = ttl_refresh(family, progress)
         op.version_after = result.version if result else ""
         op.result = "done" if result else "empty"
@@ -275,7 +249,7 @@ def prewarm(*, family: str = CATALOG, requested_by: str = "", progress=None) -> 
 
 def ttl_refresh(family: str, progress=None) -> Published | None:
     """Write the current version's chunks again with a fresh TTL, then the manifest; None if nothing is current."""
-    release = releases.release_get(family, _version(family))
+    release = releases.release_get(family, current_version(family))
     if release is None:
         return None
     return releases.refreshed(family, publisher.chunks_refresh(release.facts, progress))
@@ -328,100 +302,3 @@ def rebuild_ask(family: str, *, requested_by: str, seen_at: datetime) -> bool:
     if Operation.objects.filter(kind="rebuild", family=family, heartbeat_at__gte=seen_at).exists():
         return False
     return rebuild_request(family=family, requested_by=requested_by)
-
-
-def airtime_due(*, requested_by: str = "beat") -> str:
-    """Activate a staged catalog whose instant has come, stage the next boundary when near, catch up a missed one.
-
-    The next boundary is the earliest of the catalog's own and the pending airtime schedules. Reads SQL rows
-    only, so a tick with nothing to do costs the shared cache nothing.
-    """
-    row = Family.objects.filter(name=CATALOG).first()
-    if row is None or not row.latest_version:
-        return "idle"
-    now, staged_at, pinned = clock.now_seconds(), row.staged_at, row.pinned_at is not None
-    if staged_at is not None and staged_at <= now:
-        if pinned:
-            return "pinned"  # the airtime waits for resume, which makes it current at once
-        op = catalog_activate(requested_by=requested_by)
-        airtime.activation_record(staged_at, op.result, op.detail)
-        if op.result != "lost":
-            return op.result
-        row.refresh_from_db()
-    if pinned:
-        return _stage_ahead(row, now, requested_by)
-    if row.next_boundary is not None and row.next_boundary <= now:
-        # Nothing was staged for it (no worker ran, staging failed, the cache lost it): build as of now, say how late.
-        late = (now - row.next_boundary).total_seconds()
-        op = catalog_rebuild(requested_by=requested_by)
-        op.detail = f"caught up a boundary {late:.0f} s late; {op.detail}"
-        op.save(update_fields=["detail"])
-        _passed_record(now)
-        return "caught up"
-    _passed_record(now)
-    return _stage_ahead(row, now, requested_by)
-
-
-def _passed_record(now: datetime) -> None:
-    row = Family.objects.get(name=CATALOG)
-    current = releases.release_get(CATALOG, row.current_version)
-    airtime.passed_record(now, time_parse(current.facts["as_of"]) if current else None)
-
-
-def _stage_ahead(row: Family, now: datetime, requested_by: str) -> str:
-    staged_at = row.staged_at
-    boundary = airtime.boundary_next(row.next_boundary, now)
-    near = boundary is not None and (boundary - now).total_seconds() <= settings.CACHEOPS_STAGE_AHEAD_SECONDS
-    if near and staged_at != boundary:
-        return catalog_stage(requested_by=requested_by, boundary=boundary).result
-    if staged_at is not None and staged_at != boundary:
-        # Staged for an instant no longer ahead (a cancelled schedule) and nothing near replaces it.
-        return catalog_unstage(requested_by=requested_by).result
-    return "idle"
-
-
-def catalog_stage(*, requested_by: str = "", progress=None, boundary: datetime | None = None) -> Operation:
-    """Stage the catalog as of `boundary` (default: its next one), from the sources the last build stored."""
-    with operation_log("stage", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
-        op.version_before = op.version_after = _version(CATALOG)
-        row = Family.objects.get(name=CATALOG)
-        at = time_text(boundary) if boundary else _boundary_next(row.next_boundary)
-        note = _stage_near(fragments.sources_load(), at, progress or _silent)
-        op.detail = note.removeprefix("; ")
-        op.result = "failed" if "failed" in note else "staged" if note else "idle"
-    return op
-
-
-def catalog_unstage(*, requested_by: str = "") -> Operation:
-    """Remove the catalog's staged version, whose instant is no longer a boundary ahead."""
-    with operation_log("unstage", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
-        op.version_before = op.version_after = _version(CATALOG)
-        result = releases.unstaged(CATALOG, generation=families.generation_take(CATALOG))
-        op.result = result.outcome if result else "idle"
-    return op
-
-
-def catalog_activate(*, requested_by: str = "") -> Operation:
-    """Make the staged catalog current (readers switched on their own clocks already), then stage the next."""
-    with operation_log("activate", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
-        op.version_before = _version(CATALOG)
-        now = clock.now_seconds()
-        staged = releases.release_get(CATALOG, Family.objects.get(name=CATALOG).staged_version)
-        if staged is not None and not publisher.complete(staged.facts):
-            # The cache lost it (a restart, an eviction): forget it; the caller builds as of now instead.
-            releases.unstaged(CATALOG, generation=families.generation_take(CATALOG))
-            op.result, op.version_after = "lost", op.version_before
-            op.detail = f"staged version {staged.version} lost chunks before its activation"
-            return op
-        result = releases.activated(CATALOG, now=now, generation=families.generation_take(CATALOG))
-        if result is None:
-            op.result, op.version_after = "idle", op.version_before
-            return op
-        op.version_after, op.result = result.version, result.outcome
-        row = Family.objects.get(name=CATALOG)
-        activate_at = row.manifest["as_of"]
-        op.detail = (
-            f"current since {activate_at}, recorded {(now - time_parse(activate_at)).total_seconds():.0f} s later"
-        )
-        op.detail += _stage_near(fragments.sources_load(), _boundary_next(row.next_boundary), _silent)
-    return op

@@ -10,7 +10,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from cms.store.errors import StoreUnavailable
 
-from . import operations, oplog
+from . import boundaries, operations, oplog
 from .backends.base import CacheUnavailable
 from .errors import BuildBusy, LockLost
 
@@ -101,10 +101,10 @@ def sweep():
 
 @shared_task(acks_late=True, **LIMITS)
 def airtime():
-    """Activate, stage or catch up the catalog's content boundaries (see operations.airtime_due)."""
+    """Activate, stage or catch up the catalog's content boundaries (see boundaries.airtime_due)."""
     # No retry: beat sends the next tick within seconds; a build holding the lock is simply waited for.
     try:
-        return operations.airtime_due(requested_by="beat")
+        return boundaries.airtime_due(requested_by="beat")
     except BuildBusy:
         return "busy"
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from cms.domain import id_valid
 
-from .. import airtime, chunks, manifest, releases
+from .. import chunks, diff, manifest, releases
 from ..backends import CacheError
 from ..families import CATALOG
 
@@ -90,7 +90,7 @@ def _item(kind: str, found: dict) -> ChangedItem:
 
 
 def groups_shown(found: dict | None) -> list[ChangeGroup]:
-    """A comparison as `airtime.catalog_diff` makes it (and rows store it), in a fixed order, empty parts left out."""
+    """A comparison as `diff.catalog_diff` makes it (and rows store it), in a fixed order, empty parts left out."""
     groups = []
     for kind, label in KINDS.items():
         for change, change_label in CHANGES.items():
@@ -135,7 +135,7 @@ def versions_compared(family: str, before: str, after: str) -> Changes:
     if before == after:
         return Changes(before, after)
     try:
-        found = airtime.catalog_diff(body_read(family, before), body_read(family, after), before)
+        found = diff.catalog_diff(body_read(family, before), body_read(family, after), before)
     except Unreadable as exc:
         return Changes(before, after, unavailable=str(exc))
     return Changes(before, after, groups_shown(found))

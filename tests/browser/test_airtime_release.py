@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from cacheops import clock, operations
+from cacheops import boundaries, clock, operations
 from cacheops.console import schedules
 from cacheops.models import AirtimeSchedule, Operation
 from cacheops.reader import reader_get, readers_stop
@@ -134,7 +134,7 @@ def test_ops_schedule_tonights_airtime_and_the_episode_is_served_from_that_secon
 
     # 23:35: beat's airtime tick stages the catalog as of 23:45; the console names it as next.
     fake_clock.at = (AIRTIME - timedelta(minutes=10)).astimezone(UTC)
-    assert operations.airtime_due() == "staged"
+    assert boundaries.airtime_due() == "staged"
     schedule.refresh_from_db()
     assert schedule.result == AirtimeSchedule.STAGED and schedule.prepared_version == staged
     page.click(".console-nav a[href$='/admin/cacheops/']")
@@ -163,7 +163,7 @@ def test_ops_schedule_tonights_airtime_and_the_episode_is_served_from_that_secon
 
     # 23:45:01: the tick records the activation; the console shows the staged version as current.
     fake_clock.at = (AIRTIME + timedelta(seconds=1)).astimezone(UTC)
-    assert operations.airtime_due() == "published"
+    assert boundaries.airtime_due() == "published"
     schedule.refresh_from_db()
     assert schedule.result == AirtimeSchedule.DONE and "recorded 1 s later" in schedule.detail
     activation = Operation.objects.get(kind="activate")

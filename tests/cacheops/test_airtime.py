@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cacheops import clock, operations
+from cacheops import boundaries, clock, operations
 from cacheops.keys import chunk_path
 from cacheops.models import Operation
 from cacheops.reader import reader_get, readers_stop
@@ -158,16 +158,16 @@ def test_the_airtime_tick_stages_activates_and_catches_up(airtime, settings, mon
     )  # fmt: skip
     operations.catalog_rebuild(requested_by="test", full=True)
     assert reassemble(view)[0]["staged"] is None
-    assert operations.airtime_due() == "idle"  # two minutes away, stage-ahead 0 s
+    assert boundaries.airtime_due() == "idle"  # two minutes away, stage-ahead 0 s
 
     settings.CACHEOPS_STAGE_AHEAD_SECONDS = 600
-    assert operations.airtime_due() == "staged"
+    assert boundaries.airtime_due() == "staged"
     staged = reassemble(view)[0]["staged"]
     assert time_parse(staged["activate_at"]) == instant
-    assert operations.airtime_due() == "idle"  # staged once
+    assert boundaries.airtime_due() == "idle"  # staged once
 
     monkeypatch.setattr(clock, "now", lambda: instant + timedelta(seconds=3))
-    assert operations.airtime_due() == "published"
+    assert boundaries.airtime_due() == "published"
     current = reassemble(view)[0]
     assert current["version"] == staged["version"] and current["staged"] is None
     activation = Operation.objects.filter(kind="activate").latest("id")
@@ -187,7 +187,7 @@ def test_a_boundary_missed_while_no_worker_ran_is_caught_up(airtime, settings, m
     operations.catalog_rebuild(requested_by="test", full=True)
 
     monkeypatch.setattr(clock, "now", lambda: instant + timedelta(minutes=7))
-    assert operations.airtime_due() == "caught up"
+    assert boundaries.airtime_due() == "caught up"
     titles = {
         e["title"]
         for p in json.loads(gzip.decompress(reassemble(view)[1]))["programs"]

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import translation
 
-from cacheops import airtime, clock, operations
+from cacheops import airtime, boundaries, clock, operations
 from cacheops.keys import chunk_path
 from cacheops.manifest import manifest_version_read
 from cacheops.models import AirtimeSchedule, Family
@@ -145,16 +145,16 @@ def test_the_scheduled_instant_is_staged_when_near_and_done_at_activation(cache,
     schedule = airtime.schedule_prewarm(instant, "ops")
 
     at_time(instant - timedelta(minutes=15))
-    assert operations.airtime_due() == "idle"
+    assert boundaries.airtime_due() == "idle"
     at_time(instant - timedelta(minutes=5))
-    assert operations.airtime_due() == "staged"
+    assert boundaries.airtime_due() == "staged"
     assert staged(cache)["activate_at"] == time_text(instant)
     schedule.refresh_from_db()
     assert schedule.result == AirtimeSchedule.STAGED
     assert staged(cache)["version"] == schedule.prepared_version
 
     at_time(instant + timedelta(seconds=2))
-    assert operations.airtime_due() == "published"
+    assert boundaries.airtime_due() == "published"
     schedule.refresh_from_db()
     assert schedule.result == AirtimeSchedule.DONE and "recorded 2 s later" in schedule.detail
 
@@ -169,11 +169,11 @@ def test_a_scheduled_instant_with_no_content_boundary_is_staged_before_the_later
 
     at_time(early - timedelta(minutes=4))
     assert airtime.unready() is None  # nothing changes at that instant: no alarm, though it is staged anyway
-    assert operations.airtime_due() == "staged"
+    assert boundaries.airtime_due() == "staged"
     assert airtime.unready() is None
     assert staged(cache)["activate_at"] == time_text(early)
     at_time(early + timedelta(seconds=1))
-    assert operations.airtime_due() == "published"
+    assert boundaries.airtime_due() == "published"
     # The content boundary comes next, and is staged right after the activation.
     assert staged(cache)["activate_at"] == time_text(boundary)
 
@@ -195,7 +195,7 @@ def test_a_change_since_preparing_is_rebuilt_at_staging(cache, at_time, settings
     settings.CACHEOPS_STAGE_AHEAD_SECONDS = 600
 
     at_time(instant - timedelta(minutes=5))
-    assert operations.airtime_due() == "staged"
+    assert boundaries.airtime_due() == "staged"
     schedule.refresh_from_db()
     assert schedule.prepared_version != first
     assert staged(cache)["version"] == schedule.prepared_version
@@ -213,16 +213,16 @@ def test_a_cancelled_schedule_is_never_staged_and_a_staged_one_is_removed(cache,
 
     airtime.schedule_cancel(first.id, "ops")
     at_time(first.at - timedelta(minutes=5))
-    assert operations.airtime_due() == "idle"
+    assert boundaries.airtime_due() == "idle"
     assert staged(cache) is None
 
     at_time(second.at - timedelta(minutes=5))
-    assert operations.airtime_due() == "staged"
+    assert boundaries.airtime_due() == "staged"
     assert staged(cache)["activate_at"] == time_text(second.at)
     airtime.schedule_cancel(second.id, "ops")  # queues the tick, which runs inline here
     assert staged(cache) is None
     assert Family.objects.get(name="catalog").staged_version == ""
-    assert operations.airtime_due() == "idle"
+    assert boundaries.airtime_due() == "idle"
     assert set(AirtimeSchedule.objects.values_list("result", flat=True)) == {AirtimeSchedule.CANCELLED}
 
 
@@ -247,7 +247,7 @@ def test_a_near_boundary_without_a_staged_version_is_reported_on_the_console_and
     airtime.readiness_tick()
     assert "airtime_airtime_unready 1.0" in client.get("/metrics").content.decode()
 
-    assert operations.airtime_due() == "staged"
+    assert boundaries.airtime_due() == "staged"
     assert airtime.unready() is None
     page = client.get("/admin/cacheops/", **EN).content.decode()
     assert 'id="airtime-unready"' not in page
@@ -410,6 +410,6 @@ def test_a_schedule_is_prepared_from_the_store_again_after_a_save_and_a_save_aft
     # No worker staged it; just after T an editor's save is built (as of after T), before the beat's tick.
     at_time(instant + timedelta(seconds=3))
     operations.catalog_rebuild(requested_by="test", full=True)
-    operations.airtime_due()
+    boundaries.airtime_due()
     schedule.refresh_from_db()
     assert schedule.result == AirtimeSchedule.DONE, schedule.detail

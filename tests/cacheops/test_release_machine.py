@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from cacheops import chunks, clock, operations, release_actions
+from cacheops import boundaries, chunks, clock, operations, release_actions
 from cacheops.errors import PublishError
 from cacheops.models import (
     AirtimeSchedule,
@@ -98,13 +98,13 @@ def machine_for(view, now: Clock):
 
         @rule()
         def tick(self):
-            operations.airtime_due()
+            boundaries.airtime_due()
 
         @rule(minutes=st.integers(1, 30))
         def clock_jump(self, minutes):
             now.jump(timedelta(minutes=minutes))
             for _ in range(6):  # the beat ticks every few seconds: it has caught up before anyone looks again
-                if operations.airtime_due() in ("idle", "staged", "unstaged", "pinned"):
+                if boundaries.airtime_due() in ("idle", "staged", "unstaged", "pinned"):
                     break
 
         @rule()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from cacheops import clock, operations, release_actions
+from cacheops import boundaries, clock, operations, release_actions
 from cacheops.models import Family
 from cacheops.reader import reader_get, readers_stop
 from cms import services
@@ -45,7 +45,7 @@ def aired(client, show, now):
     reader = reader_get()
     assert wait_for(lambda: reader.current() is not None and reader.staged() is not None, 10)
     now.at = instant + timedelta(seconds=1)
-    assert operations.airtime_due() == "published"
+    assert boundaries.airtime_due() == "published"
     after = row().current_version
     assert after != before and wait_for(lambda: served(client) == after, 10)
     return before, after, instant
@@ -63,7 +63,7 @@ def test_a_rollback_after_an_airtime_stays_through_ticks_edits_and_later_boundar
     # The beat's ticks, a clock jump past the boundary, and an editor's save with its build: all wait.
     for minutes in (0, 1, 30):
         now.at = instant + timedelta(minutes=minutes, seconds=2)
-        assert operations.airtime_due() in ("idle", "staged", "pinned")
+        assert boundaries.airtime_due() in ("idle", "staged", "pinned")
     services.program_update(program_id=show.program.id, version=show.program.version, user="eri", title="フリーレン")
     build = operations.catalog_rebuild(requested_by="test", full=True)
     assert (build.result, build.version_after) == ("waiting", before)
@@ -197,7 +197,7 @@ def test_a_rollback_before_an_airtime_holds_through_T_and_resume_after_T_goes_li
     pinned = release_actions.rollback(family=CATALOG, requested_by="oki").version_after
     assert pinned != bad and wait_for(lambda: served(client) == pinned, 10)
     now.at = instant + timedelta(seconds=5)
-    assert operations.airtime_due() in ("idle", "staged", "pinned")
+    assert boundaries.airtime_due() in ("idle", "staged", "pinned")
     assert row().current_version == pinned and served(client) == pinned and not in_catalog(client, "最終話")
 
     release_actions.resume(family=CATALOG, requested_by="oki")  # the instant passed: the staged version, at once
