@@ -57,8 +57,8 @@ def catalog(request):
     """Assemble the catalog from the stored program sources (what a cache miss costs)."""
     from django.http import HttpResponse
 
-    from cacheops.fragments import sources_load
-    from cacheops.snapshot import catalog_body
+    from cacheops.build.fragments import sources_load
+    from cacheops.build.snapshot import catalog_body
 
     body = catalog_body(sources_load().values(), _as_of())
     return HttpResponse(body, content_type="application/json")

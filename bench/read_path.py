@@ -452,7 +452,8 @@ class Catalog:
 
 def catalog_publish(workdir: Path) -> Catalog:
     """Build and publish the demo catalog with the cache engine; keep its compressed bytes in a file for nginx."""
-    from cacheops import chunks, operations
+    from cacheops import chunks
+    from cacheops.build import operations
     from cacheops.manifest import chunks_fetch, manifest_read
 
     started = time.perf_counter()
@@ -568,8 +569,9 @@ def stampede(procs: Processes, server: Server, workers: int) -> None:
     """Fresh web processes, no manifest in the cache, a worker running: 500 requests at once."""
     from django.utils import timezone
 
-    from cacheops import keys, operations
+    from cacheops import keys
     from cacheops.backends import backend_get
+    from cacheops.build import operations
 
     print(f"\n(c) cold-start stampede: {STAMPEDE_REQUESTS} concurrent requests to fresh web processes, no manifest")
     procs.stop(server)

@@ -40,8 +40,9 @@ def main() -> None:
 
 
 def run(args) -> None:
-    from cacheops import chunks, fragments
-    from cacheops.snapshot import catalog_body
+    from cacheops import chunks
+    from cacheops.build import fragments
+    from cacheops.build.snapshot import catalog_body
 
     pipeline(args, chunks, fragments, catalog_body)
     full = full_rebuild(args)
@@ -107,9 +108,10 @@ def full_rebuild(args) -> int:
     import boto3
     from django.conf import settings
 
-    from cacheops import operations, releases
     from cacheops.backends import backend_get
+    from cacheops.build import operations
     from cacheops.models import Family
+    from cacheops.release import releases
     from cms.store.models import EpisodeItem, ProgramItem, SeasonItem
 
     ops = []
@@ -160,10 +162,10 @@ def full_rebuild(args) -> int:
 
 
 def incremental(args, full_read: int) -> None:
-    from cacheops import fragments, operations, pending
+    from cacheops.build import fragments, operations, pending
+    from cacheops.build.snapshot import program_entry
     from cacheops.manifest import manifest_read
     from cacheops.models import Operation
-    from cacheops.snapshot import program_entry
     from cms import services
     from cms.store.programs import program_get
 

@@ -6,9 +6,9 @@ from typing import TypedDict
 
 import orjson
 
+from cacheops import chunks, clock, keys
 from cms.domain import time_parse
 
-from . import chunks, clock, keys
 from .backends import backend_get
 from .errors import PublishError
 

@@ -18,7 +18,8 @@ from django.db.models import F
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from . import clock
+from cacheops import clock
+
 from .models import TrafficMinute
 
 logger = logging.getLogger(__name__)

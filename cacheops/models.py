@@ -75,7 +75,7 @@ class Operation(models.Model):
 
 
 class Family(models.Model):
-    """The release state of one family, changed only by `cacheops.releases` under this row's lock.
+    """The release state of one family, changed only by `cacheops.release.releases` under this row's lock.
 
     The cache's manifest is a projection of this row and the family's `Release` rows; nothing reads it back to
     decide anything.

@@ -14,9 +14,9 @@ from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
+from cacheops import metrics
 from cms.domain import time_text
 
-from . import metrics
 from .errors import BuildBusy
 from .models import Operation
 

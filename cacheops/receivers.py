@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from . import operations
+from cacheops.build import operations
 
 
 def content_changed_receive(sender, *, program_id: str, items: list, user: str, **kwargs) -> None:

@@ -8,9 +8,11 @@ from celery import shared_task
 from django.conf import settings
 from pynamodb.exceptions import PynamoDBException
 
+from cacheops import oplog
+from cacheops.build import operations
+from cacheops.release import boundaries
 from cms.store.errors import StoreUnavailable
 
-from . import boundaries, operations, oplog
 from .backends.base import CacheUnavailable
 from .errors import BuildBusy, LockLost
 
@@ -112,7 +114,7 @@ def airtime():
 @shared_task(**RETRY)
 def prewarm_at(self, schedule_id: int):
     """Prepare an airtime schedule: build the catalog as of its instant, verify, diff, warm the edge."""
-    from .airtime import prepare
+    from cacheops.release.airtime import prepare
 
     schedule = prepare(schedule_id, progress=_progress(self))
     return {"result": schedule.result if schedule else "gone", "version": schedule.prepared_version if schedule else ""}

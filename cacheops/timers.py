@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse
 
-from . import airtime, metrics
+from cacheops import metrics
+from cacheops.release import airtime
 
 logger = logging.getLogger(__name__)
 _started_pid: int | None = None

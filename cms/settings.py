@@ -78,7 +78,7 @@ MIDDLEWARE = [
     # CSRF), which it does not use; it sets its own few headers.
     # Starts the process's timer (traffic rows, readiness gauge), which the read API's poller leaves to it.
     "cacheops.timers.ProcessTimersMiddleware",
-    "cacheops.api.PublicApiMiddleware",
+    "cacheops.read.api.PublicApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

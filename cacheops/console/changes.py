@@ -16,11 +16,12 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from cacheops import chunks, manifest
+from cacheops.release import diff, releases
+from cacheops.release.families import CATALOG
 from cms.domain import id_valid
 
-from .. import chunks, diff, manifest, releases
 from ..backends import CacheError
-from ..families import CATALOG
 
 KINDS = {"programs": gettext_lazy("Programs"), "episodes": gettext_lazy("Episodes")}
 CHANGES = {

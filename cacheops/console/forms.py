@@ -6,9 +6,9 @@ from django import forms
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from cacheops.release import airtime
 from cms.forms import BroadcastDateTimeField
 
-from .. import airtime
 from ..models import Family, Operation
 from .summaries import KIND_LABELS, RESULT_LABELS
 

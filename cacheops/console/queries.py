@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Max, Q, QuerySet, Sum
 
-from ..families import CATALOG
+from cacheops.release.families import CATALOG
+
 from ..models import Family, Operation, TrafficMinute
 
 PROGRAM_PREFIX = "program:"

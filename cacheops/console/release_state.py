@@ -10,9 +10,9 @@ from datetime import datetime
 
 from django.utils.translation import gettext as _
 
+from cacheops.release import releases
 from cms.domain import time_parse
 
-from .. import releases
 from ..backends import cdn
 from ..models import Family, Release
 from .changes import Changes, changes_stored_or_compared

@@ -20,7 +20,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import release_actions
+from cacheops.release import release_actions
+
 from ..backends import CacheError
 from ..errors import PublishError
 from ..models import Family, Operation

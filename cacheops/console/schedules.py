@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from cacheops.release import airtime
 from cms.broadcast import clock_format
 
-from .. import airtime
 from ..models import AirtimeSchedule
 from .forms import AirtimeForm
 from .summaries import ttl_text

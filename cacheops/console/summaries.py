@@ -10,9 +10,9 @@ from django.core.paginator import Page
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from cacheops.release.families import CATALOG
 from cms.domain import id_valid, time_parse
 
-from ..families import CATALOG
 from ..models import Family, Operation
 from . import queries
 

@@ -16,10 +16,12 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from cacheops import boundaries, clock, operations
+from cacheops import clock
+from cacheops.build import operations
 from cacheops.console import schedules
 from cacheops.models import AirtimeSchedule, Operation
-from cacheops.reader import reader_get, readers_stop
+from cacheops.read.reader import reader_get, readers_stop
+from cacheops.release import boundaries
 from cms import services
 from cms.broadcast import JST
 from tests.browser.conftest import staff_login

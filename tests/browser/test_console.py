@@ -2,7 +2,7 @@
 
 import pytest
 
-from cacheops import operations
+from cacheops.build import operations
 from tests.cacheops.conftest import _engine_use, show_create
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from cacheops import operations
+from cacheops.build import operations
 from cacheops.models import ConsoleTask, Family
 from cms import services
 from cms.celery import app

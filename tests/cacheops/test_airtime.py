@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cacheops import boundaries, clock, operations
+from cacheops import clock
+from cacheops.build import operations
 from cacheops.keys import chunk_path
 from cacheops.models import Operation
-from cacheops.reader import reader_get, readers_stop
+from cacheops.read.reader import reader_get, readers_stop
+from cacheops.release import boundaries
 from cms import services
 from cms.domain import time_parse, time_text
 from tests.cacheops.conftest import reassemble, show_create, wait_for

@@ -15,11 +15,13 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import translation
 
-from cacheops import airtime, boundaries, clock, operations
+from cacheops import clock
+from cacheops.build import operations
 from cacheops.keys import chunk_path
 from cacheops.manifest import manifest_version_read
 from cacheops.models import AirtimeSchedule, Family
-from cacheops.reader import readers_stop
+from cacheops.read.reader import readers_stop
+from cacheops.release import airtime, boundaries
 from cms import services
 from cms.broadcast import JST
 from cms.domain import time_text

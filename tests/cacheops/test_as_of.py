@@ -8,7 +8,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from cacheops import operations, tasks
+from cacheops import tasks
+from cacheops.build import operations
 from cacheops.errors import FutureAsOf
 from cacheops.manifest import manifest_read
 from cacheops.models import AirtimeSchedule

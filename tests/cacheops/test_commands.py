@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from cacheops import operations
+from cacheops.build import operations
 from cacheops.management.commands import rebuild_catalog
 from tests.cacheops.conftest import body_of, reassemble, show_create
 

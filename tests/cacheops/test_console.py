@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from ulid import ULID
 
-from cacheops import operations
 from cacheops.backends import backend_reset
+from cacheops.build import operations
 from cacheops.models import Family, Operation, TrafficMinute
 from cms.store.local import free_port
 from tests.cacheops.conftest import show_create, staff_client

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cacheops import operations
+from cacheops.build import operations
 from cacheops.console import actions
 from cacheops.manifest import manifest_read
 from cacheops.models import ConsoleTask, Family, Operation

@@ -11,12 +11,14 @@ from django.conf import settings as django_settings
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone, translation
 
-from cacheops import keys, operations, releases
+from cacheops import keys
 from cacheops.backends import backend_reset
-from cacheops.lock import Holder
+from cacheops.build import operations
+from cacheops.build.lock import Holder
 from cacheops.manifest import manifest_read
 from cacheops.models import ConsoleTask, Family, Operation
-from cacheops.reader import readers_stop
+from cacheops.read.reader import readers_stop
+from cacheops.release import releases
 from cms import services
 from cms.broadcast import clock_format
 from cms.domain import time_parse, time_text

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cacheops import operations
+from cacheops.build import operations
 from cacheops.models import Operation
 from cms import selectors, services
 from tests.cacheops.conftest import body_of, reassemble, show_create

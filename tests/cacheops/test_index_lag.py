@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cacheops import operations, pending
+from cacheops.build import operations, pending
 from cacheops.manifest import snapshot_read
 from cacheops.models import Operation, PendingChange
 from cms import services

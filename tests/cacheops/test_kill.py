@@ -24,7 +24,7 @@ import django
 django.setup()
 from django.core.management import call_command
 
-from cacheops import operations
+from cacheops.build import operations
 
 call_command("migrate", verbosity=0)
 
@@ -45,7 +45,7 @@ import django
 django.setup()
 from django.core.management import call_command
 
-from cacheops import operations
+from cacheops.build import operations
 
 call_command("migrate", verbosity=0)
 print(operations.catalog_rebuild(full=True, requested_by="first-worker").version_after)
@@ -57,7 +57,7 @@ NEXT_BUILD = """
 import django
 
 django.setup()
-from cacheops import operations
+from cacheops.build import operations
 from cacheops.errors import BuildBusy
 
 try:

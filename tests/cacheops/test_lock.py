@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cacheops import lock, operations
 from cacheops.backends import backend_reset
 from cacheops.backends.base import CacheUnavailable
+from cacheops.build import lock, operations
 from cacheops.errors import BuildBusy
 from cacheops.manifest import manifest_read
 from cacheops.models import Operation

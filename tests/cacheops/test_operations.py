@@ -11,10 +11,12 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from cacheops import operations, pending, release_actions, tasks
+from cacheops import tasks
+from cacheops.build import operations, pending
 from cacheops.errors import BuildBusy
 from cacheops.manifest import manifest_read, snapshot_read
 from cacheops.models import Operation, PendingChange
+from cacheops.release import release_actions
 from cms import services
 from tests.cacheops.conftest import body_of, process_env, process_stop, reassemble, show_create
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
-from cacheops import families, operations, releases
 from cacheops.backends import backend_get
-from cacheops.families import families_read
+from cacheops.build import operations
 from cacheops.models import Family, Operation
+from cacheops.release import families, releases
+from cacheops.release.families import families_read
 from cms import services
 from tests.cacheops.conftest import body_of, reassemble, show_create
 

@@ -9,11 +9,11 @@ import time
 import pytest
 from django.conf import settings as django_settings
 
-from cacheops import operations, pending
+from cacheops.build import operations, pending
+from cacheops.build.pacing import Pace
 from cacheops.errors import PublishError
 from cacheops.manifest import manifest_read, snapshot_read
 from cacheops.models import Operation, PendingChange
-from cacheops.pacing import Pace
 from cms import services
 from tests.cacheops.conftest import (
     body_of,
@@ -151,7 +151,7 @@ import django
 django.setup()
 from django.conf import settings
 
-from cacheops import operations
+from cacheops.build import operations
 from cms import services
 
 settings.CACHEOPS_REBUILD_ON_SAVE = True
@@ -170,7 +170,7 @@ SWEEP = """
 import django
 
 django.setup()
-from cacheops import operations
+from cacheops.build import operations
 
 print(operations.stalled_changes_requeue(older_than_s=0))
 """

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cacheops import families, lock, operations, release_actions, releases
+from cacheops.build import lock, operations
 from cacheops.errors import BuildBusy, PublishError
-from cacheops.families import families_read
 from cacheops.manifest import manifest_version_read, snapshot_read
+from cacheops.release import families, release_actions, releases
+from cacheops.release.families import families_read
 from tests.cacheops.conftest import body_of, reassemble
 
 pytestmark = pytest.mark.django_db

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cacheops import operations, release_actions
-from cacheops.api import cache_control
 from cacheops.backends import backend_reset
+from cacheops.build import operations
 from cacheops.keys import chunk_path
 from cacheops.models import Family, Operation, TrafficMinute
-from cacheops.reader import reader_get, readers_stop
+from cacheops.read.api import cache_control
+from cacheops.read.reader import reader_get, readers_stop
+from cacheops.release import release_actions
 from cacheops.timers import timers_stop
 from cms import services
 from cms.domain import time_parse
@@ -439,7 +440,7 @@ def test_any_edge_token_sent_gets_an_answer_never_an_error(api, client, settings
 
 
 def test_healthz_names_states_only_never_hosts_or_exception_texts(api, client, settings):
-    from cacheops import health
+    from cacheops.read import health
 
     _, manifest, _ = published(api)
     assert wait_for(lambda: serving(client, manifest["version"]), 10)

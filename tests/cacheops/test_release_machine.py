@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from cacheops import boundaries, chunks, clock, operations, release_actions
+from cacheops import chunks, clock
+from cacheops.build import operations
 from cacheops.errors import PublishError
 from cacheops.models import (
     AirtimeSchedule,
@@ -25,7 +26,8 @@ from cacheops.models import (
     ProgramSource,
     Release,
 )
-from cacheops.reader import Reader, readers_stop
+from cacheops.read.reader import Reader, readers_stop
+from cacheops.release import boundaries, release_actions
 from cms import services
 from cms.store.tables import tables_truncate
 from tests.cacheops.conftest import show_create

@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from cacheops import boundaries, clock, operations, release_actions
+from cacheops import clock
+from cacheops.build import operations
 from cacheops.models import Family
-from cacheops.reader import reader_get, readers_stop
+from cacheops.read.reader import reader_get, readers_stop
+from cacheops.release import boundaries, release_actions
 from cms import services
 from tests.cacheops.conftest import reassemble, show_create, wait_for
 from tests.cacheops.test_airtime import Clock, in_catalog, staged_ahead

@@ -16,7 +16,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import connection
 from django.urls import reverse
 
-from cacheops import operations
+from cacheops.build import operations
 from cacheops.models import BuildRequest, PendingChange
 from cms.store.local import free_port
 from tests.cacheops.conftest import (
@@ -53,7 +53,7 @@ SWEEP = """
 import django
 
 django.setup()
-from cacheops import operations
+from cacheops.build import operations
 
 print(operations.stalled_changes_requeue(older_than_s=0))
 """

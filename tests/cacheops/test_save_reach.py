@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from cacheops.reader import readers_stop
+from cacheops.read.reader import readers_stop
 from tests.cacheops.conftest import show_create, staff_client, wait_for
 from tests.cms.conftest import form_read
 

@@ -12,10 +12,10 @@ import boto3
 import pytest
 from django.conf import settings
 
-from cacheops import fragments, operations
+from cacheops.build import fragments, operations
+from cacheops.build.snapshot import catalog_body, program_body, sources_build
 from cacheops.manifest import snapshot_read
 from cacheops.models import Operation
-from cacheops.snapshot import catalog_body, program_body, sources_build
 from cms import services
 from cms.domain import time_parse
 from cms.store.content import content_scan
@@ -47,7 +47,7 @@ import sys
 import django
 
 django.setup()
-from cacheops.snapshot import catalog_body, sources_build
+from cacheops.build.snapshot import catalog_body, sources_build
 from cms.domain import time_parse
 from cms.store.content import content_scan
 

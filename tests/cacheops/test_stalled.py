@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cacheops import operations, pending
+from cacheops.build import operations, pending
 from cacheops.manifest import manifest_read, snapshot_read
 from cacheops.models import BuildRequest, PendingChange
 

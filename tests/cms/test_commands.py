@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
-from cacheops.snapshot import catalog_body, sources_build
+from cacheops.build.snapshot import catalog_body, sources_build
 from cms import demo, domain, validation
 from cms.domain import time_parse
 from cms.store import bulk

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cacheops.build.snapshot import catalog_body, sources_build
 from cacheops.chunks import compress, split
-from cacheops.snapshot import catalog_body, sources_build
 from cms import demo, validation
 
 PROGRAMS = 360

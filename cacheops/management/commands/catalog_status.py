@@ -3,8 +3,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from cacheops.backends.base import CacheError
-from cacheops.families import families_read
 from cacheops.manifest import manifest_read, manifest_ttl_left
+from cacheops.release.families import families_read
 
 
 class Command(BaseCommand):

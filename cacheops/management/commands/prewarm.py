@@ -2,9 +2,10 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cacheops import airtime, operations
 from cacheops.backends.base import CacheError
+from cacheops.build import operations
 from cacheops.errors import PublishError
+from cacheops.release import airtime
 from cms.broadcast import clock_format
 
 BAR_WIDTH = 30

@@ -2,8 +2,8 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cacheops import operations
 from cacheops.backends.base import CacheError
+from cacheops.build import operations
 from cacheops.errors import FutureAsOf, PublishError
 from cms.enqueue import task_send
 

@@ -8,19 +8,20 @@ from datetime import datetime
 
 from django.conf import settings
 
+from cacheops import chunks, clock
+from cacheops.build import fragments, lock, pending
+from cacheops.build.pacing import Pace
+from cacheops.build.snapshot import catalog_body, next_boundary, program_body
+from cacheops.errors import BuildBusy, FutureAsOf, PublishError
+from cacheops.keys import CATALOG
+from cacheops.manifest import manifest_read, manifest_ttl_left
+from cacheops.models import Family, Operation, PendingChange
+from cacheops.oplog import operation_log
+from cacheops.release import airtime, families, publisher, releases, staging
+from cacheops.release.families import families_read
+from cacheops.release.releases import Published
 from cms.domain import time_parse, time_text
 from cms.enqueue import task_send
-
-from . import airtime, chunks, clock, families, fragments, lock, pending, publisher, releases, staging
-from .errors import BuildBusy, FutureAsOf, PublishError
-from .families import families_read
-from .keys import CATALOG
-from .manifest import manifest_read, manifest_ttl_left
-from .models import Family, Operation, PendingChange
-from .oplog import operation_log
-from .pacing import Pace
-from .releases import Published
-from .snapshot import catalog_body, next_boundary, program_body
 
 REBUILD_TASK = "cacheops.tasks.rebuild"
 # NOTE: cache operations a program family costs, for pacing: a manifest read to compare versions; a publish

@@ -7,12 +7,13 @@ from datetime import datetime
 
 from django.conf import settings
 
+from cacheops import clock
+from cacheops.build import fragments, lock, operations
+from cacheops.keys import CATALOG
+from cacheops.models import Family, Operation
+from cacheops.oplog import operation_log
+from cacheops.release import airtime, families, publisher, releases, staging
 from cms.domain import time_parse, time_text
-
-from . import airtime, clock, families, fragments, lock, operations, publisher, releases, staging
-from .keys import CATALOG
-from .models import Family, Operation
-from .oplog import operation_log
 
 
 def _silent(stage: str, done: int, total: int) -> None:

@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 import orjson
 from django.conf import settings
 
+from cacheops import chunks, clock, keys
+from cacheops.backends import backend_get
+from cacheops.errors import PublishError
+from cacheops.manifest import Manifest, chunks_fetch
+from cacheops.models import Release
 from cms.domain import time_parse, time_text
-
-from . import chunks, clock, keys
-from .backends import backend_get
-from .errors import PublishError
-from .manifest import Manifest, chunks_fetch
-from .models import Release
 
 Progress = Callable[[str, int, int], None]
 

@@ -23,12 +23,11 @@ from celery import current_task
 from django.conf import settings
 from django.db import connections
 
+from cacheops import clock, keys
+from cacheops.backends import CacheBackend, backend_get
+from cacheops.errors import BuildBusy
+from cacheops.oplog import operation_end, operation_heartbeat, operation_running
 from cms.domain import time_parse, time_text
-
-from . import clock, keys
-from .backends import CacheBackend, backend_get
-from .errors import BuildBusy
-from .oplog import operation_end, operation_heartbeat, operation_running
 
 logger = logging.getLogger(__name__)
 

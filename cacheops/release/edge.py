@@ -7,10 +7,9 @@ import hashlib
 import requests
 from django.conf import settings
 
+from cacheops import clock, keys
+from cacheops.models import AirtimeSchedule
 from cms.domain import time_text
-
-from . import clock, keys
-from .models import AirtimeSchedule
 
 EDGE_TIMEOUT_S = 10
 

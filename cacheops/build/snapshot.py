@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from cacheops.chunks import canonical
 from cms import domain
 from cms.domain import time_text
-
-from .chunks import canonical
 
 PROGRAM_FIELDS = ("id", "slug", "title", "title_kana", "description", "genre", "key_art", "sort_order")
 SEASON_FIELDS = ("id", "title", "sort_order")

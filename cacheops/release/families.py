@@ -9,8 +9,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .keys import CATALOG
-from .models import Family
+from cacheops.keys import CATALOG
+from cacheops.models import Family
 
 
 def generation_take(family: str) -> int:

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import orjson
 from django.db import transaction
 
+from cacheops.build.snapshot import sources_build
+from cacheops.models import ProgramSource
 from cms.store.content import Written, content_scan, program_content_checked
-
-from .models import ProgramSource
-from .snapshot import sources_build
 
 
 @dataclass

@@ -17,16 +17,17 @@ from django.db.models import Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 from prometheus_client import Gauge
 
+from cacheops import chunks, clock
+from cacheops.backends import CacheError
+from cacheops.build import fragments
+from cacheops.build.snapshot import catalog_body, next_boundary
+from cacheops.errors import PublishError
+from cacheops.manifest import snapshot_read
+from cacheops.models import AirtimeSchedule, Family
+from cacheops.release import diff, edge, publisher, releases
+from cacheops.release.families import CATALOG
 from cms.broadcast import LATEST, OutOfWindow, broadcast_parse, clock_format
 from cms.enqueue import task_send
-
-from . import chunks, clock, diff, edge, fragments, publisher, releases
-from .backends import CacheError
-from .errors import PublishError
-from .families import CATALOG
-from .manifest import snapshot_read
-from .models import AirtimeSchedule, Family
-from .snapshot import catalog_body, next_boundary
 
 PREPARE_TASK = "cacheops.tasks.prewarm_at"
 AIRTIME_TASK = "cacheops.tasks.airtime"

@@ -12,9 +12,8 @@ import time
 
 from django.conf import settings
 
+from cacheops.read.reader import Reader
 from cms.celery import app
-
-from .reader import Reader
 
 # Load balancers ask every few seconds per process: the services are looked at no more often than this.
 CHECK_EVERY_S = 10.0

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from cacheops import clock
+from cacheops.errors import PublishError
+from cacheops.manifest import Manifest
+from cacheops.models import Family, Release
+from cacheops.release import families, publisher
 from cms.domain import time_parse, time_text
-
-from . import clock, families, publisher
-from .errors import PublishError
-from .manifest import Manifest
-from .models import Family, Release
 
 Outcome = Literal[
     "published", "unchanged", "superseded", "staged", "unstaged", "waiting", "held", "pinned", "resumed", "purged"

@@ -18,9 +18,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cacheops.models import BuildRequest, Operation, PendingChange
 from cms.store.content import Written
-
-from .models import BuildRequest, Operation, PendingChange
 
 PROGRAM_PREFIX = "program:"
 # A build's mark outlives the build lock by this much before the build counts as dead (a build renews it

@@ -19,14 +19,13 @@ from datetime import datetime
 import orjson
 from django.conf import settings
 
+from cacheops import chunks, clock, metrics
+from cacheops.backends import CacheError, backend_get
+from cacheops.chunks import canonical
+from cacheops.keys import CATALOG
+from cacheops.manifest import Manifest, manifest_read, manifest_version_read, purged_read
 from cms.domain import time_parse
 from cms.enqueue import task_send
-
-from . import chunks, clock, metrics
-from .backends import CacheError, backend_get
-from .chunks import canonical
-from .keys import CATALOG
-from .manifest import Manifest, manifest_read, manifest_version_read, purged_read
 
 ASK_TASK = "cacheops.tasks.rebuild_ask"
 # A reader asks for a rebuild at most this often while the cache misses (a pending or recent build answers it).

@@ -12,13 +12,14 @@ import logging
 from django.utils import translation
 from django.utils.translation import gettext_lazy
 
+from cacheops import clock
+from cacheops.backends import CacheError, cdn
+from cacheops.build import operations
+from cacheops.errors import PublishError
+from cacheops.models import Family, Operation
+from cacheops.oplog import operation_log
+from cacheops.release import publisher, releases
 from cms.domain import time_text
-
-from . import clock, operations, publisher, releases
-from .backends import CacheError, cdn
-from .errors import PublishError
-from .models import Family, Operation
-from .oplog import operation_log
 
 logger = logging.getLogger(__name__)
 

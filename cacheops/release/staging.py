@@ -8,13 +8,13 @@ from datetime import datetime
 
 from django.conf import settings
 
+from cacheops import chunks, clock
+from cacheops.backends import CacheError
+from cacheops.build.snapshot import catalog_body, next_boundary
+from cacheops.errors import PublishError
+from cacheops.keys import CATALOG
+from cacheops.release import airtime, families, publisher, releases
 from cms.domain import time_parse, time_text
-
-from . import airtime, chunks, clock, families, publisher, releases
-from .backends import CacheError
-from .errors import PublishError
-from .keys import CATALOG
-from .snapshot import catalog_body, next_boundary
 
 logger = logging.getLogger(__name__)
 

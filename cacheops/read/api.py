@@ -19,12 +19,11 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, path, resolve
 from django.utils.cache import get_conditional_response, patch_vary_headers
 
+from cacheops import chunks, clock, keys, metrics
+from cacheops.keys import CATALOG
+from cacheops.read.health import health
+from cacheops.read.reader import Held, reader_get
 from cms.domain import id_valid
-
-from . import chunks, clock, keys, metrics
-from .health import health
-from .keys import CATALOG
-from .reader import Held, reader_get
 
 logger = logging.getLogger(__name__)
 
