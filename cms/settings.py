@@ -266,6 +266,8 @@ CACHEOPS_PROCESS_TIMER = env.bool("CACHEOPS_PROCESS_TIMER", default=True)
 # its operation is known to have ended.
 CACHEOPS_LOCK_SECONDS = env.int("CACHEOPS_LOCK_SECONDS", default=120)
 CACHEOPS_LOCK_RENEW_SECONDS = env.float("CACHEOPS_LOCK_RENEW_SECONDS", default=0.0)
+# A running operation writes a sign of life this often; the console shows it running until it misses three.
+CACHEOPS_HEARTBEAT_SECONDS = env.float("CACHEOPS_HEARTBEAT_SECONDS", default=5.0)
 # Every editorial save queues a catalog rebuild (folded with other saves).
 CACHEOPS_REBUILD_ON_SAVE = env.bool("CACHEOPS_REBUILD_ON_SAVE", default=True)
 # About how long the catalog build a save queues takes, for telling editors when a save reaches the apps (with

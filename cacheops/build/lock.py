@@ -122,17 +122,22 @@ class _Heartbeat(threading.Thread):
         super().__init__(name=f"build heartbeat {family}", daemon=True)
         self.family, self.holder, self.mine = family, holder, holder.value()
         self.every_s = settings.CACHEOPS_LOCK_RENEW_SECONDS or settings.CACHEOPS_LOCK_SECONDS / 3
+        # The operation's sign of life is written more often than the lock is renewed: the console tells a dead
+        # build from a running one within a few heartbeats.
+        self.beat_s = min(self.every_s, settings.CACHEOPS_HEARTBEAT_SECONDS)
         # A build past its hard time limit has been killed, or is stuck outside Celery: let its lock expire.
         self.until = time.monotonic() + settings.CACHEOPS_BUILD_TIME_LIMIT
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        renewing = True
+        renewing, renew_at = True, time.monotonic() + self.every_s
         try:
-            while not self.stopped.wait(self.every_s) and time.monotonic() < self.until:
+            while not self.stopped.wait(self.beat_s) and time.monotonic() < self.until:
                 if self.holder.operation:
                     operation_heartbeat(self.holder.operation)
-                renewing = renewing and self._renew()
+                if time.monotonic() >= renew_at:
+                    renew_at = time.monotonic() + self.every_s
+                    renewing = renewing and self._renew()
         finally:
             connections.close_all()  # this thread's own database connections
 

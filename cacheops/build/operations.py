@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.conf import settings
 
-from cacheops import chunks, clock
+from cacheops import chunks, clock, oplog
 from cacheops.build import fragments, lock, pending
 from cacheops.build.pacing import Pace
 from cacheops.build.snapshot import catalog_body, next_boundary, program_body
@@ -160,11 +161,14 @@ def _program_families_publish(
     build: Operation, programs: dict[str, bool], sources: dict[str, dict], *, as_of, requested_by, progress
 ) -> None:
     """Publish each program's family (those not forced only if their version changed), paced to the cache's quota."""
-    pace, published = Pace(settings.CACHEOPS_OPS_PER_SECOND), set(families_read())
+    pace, published, beat = Pace(settings.CACHEOPS_OPS_PER_SECOND), set(families_read()), time.monotonic()
     for done, (program_id, forced) in enumerate(sorted(programs.items()), 1):
         family = program_family(program_id)
         progress("programs", done - 1, len(programs))
         pending.changes_touch(build)  # still alive: the sweep leaves its changes alone
+        if time.monotonic() - beat >= settings.CACHEOPS_HEARTBEAT_SECONDS:
+            beat = time.monotonic()
+            oplog.operation_heartbeat(build.pk)  # and the console shows it running
         if not forced:
             pace.spend(VERSION_READ_OPS)
             body = program_body(sources.get(program_id), as_of)

@@ -90,11 +90,15 @@ def cluster_cache_ops(now: datetime) -> tuple[int, int]:
     return totals["last_1"] or 0, totals["last_5"] or 0
 
 
+# A running operation that missed this many heartbeats in a row is shown as not running.
+HEARTBEATS_MISSED = 3
+
+
 def silent_since(now: datetime) -> datetime:
-    """An operation without a result whose last sign of life is older than this is not running any more."""
-    # The sweep's own rule (oplog): a catalog build publishing program families renews no heartbeat of its own
-    # for a while, so the build lock's shorter lifetime would call it dead too early.
-    return now - timedelta(seconds=settings.CACHEOPS_BUILD_TIME_LIMIT)
+    """An operation without a result whose last sign of life is older than this is not running any more: every
+    running operation writes one each CACHEOPS_HEARTBEAT_SECONDS (the sweep waits the whole time limit before it
+    takes a silent build's changes back)."""
+    return now - timedelta(seconds=HEARTBEATS_MISSED * settings.CACHEOPS_HEARTBEAT_SECONDS)
 
 
 def _alive(now: datetime) -> Q:

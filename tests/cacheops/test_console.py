@@ -16,6 +16,7 @@ from ulid import ULID
 
 from cacheops.backends import backend_reset
 from cacheops.build import operations
+from cacheops.console import summaries
 from cacheops.models import Family, Operation, TrafficMinute
 from cms.store.local import free_port
 from tests.cacheops.conftest import show_create, staff_client
@@ -558,3 +559,16 @@ def test_no_page_needs_an_inline_script_or_style(viewer, published, logged):
         assert "script-src 'self'" in response["Content-Security-Policy"], url
     assert 'src="/static/cacheops/console.js"' in viewer.get(OVERVIEW).content.decode()
     assert finders.find("cacheops/console.js") and finders.find("cacheops/console.css")
+
+
+@pytest.mark.django_db
+def test_a_build_whose_worker_died_stops_showing_as_building_after_three_missed_heartbeats(viewer, settings):
+    settings.CACHEOPS_HEARTBEAT_SECONDS = 5
+    name = program_family()
+    Family.objects.create(name=name, current_version="0123456789abcdef", published_generation=1)
+    now = timezone.now()
+    op = Operation.objects.create(kind="rebuild", family=name, result="", heartbeat_at=now - timedelta(seconds=14))
+    assert summaries.family_summaries([Family.objects.get(name=name)], now)[0].state == "building"
+
+    Operation.objects.filter(pk=op.pk).update(heartbeat_at=now - timedelta(seconds=16))  # no sign of life since
+    assert summaries.family_summaries([Family.objects.get(name=name)], now)[0].state == "fresh"
