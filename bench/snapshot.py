@@ -111,7 +111,7 @@ def full_rebuild(args) -> int:
     from cacheops.backends import backend_get
     from cacheops.build import operations
     from cacheops.models import Family
-    from cacheops.release import releases
+    from cacheops.release import versions
     from cms.store.models import EpisodeItem, ProgramItem, SeasonItem
 
     ops = []
@@ -125,7 +125,7 @@ def full_rebuild(args) -> int:
     def evict():
         # A chunk of the current version evicted: the same content is written again, so every run writes chunks.
         current = Family.objects.filter(name=operations.CATALOG).values_list("current_version", flat=True).first()
-        if (release := releases.release_get(operations.CATALOG, current or "")) is not None:
+        if (release := versions.release_get(operations.CATALOG, current or "")) is not None:
             backend_get().delete(release.facts["chunks"][0]["key"])
 
     samples = []

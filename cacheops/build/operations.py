@@ -18,7 +18,7 @@ from cacheops.keys import CATALOG
 from cacheops.manifest import manifest_read, manifest_ttl_left
 from cacheops.models import Family, Operation, PendingChange
 from cacheops.oplog import operation_log
-from cacheops.release import airtime, families, publisher, releases, staging
+from cacheops.release import airtime, families, publisher, releases, staging, versions
 from cacheops.release.families import families_read
 from cacheops.release.releases import Published
 from cms.domain import time_parse, time_text
@@ -254,7 +254,7 @@ def prewarm(*, family: str = CATALOG, requested_by: str = "", progress=None) -> 
 
 def ttl_refresh(family: str, progress=None) -> Published | None:
     """Write the current version's chunks again with a fresh TTL, then the manifest; None if nothing is current."""
-    release = releases.release_get(family, current_version(family))
+    release = versions.release_get(family, current_version(family))
     if release is None:
         return None
     return releases.refreshed(family, publisher.chunks_refresh(release.facts, progress))

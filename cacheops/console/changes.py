@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cacheops import chunks, manifest
-from cacheops.release import diff, releases
+from cacheops.release import diff, versions
 from cacheops.release.families import CATALOG
 from cms.domain import id_valid
 
@@ -112,7 +112,7 @@ def _programs_body(family: str, body: bytes) -> bytes:
 
 def body_read(family: str, version: str) -> bytes:
     """The decompressed body of one version of `family`, verified; Unreadable if the cache no longer has it whole."""
-    release = releases.release_get(family, version)
+    release = versions.release_get(family, version)
     if release is None:
         raise Unreadable(_("Version %(version)s is not recorded.") % {"version": version})
     facts = release.facts

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.utils.translation import gettext as _
 
-from cacheops.release import releases
+from cacheops.release import versions
 from cms.domain import time_parse
 
 from ..backends import cdn
@@ -88,7 +88,7 @@ def held_read(row: Family) -> Held | None:
     version = (row.held_back or {}).get("version")
     if not version:
         return None
-    release = releases.release_get(row.name, version)
+    release = versions.release_get(row.name, version)
     changes = changes_stored_or_compared(row.name, row.held_back, row.current_version, version)
     purged_at, purged_by = (release.purged_at, release.purged_by) if release else (None, "")
     return Held(version, purged_at, purged_by, changes)
@@ -136,4 +136,4 @@ def _earlier(release: Release, now: datetime, previous: str) -> EarlierVersion:
 
 def earlier_read(row: Family, now: datetime) -> list[EarlierVersion]:
     """The versions that were current before, newest first (purged ones are never restored)."""
-    return [_earlier(release, now, row.previous_version) for release in releases.earlier_versions(row.name)]
+    return [_earlier(release, now, row.previous_version) for release in versions.earlier_versions(row.name)]

@@ -22,7 +22,8 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 from cacheops import chunks, clock, keys, metrics
 from cacheops.keys import CATALOG
 from cacheops.read.health import health
-from cacheops.read.reader import Held, reader_get
+from cacheops.read.held import Held
+from cacheops.read.reader import reader_get
 from cms.domain import id_valid
 
 logger = logging.getLogger(__name__)

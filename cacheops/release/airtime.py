@@ -24,7 +24,7 @@ from cacheops.build.snapshot import catalog_body, next_boundary
 from cacheops.errors import PublishError
 from cacheops.manifest import snapshot_read
 from cacheops.models import AirtimeSchedule, Family
-from cacheops.release import diff, edge, publisher, releases
+from cacheops.release import diff, edge, publisher, versions
 from cacheops.release.families import CATALOG
 from cms.broadcast import LATEST, OutOfWindow, broadcast_parse, clock_format
 from cms.enqueue import task_send
@@ -183,7 +183,7 @@ def staged_record(at: datetime, body: bytes, sources: dict[str, dict]) -> None:
 
 def _restaged_record(schedule: AirtimeSchedule, body: bytes, sources: dict[str, dict]) -> None:
     row = Family.objects.get(name=CATALOG)
-    release = releases.release_get(CATALOG, row.staged_version)
+    release = versions.release_get(CATALOG, row.staged_version)
     staged = release.facts if release else {}
     try:
         before, against = _current_body(sources)

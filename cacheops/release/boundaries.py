@@ -12,7 +12,7 @@ from cacheops.build import fragments, lock, operations
 from cacheops.keys import CATALOG
 from cacheops.models import Family, Operation
 from cacheops.oplog import operation_log
-from cacheops.release import airtime, families, publisher, releases, staging
+from cacheops.release import airtime, families, publisher, releases, staging, versions
 from cms.domain import time_parse, time_text
 
 
@@ -54,7 +54,7 @@ def airtime_due(*, requested_by: str = "beat") -> str:
 
 def _passed_record(now: datetime) -> None:
     row = Family.objects.get(name=CATALOG)
-    current = releases.release_get(CATALOG, row.current_version)
+    current = versions.release_get(CATALOG, row.current_version)
     airtime.passed_record(now, time_parse(current.facts["as_of"]) if current else None)
 
 
@@ -96,7 +96,7 @@ def catalog_activate(*, requested_by: str = "") -> Operation:
     with operation_log("activate", CATALOG, requested_by) as op, lock.build_lock(CATALOG):
         op.version_before = operations.current_version(CATALOG)
         now = clock.now_seconds()
-        staged = releases.release_get(CATALOG, Family.objects.get(name=CATALOG).staged_version)
+        staged = versions.release_get(CATALOG, Family.objects.get(name=CATALOG).staged_version)
         if staged is not None and not publisher.complete(staged.facts):
             # The cache lost it (a restart, an eviction): forget it; the caller builds as of now instead.
             releases.unstaged(CATALOG, generation=families.generation_take(CATALOG))

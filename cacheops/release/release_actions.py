@@ -18,7 +18,7 @@ from cacheops.build import operations
 from cacheops.errors import PublishError
 from cacheops.models import Family, Operation
 from cacheops.oplog import operation_log
-from cacheops.release import publisher, releases
+from cacheops.release import publisher, releases, versions
 from cms.domain import time_text
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def rollback(*, family: str, version: str = "", requested_by: str = "", reason: 
     version = version or row.previous_version
     with operation_log("rollback", family, requested_by) as op:
         op.version_before = row.current_version
-        release = releases.release_get(family, version)
+        release = versions.release_get(family, version)
         if release is None or (release.current_until is None and version != row.current_version):
             raise ReleaseRefused("not_earlier" if version else "no_earlier", family=family, version=version)
         if release.purged_at is not None:
@@ -97,7 +97,7 @@ def purge(*, family: str, requested_by: str = "") -> Operation:
     with operation_log("purge", family, requested_by) as op:
         row = _row(family)
         op.version_before = row.current_version
-        purged = releases.release_get(family, row.current_version)
+        purged = versions.release_get(family, row.current_version)
         if purged is None:
             raise ReleaseRefused("nothing_current", family=family)
         result = releases.purged(family, by=requested_by, intact=publisher.chunks_intact)

@@ -15,30 +15,13 @@ from typing import Literal
 
 from cacheops import clock
 from cacheops.errors import PublishError
-from cacheops.manifest import Manifest
 from cacheops.models import Family, Release
-from cacheops.release import families, publisher
+from cacheops.release import families, publisher, versions
 from cms.domain import time_parse, time_text
 
 Outcome = Literal[
     "published", "unchanged", "superseded", "staged", "unstaged", "waiting", "held", "pinned", "resumed", "purged"
 ]
-# The manifest names this many recent purged versions, which every reader drops.
-PURGED_LISTED = 20
-# Facts of a version, as its per-version copy and its Release row hold them (never release decisions).
-FACTS = (
-    "name",
-    "version",
-    "codec",
-    "raw_bytes",
-    "compressed_bytes",
-    "sha256",
-    "chunks",
-    "as_of",
-    "built_at",
-    "expires_at",
-    "next_boundary",
-)
 
 
 @dataclass
@@ -49,26 +32,6 @@ class Published:
     version: str
     previous: str | None
     outcome: Outcome
-
-
-def facts_of(manifest: Manifest) -> dict:
-    """The facts of one version, without any release decision."""
-    return {key: manifest.get(key) for key in FACTS}
-
-
-def release_get(family: str, version: str) -> Release | None:
-    return Release.objects.filter(family=family, version=version).first() if version else None
-
-
-def earlier_versions(family: str, limit: int = 10) -> list[Release]:
-    """Versions that were current before, newest first, purged ones excluded (they are never restored)."""
-    rows = Release.objects.filter(family=family, current_until__isnull=False, purged_at__isnull=True)
-    return list(rows.order_by("-current_until", "-id")[:limit])
-
-
-def purged_versions(family: str) -> list[str]:
-    rows = Release.objects.filter(family=family, purged_at__isnull=False).order_by("-purged_at", "-id")
-    return list(rows.values_list("version", flat=True)[:PURGED_LISTED])
 
 
 # -- builds --
@@ -135,7 +98,7 @@ def activated(family: str, *, now: datetime, generation: int) -> Published | Non
             return superseded
         if row.pinned_at is not None:
             return Published(family, row.current_version, row.previous_version or None, "waiting")
-        release = release_get(family, row.staged_version)
+        release = versions.release_get(family, row.staged_version)
         row.published_generation = generation
         row.latest_version, row.next_boundary = release.version, time_parse(release.facts.get("next_boundary"))
         row.staged_version, row.staged_at = "", None
@@ -153,7 +116,7 @@ def pinned(family: str, facts: dict, *, by: str, reason: str = "") -> Published:
     `facts` are the version's, its chunks just written again (fresh TTLs).
     """
     with _changing(family) as row:
-        release = release_get(family, facts["version"])
+        release = versions.release_get(family, facts["version"])
         if release is None or release.purged_at is not None:
             raise PublishError(f"version {facts['version']} of {family} cannot be restored")
         release.facts = facts
@@ -173,7 +136,7 @@ def resumed(family: str, *, by: str) -> Published:
         due = row.staged_at is not None and row.staged_at <= clock.now()
         if due:
             row.latest_version, row.staged_version, row.staged_at = row.staged_version, "", None
-        latest = release_get(family, row.latest_version)
+        latest = versions.release_get(family, row.latest_version)
         if latest is not None and latest.purged_at is None:
             _current_set(row, latest.version)
             row.next_boundary = time_parse(latest.facts.get("next_boundary"))
@@ -188,7 +151,7 @@ def purged(family: str, *, by: str, intact) -> Published:
     """
     with _changing(family) as row:
         version = row.current_version
-        release = release_get(family, version)
+        release = versions.release_get(family, version)
         if release is None:
             raise PublishError(f"{family} has no current version to purge")
         release.purged_at, release.purged_by = clock.now_seconds(), by[:150]
@@ -197,7 +160,7 @@ def purged(family: str, *, by: str, intact) -> Published:
         if row.staged_version == version:
             row.staged_version, row.staged_at = "", None
         row.pinned_at, row.pinned_by, row.pin_reason, row.waiting = None, "", "", None
-        for earlier in earlier_versions(family):
+        for earlier in versions.earlier_versions(family):
             if (facts := intact(earlier.facts)) is not None:
                 earlier.facts = facts
                 earlier.save(update_fields=["facts"])
@@ -211,7 +174,7 @@ def accepted(family: str, *, by: str) -> Published:
     """Serve the held-back version after all: ops checked it and accept what the store holds."""
     with _changing(family) as row:
         held = (row.held_back or {}).get("version")
-        release = release_get(family, held or "")
+        release = versions.release_get(family, held or "")
         if release is None:
             raise PublishError(f"{family} holds no version back")
         release.purged_at, release.purged_by = None, ""
@@ -243,7 +206,7 @@ def removed(family: str) -> Published:
 def refreshed(family: str, facts: dict) -> Published | None:
     """Record the fresh expiry of a version whose chunks were written again; None if it is gone meanwhile."""
     with _changing(family) as row:
-        release = release_get(family, facts["version"])
+        release = versions.release_get(family, facts["version"])
         if release is None or release.purged_at is not None:
             return None
         release.facts = facts
@@ -291,7 +254,7 @@ def _current_set(row: Family, version: str) -> None:
 
 def _previous(row: Family) -> str:
     now = clock.now()
-    for release in earlier_versions(row.name):
+    for release in versions.earlier_versions(row.name):
         if release.version != row.current_version and time_parse(release.facts["expires_at"]) > now:
             return release.version
     return ""
@@ -305,40 +268,7 @@ def _changed(row: Family, outcome: Outcome, verified: tuple[str, ...] = ()) -> P
     """
     row.revision += 1
     row.previous_version = _previous(row)
-    row.manifest = _complete(projection(row), verified)
-    publisher.projection_write(row.name, row.manifest, purged_versions(row.name))
+    row.manifest = versions.intact_only(versions.projection(row), verified)
+    publisher.projection_write(row.name, row.manifest, versions.purged_versions(row.name))
     row.save()
     return Published(row.name, row.current_version, row.previous_version or None, outcome)
-
-
-def _complete(manifest: Manifest | None, verified: tuple[str, ...]) -> Manifest | None:
-    """`manifest` without what the cache no longer holds: no staged version then, no manifest at all if the
-    current version is incomplete (readers keep what they hold and ask for a build, as after a restart)."""
-    if manifest is None:
-        return None
-    staged = manifest["staged"]
-    if staged and staged["version"] not in verified and not publisher.complete(staged):
-        manifest["staged"] = None
-    if manifest["version"] not in verified and not publisher.complete(manifest):
-        return None
-    return manifest
-
-
-def projection(row: Family) -> Manifest | None:
-    """The manifest readers follow, as this state says it: None when no version is current."""
-    current = release_get(row.name, row.current_version)
-    if current is None:
-        return None
-    manifest: Manifest = {**current.facts, "name": row.name}
-    manifest["previous_version"] = row.previous_version or None
-    manifest["stale"], manifest["pinned"], manifest["revision"] = row.stale, row.pinned_at is not None, row.revision
-    manifest["purged"] = purged_versions(row.name)
-    manifest["staged"] = None
-    if row.pinned_at is not None:
-        # A pinned version does not change by itself: no boundary cuts the lifetimes of what caches keep.
-        manifest["next_boundary"] = None
-    elif row.staged_version and (staged := release_get(row.name, row.staged_version)) is not None:
-        manifest["staged"] = {**staged.facts, "activate_at": time_text(row.staged_at)}
-        # The manifest names the staged chunks too: it must not outlive them.
-        manifest["expires_at"] = min(manifest["expires_at"], staged.facts["expires_at"])
-    return manifest

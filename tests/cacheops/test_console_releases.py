@@ -18,7 +18,7 @@ from cacheops.build.lock import Holder
 from cacheops.manifest import manifest_read
 from cacheops.models import ConsoleTask, Family, Operation
 from cacheops.read.reader import readers_stop
-from cacheops.release import releases
+from cacheops.release import versions as recorded
 from cms import services
 from cms.broadcast import clock_format
 from cms.domain import time_parse, time_text
@@ -86,7 +86,7 @@ def test_the_rollback_page_names_the_previous_version_and_what_rolling_back_remo
     page = response.content.decode()
     chosen = re.search(r'<tr class="earlier-version chosen" data-version="(\w+)">(.*?)</tr>', page, re.S)
     assert chosen[1] == versions.v1
-    facts = releases.release_get("catalog", versions.v1).facts
+    facts = recorded.release_get("catalog", versions.v1).facts
     with translation.override("en"):
         size = " ".join(filesizeformat(facts["raw_bytes"]).split())
     cells = " ".join(re.sub(r"<[^>]+>", " ", chosen[2]).split())
@@ -115,7 +115,7 @@ def test_a_program_familys_rollback_page_shows_its_episodes_by_title_too(client,
 
 @pytest.mark.django_db
 def test_an_expired_earlier_version_is_listed_but_cannot_be_chosen(client, versions):
-    release = releases.release_get("catalog", versions.v1)
+    release = recorded.release_get("catalog", versions.v1)
     release.facts = {**release.facts, "expires_at": time_text(timezone.now() - timedelta(minutes=1))}
     release.save()
     logged_in(client, "Ops")
@@ -239,7 +239,7 @@ def test_refused_actions_say_why_on_the_page(client, versions, redis_engine):
 
     resumed = client.post(action_url("catalog", "resume"), headers=EN, follow=True)
     accepted = client.post(action_url("catalog", "accept"), headers=EN, follow=True)
-    for entry in releases.release_get("catalog", versions.v1).facts["chunks"]:
+    for entry in recorded.release_get("catalog", versions.v1).facts["chunks"]:
         redis_engine.delete(entry["key"])  # the earlier version's chunks are gone from the cache
     rolled = roll_back(client, versions.v1, headers=EN)
     page = client.get(rolled["Location"], headers=EN)
@@ -332,7 +332,7 @@ def serving(client, version: str) -> bool:
 
 
 def chunk_url(version: str) -> str:
-    entry = releases.release_get("catalog", version).facts["chunks"][0]
+    entry = recorded.release_get("catalog", version).facts["chunks"][0]
     return keys.chunk_path(version, entry)
 
 

@@ -11,7 +11,7 @@ import pytest
 from cacheops.build import lock, operations
 from cacheops.errors import BuildBusy, PublishError
 from cacheops.manifest import manifest_version_read, snapshot_read
-from cacheops.release import families, release_actions, releases
+from cacheops.release import families, release_actions, releases, versions
 from cacheops.release.families import families_read
 from tests.cacheops.conftest import body_of, reassemble
 
@@ -239,7 +239,7 @@ def test_ttl_refresh_pushes_expiry_later_and_keeps_the_family_listed(engine, set
     assert all(engine.ttl_left(c["key"]) > 3500 for c in manifest["chunks"])
     assert engine.ttl_left(f"{engine.prefix}:catalog:manifest") > 3500
     assert_manifest_dies_first(engine)
-    assert manifest_version_read("catalog", manifest["version"]) == releases.facts_of(manifest)
+    assert manifest_version_read("catalog", manifest["version"]) == versions.facts_of(manifest)
     assert families_read() == ["catalog"]
 
 
