@@ -146,8 +146,8 @@ def resumed(family: str, *, by: str) -> Published:
 def purged(family: str, *, by: str, intact) -> Published:
     """Take the current version down: it is listed purged (readers drop it), never restored, never previous.
 
-    The newest earlier version for which `intact(facts)` holds becomes current (its facts as `intact` returns
-    them), else none; a pin on the purged version ends.
+    The newest version built before it and current before it for which `intact(facts)` holds becomes current (its
+    facts as `intact` returns them), else none. A pin holds on: what is current then stays until ops resume.
     """
     with _changing(family) as row:
         version = row.current_version
@@ -159,9 +159,9 @@ def purged(family: str, *, by: str, intact) -> Published:
         _current_set(row, "")
         if row.staged_version == version:
             row.staged_version, row.staged_at = "", None
-        row.pinned_at, row.pinned_by, row.pin_reason, row.waiting = None, "", "", None
         for earlier in versions.earlier_versions(family):
-            if (facts := intact(earlier.facts)) is not None:
+            # Only what was built before it: a purged pin never falls back to the version ops rolled away from.
+            if earlier.id < release.id and (facts := intact(earlier.facts)) is not None:
                 earlier.facts = facts
                 earlier.save(update_fields=["facts"])
                 _current_set(row, earlier.version)

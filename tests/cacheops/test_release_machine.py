@@ -144,7 +144,8 @@ def machine_for(view, now: Clock):
                 release_actions.purge(family=CATALOG, requested_by="ops")
             except PublishError:
                 return
-            self.pinned = None
+            if self.pinned is not None:  # the pin holds, on what is current after the purge
+                self.pinned = Family.objects.get(name=CATALOG).current_version
 
         # -- what readers serve --
 

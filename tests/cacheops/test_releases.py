@@ -228,3 +228,22 @@ def test_purge_rollback_and_resume_each_send_one_cdn_invalidation_of_the_public_
     assert paths == [common | {f"/api/catalog/chunks/{bad}/*"}, common, common]
     recorded = row().cdn
     assert recorded["id"] and recorded["status"] and recorded["paths"] == sorted(common)
+
+
+def test_purging_a_pinned_version_never_falls_back_to_the_version_ops_rolled_away_from(night, client):
+    view, now = night
+    show = show_create("ハイキュー!!", "haikyu", ["終わりと始まり"])
+    oldest = operations.catalog_rebuild(requested_by="test", full=True).version_after
+    first = services.program_update(program_id=show.program.id, version=show.program.version, user="eri", title="A")
+    pinned = operations.catalog_rebuild(requested_by="test", full=True).version_after
+    services.program_update(program_id=show.program.id, version=first.version, user="eri", title="B")
+    rolled_away = operations.catalog_rebuild(requested_by="test", full=True).version_after
+    release_actions.rollback(family=CATALOG, version=pinned, requested_by="oki")
+
+    release_actions.purge(family=CATALOG, requested_by="oki")
+
+    # The pin holds on the version before it, through the rebuild the purge queued, until ops resume.
+    assert (row().current_version, row().latest_version) == (oldest, rolled_away) and row().pinned_at is not None
+    assert wait_for(lambda: served(client) == oldest, 10)
+    release_actions.resume(family=CATALOG, requested_by="oki")
+    assert wait_for(lambda: served(client) == rolled_away, 10)
