@@ -6,12 +6,12 @@ catalog for any instant can be assembled from sources without reading DynamoDB a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from cacheops.chunks import canonical
 from cms import domain
-from cms.domain import time_text
+from cms.domain import time_parse, time_text
 
 PROGRAM_FIELDS = ("id", "slug", "title", "title_kana", "description", "genre", "key_art", "sort_order")
 SEASON_FIELDS = ("id", "title", "sort_order")
@@ -83,25 +83,66 @@ def program_body(source: dict | None, as_of: datetime) -> bytes:
     return canonical({"program": program_entry(source, as_of) if source else None})
 
 
-def next_boundary(sources: Iterable[dict], as_of: datetime) -> str | None:
-    """The earliest publish_at or expire_at after `as_of`: when the snapshot changes by itself.
+def _published_items(sources: Iterable[dict]) -> Iterator[tuple[dict, dict, dict | None]]:
+    """(item, its program, its season) for each published item under a published program and season.
 
-    Only published items count, under a published program and season: a draft's times change nothing.
+    A draft's times change nothing, and neither do those of anything under a draft.
     """
-    at = time_text(as_of)
-    times = []
-
-    def count(item: dict) -> bool:
-        if item["status"] != domain.PUBLISHED:
-            return False
-        times.extend(t for t in (item["publish_at"], item["expire_at"]) if t and t > at)
-        return True
-
     for source in sources:
-        if not count(source):
+        if source["status"] != domain.PUBLISHED:
             continue
+        yield source, source, None
         for season in source["seasons"].values():
-            if count(season):
-                for episode in season["episodes"]:
-                    count(episode)
-    return min(times, default=None)
+            if season["status"] != domain.PUBLISHED:
+                continue
+            yield season, source, season
+            for episode in season["episodes"]:
+                if episode["status"] == domain.PUBLISHED:
+                    yield episode, source, season
+
+
+def _times_after(item: dict, at: str) -> Iterator[tuple[str, str]]:
+    """("publish" or "expire", time) for each of the item's window times after `at` (both as time_text)."""
+    for change, field in (("publish", "publish_at"), ("expire", "expire_at")):
+        if item[field] and item[field] > at:
+            yield change, item[field]
+
+
+def next_boundary(sources: Iterable[dict], as_of: datetime) -> str | None:
+    """The earliest publish_at or expire_at after `as_of`: when the snapshot changes by itself."""
+    at = time_text(as_of)
+    return min((t for item, _, _ in _published_items(sources) for _, t in _times_after(item, at)), default=None)
+
+
+def _change(change: str, item: dict, program: dict, season: dict | None) -> dict:
+    """What happens to one item at an instant, named as people read it."""
+    episode = season is not None and item is not season
+    return {
+        "change": change,
+        "kind": "episode" if episode else "season" if season is not None else "program",
+        "id": item["id"],
+        "program_id": program["id"],
+        "program_title": program["title"],
+        "season_title": season["title"] if season is not None else None,
+        "title": item["title"],
+        "number": item["number"] if episode else None,
+    }
+
+
+def _change_order(entry: dict) -> tuple:
+    kinds = ("program", "season", "episode")
+    return (
+        entry["program_title"], entry["program_id"], kinds.index(entry["kind"]), entry["season_title"] or "",
+        entry["number"] or 0, entry["id"], entry["change"],
+    )  # fmt: skip
+
+
+def instants_ahead(sources: Iterable[dict], as_of: datetime, limit: int = 10) -> list[tuple[datetime, list[dict]]]:
+    """The next `limit` instants after `as_of` at which the snapshot changes by itself, earliest first, each with
+    what starts or ends there; the items counted are those next_boundary counts."""
+    at = time_text(as_of)
+    found: dict[str, list[dict]] = {}
+    for item, program, season in _published_items(sources):
+        for change, t in _times_after(item, at):
+            found.setdefault(t, []).append(_change(change, item, program, season))
+    return [(time_parse(t), sorted(found[t], key=_change_order)) for t in sorted(found)[:limit]]

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+from datetime import datetime
+
 from django import forms
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from cacheops.release import airtime
+from cms.broadcast import JST, clock_format, time_in_window
+from cms.domain import time_parse
 from cms.forms import BroadcastDateTimeField
 
 from ..models import Family, Operation
 from .summaries import KIND_LABELS, RESULT_LABELS
 
 UNFINISHED = "unfinished"
+# An instant as published and stored: ISO 8601 in UTC, to the second (2026-11-26T14:45:00Z), nothing else.
+INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
+INSTANT_MAX_LENGTH = 40
+
+
+def instant_text(at: datetime) -> str:
+    """A JST clock time, to the second when the instant is not on a whole minute."""
+    return at.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S") if at.second else clock_format(at)
 
 
 def _max_length(model, field: str) -> int:
@@ -107,3 +121,47 @@ class AirtimeForm(forms.Form):
             return airtime.at_check(self.cleaned_data["at"])
         except airtime.ScheduleRefused as exc:
             raise forms.ValidationError(str(exc), code="refused") from None
+
+
+class InstantForm(forms.Form):
+    """A content instant to prepare for, to the second, as the airtime page lists it: it must still be listed."""
+
+    at = forms.CharField(
+        label=_("Content instant (UTC)"), max_length=INSTANT_MAX_LENGTH, strip=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, listed: Collection[datetime], scheduled: Collection[datetime], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.listed, self.scheduled = listed, scheduled
+
+    def clean_at(self) -> datetime:
+        text = self.cleaned_data["at"]
+        try:
+            at = time_parse(text) if INSTANT.fullmatch(text) else None
+        except ValueError:
+            at = None  # well-formed, yet no such day or time (2026-02-30, 25:00)
+        if at is None:
+            raise forms.ValidationError(
+                _("“%(text)s” is not an instant like 2026-11-26T14:45:00Z (ISO 8601, UTC)."),
+                code="invalid",
+                params={"text": text},
+            )
+        if not time_in_window(at):
+            raise forms.ValidationError(
+                _("%(text)s is outside the broadcast window (2000-2100)."), code="window", params={"text": text}
+            )
+        try:
+            airtime.at_check(at)
+        except airtime.ScheduleRefused as exc:
+            raise forms.ValidationError(str(exc), code="refused") from None
+        if at not in self.listed:
+            raise forms.ValidationError(
+                _("No published content starts or ends at %(at)s JST; reload the page for the instants ahead."),
+                code="unlisted",
+                params={"at": instant_text(at)},
+            )
+        if at in self.scheduled:
+            raise forms.ValidationError(
+                _("A prewarm for %(at)s JST is already scheduled."), code="scheduled", params={"at": instant_text(at)}
+            )
+        return at

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from .releases import accept, purge, resume, rollback
-from .schedules import airtime_cancel, airtime_page, airtime_schedule
+from .schedules import airtime_cancel, airtime_page, airtime_prepare, airtime_schedule
 from .views import action, console_action, console_form, console_view, family, operations, overview, task
 
 app_name = "cacheops_console"
@@ -21,5 +21,6 @@ urlpatterns = [
     path("tasks/<str:task_id>/", console_view(task), name="task"),
     path("airtime/", console_view(airtime_page), name="airtime"),
     path("airtime/schedule/", console_action(airtime_schedule), name="airtime_schedule"),
+    path("airtime/prepare/", console_action(airtime_prepare), name="airtime_prepare"),
     path("airtime/<int:schedule_id>/cancel/", console_action(airtime_cancel), name="airtime_cancel"),
 ]

@@ -1,12 +1,15 @@
 "use strict";
-// Counts every [data-ttl-seconds] down live. It counts from the server's figure at page load, so a browser
-// whose clock is wrong still shows the right time left.
+// Counts every [data-ttl-seconds] down live, and writes its [data-ttl-expired] label ("expired", "on air") once it
+// reaches zero. It counts from the server's figure at page load, so a browser whose clock is wrong still shows the
+// right time left; each tick falls on a whole second of that count, so a cell turns at its instant, not up to a
+// second later.
 (function () {
     const loaded = performance.now();
     const cells = Array.from(document.querySelectorAll("[data-ttl-seconds]"));
 
+    // Rounded up: a count reads 0:00:01 in its last second and its label at zero, never 0:00:00 before it.
     function format(seconds) {
-        const whole = Math.floor(seconds);
+        const whole = Math.ceil(seconds);
         const minutes = String(Math.floor(whole / 60) % 60).padStart(2, "0");
         const rest = String(whole % 60).padStart(2, "0");
         return `${Math.floor(whole / 3600)}:${minutes}:${rest}`;
@@ -14,16 +17,22 @@
 
     function tick() {
         const elapsed = (performance.now() - loaded) / 1000;
+        let counting = false;
         for (const cell of cells) {
             const left = Number(cell.dataset.ttlSeconds) - elapsed;
             cell.textContent = left > 0 ? format(left) : cell.dataset.ttlExpired;
             cell.classList.toggle("ttl-expired", left <= 0);
+            counting = counting || left > 0;
+        }
+        if (counting) {
+            // The next whole second since load (a few milliseconds past it, so that the count has crossed it).
+            const untilNext = 1000 - ((performance.now() - loaded) % 1000);
+            window.setTimeout(tick, untilNext + 5);
         }
     }
 
     if (cells.length) {
         tick();
-        window.setInterval(tick, 1000);
     }
 })();
 
