@@ -40,8 +40,10 @@ def _chunk_hashes(manifest: Manifest) -> list[str]:
 class Reader:
     """Hold the current version of a family in this process; a thread polls the shared cache for new ones."""
 
-    def __init__(self, family: str = CATALOG) -> None:
+    def __init__(self, family: str = CATALOG, *, polling: bool = True) -> None:
         self.family = family
+        # Without its thread, a reader is driven by whoever calls `poll` (a command, a check).
+        self.polling = polling
         self._started_pid: int | None = None
         self._start_lock = threading.Lock()
         self._fresh()
@@ -101,7 +103,7 @@ class Reader:
     # -- the polling thread --
 
     def _ensure_started(self) -> None:
-        if self._started_pid == os.getpid():
+        if self._started_pid == os.getpid() or not self.polling:
             return
         with self._start_lock:
             if self._started_pid == os.getpid():
