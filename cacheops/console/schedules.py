@@ -21,11 +21,12 @@ from django.utils.translation import gettext_lazy
 from cacheops import clock
 from cacheops.build import fragments
 from cacheops.build.snapshot import instants_ahead
+from cacheops.keys import CATALOG
 from cacheops.release import airtime
 from cms.broadcast import clock_format
 from cms.domain import time_text
 
-from ..models import AirtimeSchedule
+from ..models import AirtimeSchedule, Family
 from .forms import AirtimeForm, InstantForm, instant_text
 from .summaries import ttl_text
 
@@ -203,8 +204,18 @@ def airtime_cancel(request: HttpRequest, schedule_id: int) -> HttpResponse:
     return redirect("cacheops_console:airtime")
 
 
-def readiness_read() -> datetime | None:
-    """The near boundary with no staged version, if any; this process's gauge follows what the page says."""
+@dataclass(frozen=True)
+class Unready:
+    """An airtime the catalog is not ready for: nothing staged for it, or a pin holds another version over it."""
+
+    at: datetime
+    pinned: bool
+
+
+def readiness_read() -> Unready | None:
+    """The near boundary not ready, if any, and why; this process's gauge follows what the page says."""
     boundary = airtime.unready()
     airtime.UNREADY.set(1 if boundary else 0)
-    return boundary
+    if boundary is None:
+        return None
+    return Unready(boundary, Family.objects.filter(name=CATALOG, pinned_at__isnull=False).exists())

@@ -16,8 +16,9 @@ from cacheops.backends import backend_reset
 from cacheops.build import operations
 from cacheops.build.lock import Holder
 from cacheops.manifest import manifest_read
-from cacheops.models import ConsoleTask, Family, Operation
+from cacheops.models import AirtimeSchedule, ConsoleTask, Family, Operation
 from cacheops.read.reader import readers_stop
+from cacheops.release import release_actions
 from cacheops.release import versions as recorded
 from cms import services
 from cms.broadcast import clock_format
@@ -413,3 +414,16 @@ def test_a_cdn_that_could_not_be_reached_is_shown_as_an_error(client, versions, 
     assert Family.objects.get(name="catalog").current_version == versions.v1  # the release changed all the same
     assert "The last release change could not invalidate the CDN" in section(page, "cdn-invalidation")
     assert "CreateInvalidation" in section(page, "cdn-invalidation")
+
+
+@pytest.mark.django_db
+def test_an_airtime_inside_a_pin_is_shown_as_held_by_the_pin(client, versions):
+    logged_in(client, "superuser")
+    release_actions.rollback(family="catalog", requested_by="oki", reason=REASON)
+    AirtimeSchedule.objects.create(at=timezone.now() + timedelta(hours=1), created_by="ops")
+
+    notice = section(client.get(OVERVIEW, headers=EN), "airtime-unready")
+
+    assert "falls inside the pin, so the pinned version stays current until publishing is resumed" in notice
+    japanese = section(client.get(OVERVIEW, headers={"Accept-Language": "ja"}), "airtime-unready")
+    assert "固定中のため" in japanese
