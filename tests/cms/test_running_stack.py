@@ -95,6 +95,12 @@ def listening(port: int) -> bool:
     return True
 
 
+def _interruptible() -> None:
+    """Ctrl-C as a terminal delivers it, even when this suite was started with SIGINT ignored (a background job),
+    which a shell could not trap."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def stack(tmp_path):
     """Start bin/run on free ports, a SQL file and a stack file of its own; stop it if a test did not."""
@@ -121,6 +127,7 @@ def stack(tmp_path):
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=_interruptible,
         )
         started.append(proc)
         return proc
@@ -175,6 +182,7 @@ def test_ctrl_c_in_the_terminal_ends_make_run_with_status_0(stack, tmp_path):
     pid, terminal = pty.fork()
     if pid == 0:
         os.chdir(settings.BASE_DIR)
+        _interruptible()
         os.execvpe("make", ["make", "--no-print-directory", "run"], env)
     output = bytearray()
 
