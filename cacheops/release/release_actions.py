@@ -143,10 +143,10 @@ def _cdn_note(family: str, op: Operation, purged: tuple[str, ...] | list[str] = 
         sent = cdn.invalidate(paths, reference=f"{family}-{op.kind}-{op.pk}")
     except cdn.CdnError as exc:
         logger.warning("CDN invalidation after %s of %s failed: %s", op.kind, family, exc)
-        Family.objects.filter(name=family).update(cdn={"error": str(exc)[:500], "at": _now()})
+        releases.cdn_recorded(family, {"error": str(exc)[:500], "at": _now()})
         return f"; CDN invalidation failed: {exc}"
     record = {"id": sent.id, "status": sent.status, "paths": paths, "at": _now()}
-    Family.objects.filter(name=family).update(cdn=record)
+    releases.cdn_recorded(family, record)
     return f"; CDN invalidation {sent.id} ({sent.status})"
 
 

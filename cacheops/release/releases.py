@@ -214,6 +214,11 @@ def refreshed(family: str, facts: dict) -> Published | None:
         return _changed(row, "unchanged", verified=(release.version,))
 
 
+def cdn_recorded(family: str, record: dict) -> None:
+    """Note the CDN invalidation a change sent (or why it could not): shown by the console, decides nothing."""
+    Family.objects.filter(name=family).update(cdn=record)
+
+
 # -- the row, its releases and the projection --
 
 
