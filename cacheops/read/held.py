@@ -62,3 +62,7 @@ class Held:
                 programs = orjson.loads(body)["programs"]
                 self._programs = {p["id"]: canonical({"program": p}) for p in programs}
             return self._programs.get(program_id)
+
+    def prepare(self) -> None:
+        """Decode it and index its programs now (the poller, ahead of an airtime), so no request waits at T."""
+        self.program("")

@@ -214,6 +214,7 @@ class Reader:
         fetched = self._fetch({k: v for k, v in staged.items() if k != "activate_at"}, seen_at)
         if fetched is not None:
             fetched.activate_at, fetched.revision = activate_at, revision
+            fetched.prepare()
             self._staged = fetched
 
     def _fetch(self, manifest: Manifest, seen_at: datetime) -> Held | None:

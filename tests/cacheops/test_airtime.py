@@ -198,3 +198,16 @@ def test_a_boundary_missed_while_no_worker_ran_is_caught_up(airtime, settings, m
     }
     assert "ぼっち・ざ・ろっく" in titles
     assert "420 s late" in Operation.objects.filter(kind="rebuild", requested_by="beat").latest("id").detail
+
+
+def test_the_staged_version_is_decoded_and_indexed_before_its_instant(airtime, client):
+    view, now = airtime
+    show = show_create("ぼっち・ざ・ろっく！", "bocchi", ["転がるぼっち"])
+    operations.catalog_rebuild(requested_by="test", full=True)
+    staged_ahead(show, title="最終話", publish_at=True)
+    reader = reader_get()
+
+    # The poller prepared it: requests at T find the program index built, with nothing left to wait for.
+    assert wait_for(lambda: reader.current() is not None and reader.staged() is not None, 10)
+    assert reader.staged()._programs is not None
+    assert reader.staged().program(show.program.id) is not None
