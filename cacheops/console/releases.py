@@ -15,11 +15,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from cacheops import clock
 from cacheops.release import release_actions
 
 from ..backends import CacheError
@@ -69,7 +69,7 @@ def _rollback_page(request: HttpRequest, row: Family, earlier, form: RollbackFor
     context = {
         "title": _("Roll back %(family)s") % {"family": row.name},
         "row": row,
-        "summary": summaries.family_summaries([row], timezone.now())[0],
+        "summary": summaries.family_summaries([row], clock.now())[0],
         "earlier": earlier,
         "target": target,
         "rollback_form": form,
@@ -85,7 +85,7 @@ def rollback(request: HttpRequest, name: str) -> HttpResponse:
     row = views.family_row(name)
     if row is None:
         return views.family_missing(request, name)
-    earlier = release_state.earlier_read(row, timezone.now())
+    earlier = release_state.earlier_read(row, clock.now())
     restorable = [e.version for e in earlier if not e.expired]
     default = row.previous_version if row.previous_version in restorable else next(iter(restorable), "")
     # The current version can be pinned as it is too: after a purge it is the earlier version being served.

@@ -19,7 +19,6 @@ from cacheops.errors import PublishError
 from cacheops.models import Family, Operation
 from cacheops.oplog import operation_log
 from cacheops.release import publisher, releases, versions
-from cms.domain import time_text
 
 logger = logging.getLogger(__name__)
 
@@ -143,12 +142,7 @@ def _cdn_note(family: str, op: Operation, purged: tuple[str, ...] | list[str] = 
         sent = cdn.invalidate(paths, reference=f"{family}-{op.kind}-{op.pk}")
     except cdn.CdnError as exc:
         logger.warning("CDN invalidation after %s of %s failed: %s", op.kind, family, exc)
-        releases.cdn_recorded(family, {"error": str(exc)[:500], "at": _now()})
+        releases.cdn_recorded(family, {"error": str(exc)[:500]})
         return f"; CDN invalidation failed: {exc}"
-    record = {"id": sent.id, "status": sent.status, "paths": paths, "at": _now()}
-    releases.cdn_recorded(family, record)
+    releases.cdn_recorded(family, {"id": sent.id, "status": sent.status, "paths": paths})
     return f"; CDN invalidation {sent.id} ({sent.status})"
-
-
-def _now() -> str:
-    return time_text(clock.now_seconds())

@@ -216,7 +216,7 @@ def refreshed(family: str, facts: dict) -> Published | None:
 
 def cdn_recorded(family: str, record: dict) -> None:
     """Note the CDN invalidation a change sent (or why it could not): shown by the console, decides nothing."""
-    Family.objects.filter(name=family).update(cdn=record)
+    Family.objects.filter(name=family).update(cdn={**record, "at": time_text(clock.now_seconds())})
 
 
 # -- the row, its releases and the projection --

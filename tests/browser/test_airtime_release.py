@@ -10,69 +10,28 @@ import json
 import re
 import urllib.request
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from cacheops import clock
 from cacheops.build import operations
-from cacheops.console import schedules
 from cacheops.models import AirtimeSchedule, Operation
-from cacheops.read.reader import reader_get, readers_stop
+from cacheops.read.reader import reader_get
 from cacheops.release import boundaries
 from cms import services
 from cms.broadcast import JST
 from tests.browser.conftest import staff_login
-from tests.cacheops.conftest import _engine_use, show_create, wait_for
+from tests.cacheops.conftest import show_create, wait_for
 
 pytestmark = pytest.mark.browser
 
-# A fixed evening, far from whatever day and hour the suite runs on.
-EVENING = datetime(2031, 4, 12, 22, 30, tzinfo=JST)
 AIRTIME = datetime(2031, 4, 12, 23, 45, tzinfo=JST)
 AIRTIME_TEXT = "2031-04-12 23:45"
 FINALE = "最終話"
 SHOW = "葬送のフリーレン"
 CATALOG_ROW = "tr[data-family='catalog']"
 NUMBERS = itertools.count(1)
-
-
-class FakeClock:
-    """The instant every clock on the path tells; the test moves it."""
-
-    def __init__(self, at: datetime) -> None:
-        self.at = at.astimezone(UTC)
-
-    def now(self) -> datetime:
-        return self.at
-
-
-@pytest.fixture
-def redis_engine(request, settings):
-    """The cache engine on Redis under a key prefix of this test's own."""
-    yield from _engine_use(request, settings, "redis")
-
-
-@pytest.fixture
-def fake_clock(monkeypatch):
-    controlled = FakeClock(EVENING)
-    monkeypatch.setattr(clock, "now", controlled.now)
-    # The airtime page counts down from the console's own now.
-    monkeypatch.setattr(schedules, "timezone", SimpleNamespace(now=controlled.now))
-    return controlled
-
-
-@pytest.fixture
-def server(live_server, redis_engine, dynamodb, settings, fake_clock):
-    """The live server with a reader polling fast, staging 10 minutes ahead and no edge to warm."""
-    settings.CACHEOPS_READER_POLL_SECONDS = 0.05
-    settings.CACHEOPS_STAGE_AHEAD_SECONDS = 600
-    settings.CACHEOPS_EDGE_URL = ""
-    readers_stop()
-    yield live_server
-    readers_stop()
 
 
 def ops_login(page, live_server) -> User:

@@ -10,10 +10,9 @@ from playwright.sync_api import expect
 
 from cacheops.build import operations
 from cacheops.models import ConsoleTask, Family
-from cms import services
 from cms.celery import app
 from tests.browser.conftest import staff_login
-from tests.cacheops.conftest import _engine_use, show_create
+from tests.cacheops.conftest import _engine_use, catalog_published_twice, show_create
 
 pytestmark = pytest.mark.browser
 
@@ -110,20 +109,8 @@ def test_purge_refuses_a_wrongly_typed_name(page, live_server, published):
 @pytest.fixture
 def two_versions(redis_engine, dynamodb):
     """The catalog published twice: v1 with one episode, then v2 with a second one; returns (v1, v2)."""
-    show = show_create("葬送のフリーレン", "frieren", ("旅立ち",))
-    v1 = operations.catalog_rebuild(requested_by="test", full=True).version_after
-    services.episode_create(
-        user="test",
-        program_id=show.program.id,
-        season_id=show.season.id,
-        number=2,
-        title="魔法使いの隠し事",
-        duration_s=1440,
-        synopsis="第2話。",
-        status="published",
-    )
-    v2 = operations.catalog_rebuild(requested_by="test", full=True).version_after
-    return v1, v2
+    published = catalog_published_twice()
+    return published.v1, published.v2
 
 
 def current_version(page) -> str:

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -27,6 +28,7 @@ from momento.config import Configuration
 from cacheops.backends import backend_reset
 from cacheops.backends.momento import MomentoBackend
 from cacheops.backends.redis import RedisBackend
+from cacheops.build import operations
 from cacheops.momento_local import MomentoLocalServer
 from cms import services
 
@@ -344,3 +346,22 @@ def distribution(settings, moto_url, cloudfront):
     settings.CACHEOPS_CDN_DISTRIBUTION_ID = created["Distribution"]["Id"]
     settings.CACHEOPS_CDN_ENDPOINT_URL = moto_url
     return created["Distribution"]["Id"]
+
+
+def catalog_published_twice() -> SimpleNamespace:
+    """The catalog published twice: v1 with one episode, then v2 with a second one added (show, added, v1, v2)."""
+    show = show_create("葬送のフリーレン", "frieren", ("旅立ち",))
+    v1 = operations.catalog_rebuild(requested_by="test", full=True).version_after
+    added = services.episode_create(
+        user="test",
+        program_id=show.program.id,
+        season_id=show.season.id,
+        number=2,
+        title="魔法使いの隠し事",
+        duration_s=1440,
+        synopsis="第2話。",
+        status="published",
+    )
+    v2 = operations.catalog_rebuild(requested_by="test", full=True).version_after
+    assert v1 != v2
+    return SimpleNamespace(show=show, added=added, v1=v1, v2=v2)

@@ -4,7 +4,6 @@ banner, resume, purge (its typed name, its 410s), a version held back after a pu
 import re
 import uuid
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.conf import settings as django_settings
@@ -13,18 +12,16 @@ from django.utils import timezone, translation
 
 from cacheops import keys
 from cacheops.backends import backend_reset
-from cacheops.build import operations
 from cacheops.build.lock import Holder
 from cacheops.manifest import manifest_read
 from cacheops.models import AirtimeSchedule, ConsoleTask, Family, Operation
 from cacheops.read.reader import readers_stop
 from cacheops.release import release_actions
 from cacheops.release import versions as recorded
-from cms import services
 from cms.broadcast import clock_format
 from cms.domain import time_parse, time_text
 from cms.store.local import free_port
-from tests.cacheops.conftest import show_create, wait_for
+from tests.cacheops.conftest import catalog_published_twice, wait_for
 from tests.cacheops.test_console import EN, OVERVIEW, family_create, family_url, language_restored  # noqa: F401
 from tests.cacheops.test_console_actions import action_url, logged_in
 from tests.cms.test_csp import refused_by_policy
@@ -36,21 +33,7 @@ REASON = "第2話の配信開始が早すぎた"
 @pytest.fixture
 def versions(redis_engine, dynamodb):
     """The catalog published twice, for real in Redis: v1 with one episode, then v2 with a second one added."""
-    show = show_create("葬送のフリーレン", "frieren", ("旅立ち",))
-    v1 = operations.catalog_rebuild(requested_by="test", full=True).version_after
-    added = services.episode_create(
-        user="test",
-        program_id=show.program.id,
-        season_id=show.season.id,
-        number=2,
-        title="魔法使いの隠し事",
-        duration_s=1440,
-        synopsis="第2話。",
-        status="published",
-    )
-    v2 = operations.catalog_rebuild(requested_by="test", full=True).version_after
-    assert v1 != v2
-    return SimpleNamespace(show=show, added=added, v1=v1, v2=v2)
+    return catalog_published_twice()
 
 
 def text(response) -> str:
