@@ -22,11 +22,13 @@ dynamodb-local:
 run:
 	bin/foreground bin/run
 
-# Suites the SQL database cannot change (parsing, input checks, headers, translations) run in the first pass only,
-# and so does the release state machine (single-threaded; the release tests it complements run on both).
+# Suites the SQL database cannot change (parsing, input checks, headers, translations; stacks of processes that keep
+# their own SQLite file) run in the first pass only, and so does the release state machine (single-threaded; the
+# release tests it complements run on both).
 SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests/cms/test_broadcast.py \
 	tests/cms/test_csp.py tests/cms/test_i18n.py tests/cms/test_save_race.py \
-	tests/cacheops/test_release_machine.py
+	tests/cacheops/test_release_machine.py tests/cacheops/test_read_path_processes.py \
+	tests/cacheops/test_monitoring.py
 
 # The suite on SQLite (browser tests included), then again on PostgreSQL.
 test: venv dynamodb-local

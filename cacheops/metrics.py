@@ -15,12 +15,13 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from cacheops import clock
 
-from .models import TrafficMinute
+from .models import OperationTiming, TrafficMinute
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,18 @@ SHARED_CACHE_OPS = Counter("airtime_shared_cache_ops", "Operations sent to the s
 BUILDS = Counter("airtime_cache_builds", "Builds run", ["family", "trigger"])
 BYTES_SERVED = Counter("airtime_bytes_served", "Body bytes sent by the read API", ["family"])
 ERRORS = Counter("airtime_errors", "Errors met while serving or polling", ["family", "kind"])
+SHARED_CACHE_BYTES = Counter(
+    "airtime_shared_cache_read_bytes", "Bytes read from the shared cache by readers", ["family"]
+)
+REQUEST_SECONDS = Histogram(
+    "airtime_request_seconds",
+    "Time to answer a read API request, per endpoint",
+    ["endpoint"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# Upper bounds (seconds) of the operation duration histogram's buckets; builds take seconds to minutes.
+OPERATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 
 # Who asked for a build, as the `trigger` label: the beat sweeps, a reader's miss, a command, or a person.
 TRIGGERS = {"beat": "beat", "reader": "miss", "cli": "command"}
@@ -63,11 +76,18 @@ def request_count(family: str, status: int, *, row: str | None, l1_hit: bool, bo
         _tally(row, requests=1, l1_hits=int(l1_hit), misses=int(not l1_hit), bytes_served=body_bytes)
 
 
-def shared_cache_count(family: str, op: str, result: str, n: int = 1) -> None:
-    """Count `n` operations sent to the shared cache for `family` (`result`: hit, miss or error)."""
+def shared_cache_count(family: str, op: str, result: str, n: int = 1, *, nbytes: int = 0) -> None:
+    """Count `n` operations sent to the shared cache for `family` (`result`: hit, miss or error), `nbytes` read."""
     if n:
         SHARED_CACHE_OPS.labels(op, result).inc(n)
         _tally(family, cache_ops=n)
+    if nbytes:
+        SHARED_CACHE_BYTES.labels(family).inc(nbytes)
+
+
+def request_time(endpoint: str, seconds: float) -> None:
+    """Record how long the read API took to answer one request to `endpoint`."""
+    REQUEST_SECONDS.labels(endpoint).observe(seconds)
 
 
 def error_count(family: str, kind: str) -> None:
@@ -80,6 +100,19 @@ def build_count(family: str, requested_by: str) -> None:
     """Count one build, in this process's counters and at once in SQL (builds are rare, a worker has no flusher)."""
     BUILDS.labels(family, TRIGGERS.get(requested_by, "editor")).inc()
     _add(family, _minute(), {"builds": 1})
+
+
+def operation_time(kind: str, result: str, seconds: float) -> None:
+    """Count one finished operation in SQL, where /metrics reads every worker's (cacheops/monitoring/state.py)."""
+    bucket = next((i for i, bound in enumerate(OPERATION_BUCKETS) if seconds <= bound), len(OPERATION_BUCKETS))
+    rows = OperationTiming.objects.filter(kind=kind[:20], result=result[:20], bucket=bucket)
+    if rows.update(count=F("count") + 1, seconds=F("seconds") + seconds):
+        return
+    try:
+        with transaction.atomic():
+            OperationTiming.objects.create(kind=kind[:20], result=result[:20], bucket=bucket, count=1, seconds=seconds)
+    except IntegrityError:
+        rows.update(count=F("count") + 1, seconds=F("seconds") + seconds)  # another process created the row first
 
 
 def minutes_flush() -> int:
@@ -119,13 +152,19 @@ def _add(family: str, minute: datetime, counts: dict[str, int]) -> None:
         rows.update(**increments)  # another process created the row first
 
 
-def exposition() -> tuple[bytes, str]:
-    """This server's counters in the Prometheus text format, summed over its worker processes when there are several."""
+def exposition(*collectors: Collector) -> tuple[bytes, str]:
+    """This server's counters in the Prometheus text format, summed over its worker processes when there are several,
+    followed by what `collectors` read at this moment."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        counted = generate_latest(registry)
+    else:
+        counted = generate_latest(REGISTRY)
+    now = CollectorRegistry(auto_describe=False)
+    for collector in collectors:
+        now.register(collector)
+    return counted + generate_latest(now), CONTENT_TYPE_LATEST
 
 
 def process_exited(pid: int) -> None:

@@ -224,3 +224,39 @@ class AirtimeSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"airtime {self.at:%Y-%m-%d %H:%M} {self.result}"
+
+
+class OperationTiming(models.Model):
+    """Finished cache operations counted by kind, result and duration bucket, for the Prometheus histogram.
+
+    Counts only ever grow: every worker adds its operations here, and /metrics reads the sums (cacheops/monitoring/).
+    """
+
+    kind = models.CharField(max_length=20)
+    result = models.CharField(max_length=20)
+    # Index into cacheops.monitoring.state.OPERATION_BUCKETS; one past its end counts the slower ones.
+    bucket = models.PositiveSmallIntegerField()
+    count = models.PositiveBigIntegerField(default=0)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "result", "bucket"], name="cacheops_operation_timing_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.result} #{self.bucket}"
+
+
+class Beacon(models.Model):
+    """The last sign of life of a long-running process (Celery beat), for /metrics and the console."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.at:%Y-%m-%d %H:%M:%S}"

@@ -59,15 +59,16 @@ def operation_log(kind: str, family: str, requested_by: str) -> Iterator[Operati
                 raise
             # The failure being raised is the one to see; this row is marked abandoned later.
             logger.exception("Could not record the end of operation %s (%s %s)", op.pk, kind, family)
-        if kind == "rebuild":
-            _build_count(family, requested_by)
+        _counted(op, requested_by)
 
 
-def _build_count(family: str, requested_by: str) -> None:
+def _counted(op: Operation, requested_by: str) -> None:
     try:
-        metrics.build_count(family, requested_by)
+        metrics.operation_time(op.kind, op.result, op.duration_ms / 1000)
+        if op.kind == "rebuild":
+            metrics.build_count(op.family, requested_by)
     except DatabaseError:
-        logger.warning("Could not count the build of %s", family, exc_info=True)
+        logger.warning("Could not count operation %s (%s %s)", op.pk, op.kind, op.family, exc_info=True)
 
 
 def operation_running() -> Operation | None:
@@ -106,12 +107,16 @@ def operations_abandoned_mark() -> list[int]:
     # A Celery build is killed at its hard time limit, so nothing silent for longer is still running it.
     cutoff = _silent_since()
     silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    ids = list(Operation.objects.filter(silent, result="").values_list("pk", flat=True))
+    silent_ops = list(Operation.objects.filter(silent, result="").only("pk", "kind", "started_at"))
+    ids = [op.pk for op in silent_ops]
     detail = (
         f"no sign of life for more than {settings.CACHEOPS_BUILD_TIME_LIMIT} s: "
         "its worker died or was stopped before it finished"
     )
     Operation.objects.filter(pk__in=ids, result="").update(result=ABANDONED, detail=detail)
+    now = timezone.now()
+    for op in silent_ops:
+        metrics.operation_time(op.kind, ABANDONED, (now - op.started_at).total_seconds())
     if ids:
         logger.warning("Marked %d operation(s) abandoned: %s", len(ids), ", ".join(map(str, ids)))
     return ids

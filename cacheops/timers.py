@@ -1,4 +1,4 @@
-"""Each web process's own timer: its per-minute traffic rows and its readiness gauge, written to SQL.
+"""Each web process's own timer: its per-minute traffic rows, written to SQL.
 
 Kept apart from the reader, whose polling thread reads the shared cache only: a slow or restarted database never
 delays a poll. Started by the first request a process answers, and again in a forked child.
@@ -16,7 +16,6 @@ from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse
 
 from cacheops import metrics
-from cacheops.release import airtime
 
 logger = logging.getLogger(__name__)
 _started_pid: int | None = None
@@ -28,14 +27,12 @@ def _tick() -> None:
         metrics.minutes_flush()
     except DatabaseError:
         logger.warning("Could not record this process's request counts; they are kept for the next try")
-    # /metrics of every web process tells whether the next airtime is staged.
-    airtime.readiness_tick()
     # This thread's own connections: a database restarted meanwhile is connected to afresh next time.
     connections.close_all()
 
 
 def _period() -> float:
-    return max(0.05, min(settings.CACHEOPS_METRICS_FLUSH_SECONDS, airtime.READINESS_EVERY_S))
+    return max(0.05, settings.CACHEOPS_METRICS_FLUSH_SECONDS)
 
 
 def _run(stop: threading.Event) -> None:

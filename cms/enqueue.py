@@ -3,6 +3,7 @@
 from functools import cache
 
 from celery.result import AsyncResult
+from kombu.exceptions import ChannelError
 
 from .celery import app
 
@@ -19,3 +20,14 @@ def task_send(name: str, *args, **kwargs) -> AsyncResult:
     # No publish retry: callers are often web requests, and a task that could not be sent is picked up
     # by a beat sweep (settings bound each broker wait).
     return app.signature(name, args=args, kwargs=kwargs).apply_async(retry=False)
+
+
+def queue_depth(timeout_s: float = 1.0) -> int:
+    """Tasks waiting in the default queue (not yet taken by a worker); raises if the broker does not answer in time."""
+    with app.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1, timeout=timeout_s)
+        channel = connection.default_channel
+        try:
+            return channel.queue_declare(queue=app.conf.task_default_queue, passive=True).message_count
+        except ChannelError:
+            return 0  # Redis keeps no empty queue: a queue the broker does not know holds nothing

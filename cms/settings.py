@@ -206,6 +206,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_REDIS_SOCKET_TIMEOUT = 1
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"timeout": 1}}
+# The default scheduler, which also records beat's sign of life for /metrics and the console.
+CELERY_BEAT_SCHEDULER = "cacheops.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-programs": {"task": "cms.tasks.deleted_programs_sweep", "schedule": 300.0},
     # Saves keep the pickers' SQL program list current; this repairs what a failed or bulk write left behind.
@@ -277,6 +279,8 @@ CACHEOPS_REBUILD_TYPICAL_SECONDS = env.float("CACHEOPS_REBUILD_TYPICAL_SECONDS",
 CACHEOPS_OPS_PER_SECOND = env.float("CACHEOPS_OPS_PER_SECOND", default=50)
 # Shared-cache operations per second the whole cluster may send (Momento's default quota); the console compares.
 CACHEOPS_SHARED_CACHE_QUOTA = env.float("CACHEOPS_SHARED_CACHE_QUOTA", default=100)
+# Bytes per second (in KiB) the cache lets the whole cluster read and write (Momento's default throughput limit).
+CACHEOPS_SHARED_CACHE_THROUGHPUT_KIB = env.float("CACHEOPS_SHARED_CACHE_THROUGHPUT_KIB", default=1024)
 
 # HTTPS hardening follows DJANGO_HTTPS, so plain http on loopback works with debug off.
 SECURE_SSL_REDIRECT = DJANGO_HTTPS

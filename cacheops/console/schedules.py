@@ -213,9 +213,8 @@ class Unready:
 
 
 def readiness_read() -> Unready | None:
-    """The near boundary not ready, if any, and why; this process's gauge follows what the page says."""
+    """The near boundary not ready, if any, and why (/metrics reads the same: cacheops/monitoring/state.py)."""
     boundary = airtime.unready()
-    airtime.UNREADY.set(1 if boundary else 0)
     if boundary is None:
         return None
     return Unready(boundary, Family.objects.filter(name=CATALOG, pinned_at__isnull=False).exists())

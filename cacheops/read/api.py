@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 
 from cacheops import chunks, clock, keys, metrics
 from cacheops.keys import CATALOG
+from cacheops.monitoring.state import StateCollector
 from cacheops.read.health import health
 from cacheops.read.held import Held
 from cacheops.read.reader import reader_get
@@ -209,19 +211,20 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """The counters in the Prometheus text format."""
-    body, content_type = metrics.exposition()
+    body, content_type = metrics.exposition(StateCollector(reader_get()))
     response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "no-store"
     return response
 
 
+# Each route's name is its endpoint label in the latency histogram (a bounded set, unlike the paths).
 urlpatterns = [
-    path("api/catalog", catalog),
-    path("api/catalog/manifest", manifest),
-    path("api/catalog/chunks/<str:version>/<str:index>/<str:digest>", chunk),
-    path("api/programs/<str:program_id>", program),
-    path("healthz", healthz),
-    path("metrics", metrics_view),
+    path("api/catalog", catalog, name="catalog"),
+    path("api/catalog/manifest", manifest, name="manifest"),
+    path("api/catalog/chunks/<str:version>/<str:index>/<str:digest>", chunk, name="chunk"),
+    path("api/programs/<str:program_id>", program, name="program"),
+    path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 
@@ -251,7 +254,9 @@ def _dispatch(request: HttpRequest) -> HttpResponse:
         return _preflight(request)
     if request.method not in READ_METHODS:
         return error(405, f"{request.method} is not allowed here", Allow="GET, HEAD, OPTIONS")
+    started = time.perf_counter()
     answer = match.func(request, *match.args, **match.kwargs)
+    metrics.request_time(match.url_name, time.perf_counter() - started)
     if not isinstance(answer, Served):
         return answer
     response = answer.response

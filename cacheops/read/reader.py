@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import orjson
 from django.conf import settings
 
 from cacheops import chunks, clock, metrics
@@ -148,7 +149,7 @@ class Reader:
         except CacheError as exc:
             self._cache_error("get", exc)
             return
-        metrics.shared_cache_count(self.family, "get", "hit" if manifest else "miss")
+        metrics.shared_cache_count(self.family, "get", "hit" if manifest else "miss", nbytes=_size(manifest))
         self.polled_at = time.monotonic()
         if manifest is None:
             self.cache_state = "no current version"
@@ -228,7 +229,7 @@ class Reader:
             self._cache_error("get", exc)
             return None
         found = sum(part is not None for part in parts)
-        metrics.shared_cache_count(self.family, "get", "hit", found)
+        metrics.shared_cache_count(self.family, "get", "hit", found, nbytes=sum(len(p) for p in parts if p))
         metrics.shared_cache_count(self.family, "get", "miss", len(parts) - found)
         try:
             chunks.join(parts, entries, manifest["sha256"])
@@ -254,7 +255,7 @@ class Reader:
             except CacheError as exc:
                 self._cache_error("get", exc)
                 return None
-            metrics.shared_cache_count(self.family, "get", "hit" if manifest else "miss")
+            metrics.shared_cache_count(self.family, "get", "hit" if manifest else "miss", nbytes=_size(manifest))
             fetched = self._fetch(manifest, seen_at) if manifest else None
             if fetched is not None:
                 self._previous = fetched
@@ -293,6 +294,11 @@ class Reader:
         except Exception:
             metrics.error_count(self.family, "broker")
             logger.warning("Could not ask for a rebuild of %s; asking again later", self.family, exc_info=True)
+
+
+def _size(manifest: Manifest | None) -> int:
+    """The bytes a manifest took to read (its encoding is compact JSON, as orjson writes it)."""
+    return len(orjson.dumps(manifest)) if manifest else 0
 
 
 _readers: dict[str, Reader] = {}

@@ -8,14 +8,11 @@ records the activation. Preparing writes only version-specific keys, so it needs
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.db.models import Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
-from prometheus_client import Gauge
 
 from cacheops import chunks, clock
 from cacheops.backends import CacheError
@@ -33,18 +30,10 @@ PREPARE_TASK = "cacheops.tasks.prewarm_at"
 AIRTIME_TASK = "cacheops.tasks.airtime"
 # A boundary this close without a staged version is an alarm: readers could not all fetch it in time.
 READY_MARGIN_S = 300
-READINESS_EVERY_S = 10.0
 ENDED = (AirtimeSchedule.DONE, AirtimeSchedule.MISSED)
 CHANGES = ("added", "removed", "changed")
 
-UNREADY = Gauge(
-    "airtime_airtime_unready",
-    "1 while a content boundary is near and no verified version is staged for it",
-    multiprocess_mode="livemax",
-)
-
 logger = logging.getLogger(__name__)
-_readiness_at = -READINESS_EVERY_S
 
 
 class ScheduleRefused(ValueError):
@@ -259,18 +248,3 @@ def unready(now: datetime | None = None) -> datetime | None:
     if row.pinned_at is not None:
         return boundary if near or boundary >= row.pinned_at else None
     return boundary if near and row.staged_at != boundary else None
-
-
-def readiness_tick() -> None:
-    """Set this process's readiness gauge from SQL, at most every READINESS_EVERY_S (the reader's round calls it)."""
-    global _readiness_at
-    if time.monotonic() - _readiness_at < READINESS_EVERY_S:
-        return
-    _readiness_at = time.monotonic()
-    try:
-        UNREADY.set(1 if unready() else 0)
-    except DatabaseError:
-        logger.warning("Could not read whether the next airtime is staged; trying again later")
-    except Exception:
-        # Called from the reader's polling thread, which must keep polling whatever this finds.
-        logger.exception("Could not tell whether the next airtime is staged")

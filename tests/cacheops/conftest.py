@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import signal
@@ -31,6 +32,7 @@ from cacheops.backends.redis import RedisBackend
 from cacheops.build import operations
 from cacheops.momento_local import MomentoLocalServer
 from cms import services
+from cms.store.local import free_port
 
 MOMENTO_TEST_CACHE = "airtime-test"
 
@@ -365,3 +367,36 @@ def catalog_published_twice() -> SimpleNamespace:
     v2 = operations.catalog_rebuild(requested_by="test", full=True).version_after
     assert v1 != v2
     return SimpleNamespace(show=show, added=added, v1=v1, v2=v2)
+
+
+def get(port: int, path: str, timeout_s: float = 60) -> tuple[int, dict, bytes]:
+    """One GET over a fresh connection: (status, headers, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    try:
+        connection.request("GET", path, headers={"Accept-Encoding": "gzip"})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def web_start(env: dict, log, workers: int = 3) -> tuple[subprocess.Popen, int]:
+    """Start the production server configuration with several workers; wait until it answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "cms.wsgi:application"],
+        cwd=settings.BASE_DIR,
+        env=env | {"GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def answers() -> bool:
+        try:
+            get(port, "/metrics", timeout_s=2)
+        except OSError:
+            return False
+        return True
+
+    assert wait_for(lambda: answers() or proc.poll() is not None, 30) and proc.poll() is None
+    return proc, port

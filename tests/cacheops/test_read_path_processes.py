@@ -1,6 +1,5 @@
 """The read path in real processes: a cold stampede on several web workers makes one build, and /metrics adds up."""
 
-import http.client
 import os
 import signal
 import sqlite3
@@ -13,44 +12,10 @@ import pytest
 from django.conf import settings as django_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from cms.store.local import free_port
-from tests.cacheops.conftest import process_env, process_stop, show_create, wait_for, worker_start
+from tests.cacheops.conftest import get, process_env, process_stop, show_create, wait_for, web_start, worker_start
 
 WEB_WORKERS = 3
 STAMPEDE = 120
-
-
-def get(port: int, path: str, timeout_s: float = 60) -> tuple[int, dict, bytes]:
-    """One GET over a fresh connection: (status, headers, body)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
-    try:
-        connection.request("GET", path, headers={"Accept-Encoding": "gzip"})
-        response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
-
-
-def web_start(env: dict, log) -> tuple[subprocess.Popen, int]:
-    """Start the production server configuration with several workers; wait until it answers."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "cms.wsgi:application"],
-        cwd=django_settings.BASE_DIR,
-        env=env | {"GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(WEB_WORKERS)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-    def answers() -> bool:
-        try:
-            get(port, "/metrics", timeout_s=2)
-        except OSError:
-            return False
-        return True
-
-    assert wait_for(lambda: answers() or proc.poll() is not None, 30) and proc.poll() is None
-    return proc, port
 
 
 def metric_total(port: int, name: str, **labels: str) -> float:
@@ -90,7 +55,7 @@ def test_a_cold_stampede_on_several_workers_makes_one_build_and_metrics_add_up(s
     show_create("葬送のフリーレン", "frieren", ["旅立ち"])
     started.append(worker_start(env, tmp_path / "worker.log"))
     with (tmp_path / "web.log").open("w") as log:
-        web, port = web_start(env, log)
+        web, port = web_start(env, log, WEB_WORKERS)
     started.append(web)
 
     with ThreadPoolExecutor(max_workers=STAMPEDE) as pool:
@@ -127,7 +92,7 @@ def test_a_worker_killed_by_the_server_keeps_its_counts_and_the_others_go_on(sta
     show_create("薬屋のひとりごと", "kusuriya")
     started.append(worker_start(env, tmp_path / "worker.log"))
     with (tmp_path / "web.log").open("w") as log:
-        web, port = web_start(env, log)
+        web, port = web_start(env, log, WEB_WORKERS)
     started.append(web)
     for _ in range(30):
         assert get(port, "/api/catalog")[0] == 200
