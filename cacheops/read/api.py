@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import orjson
 from django.conf import settings
@@ -36,6 +37,10 @@ INDEX = re.compile(r"(0|[1-9][0-9]{0,3})")
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Release decisions readers act on, not part of the public manifest (a staged version is unreleased content).
 INTERNAL = ("staged", "revision", "purged", "pinned")
+# The API's description (OpenAPI 3.1), served as committed; it changes only with a deploy.
+OPENAPI = (Path(__file__).parent / "openapi.json").read_bytes()
+OPENAPI_ETAG = f'"o-{chunks.sha16(OPENAPI)}"'
+OPENAPI_CACHE = "public, max-age=3600"
 
 
 @dataclass
@@ -109,7 +114,11 @@ def _body(request: HttpRequest, body: bytes, *, etag: str, cache: str, **headers
     response["Cache-Control"] = cache
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
-    return get_conditional_response(request, etag=etag, response=response) or response
+    answer = get_conditional_response(request, etag=etag, response=response)
+    if answer.status_code == 412:
+        # Django answers a failed If-Match (or any If-Unmodified-Since: nothing here has a date) with an empty page.
+        return error(412, "the precondition failed: this resource has another ETag now")
+    return answer
 
 
 def _held(request: HttpRequest) -> tuple[Held | None, bool]:
@@ -203,6 +212,11 @@ def program(request: HttpRequest, program_id: str) -> Served:
     return Served(response, family="program", row=f"program:{program_id}", l1_hit=l1_hit)
 
 
+def openapi(request: HttpRequest) -> HttpResponse:
+    """This API's OpenAPI document."""
+    return _body(request, OPENAPI, etag=OPENAPI_ETAG, cache=OPENAPI_CACHE)
+
+
 def healthz(request: HttpRequest) -> HttpResponse:
     """200 while this process can serve a version, 503 when it cannot; the services' state as JSON."""
     serving, report = health(reader_get())
@@ -223,6 +237,7 @@ urlpatterns = [
     path("api/catalog/manifest", manifest, name="manifest"),
     path("api/catalog/chunks/<str:version>/<str:index>/<str:digest>", chunk, name="chunk"),
     path("api/programs/<str:program_id>", program, name="program"),
+    path("api/openapi.json", openapi, name="openapi"),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
 ]
