@@ -15,3 +15,7 @@ class LockLost(PublishError):
 
 class FutureAsOf(PublishError):
     """A build was asked for a future instant: publishing it now would release embargoed content."""
+
+
+class NothingPublished(Exception):
+    """No catalog version is current, so there are no sizes to plan with."""

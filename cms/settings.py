@@ -279,8 +279,13 @@ CACHEOPS_REBUILD_TYPICAL_SECONDS = env.float("CACHEOPS_REBUILD_TYPICAL_SECONDS",
 CACHEOPS_OPS_PER_SECOND = env.float("CACHEOPS_OPS_PER_SECOND", default=50)
 # Shared-cache operations per second the whole cluster may send (Momento's default quota); the console compares.
 CACHEOPS_SHARED_CACHE_QUOTA = env.float("CACHEOPS_SHARED_CACHE_QUOTA", default=100)
-# Bytes per second (in KiB) the cache lets the whole cluster read and write (Momento's default throughput limit).
+# The shared cache's other limits, which `manage.py capacity_plan` compares with the catalog's real figures: the
+# cache's throughput (KiB/s), its largest item (KiB) and its longest TTL. Defaults: Momento's, as its limits page
+# (https://docs.momentohq.com/cache/limits) gives them: 1 MB/s per cache, items up to 5 MB, a TTL of 24 h at most.
+# Set them to the cache's own (Momento's CacheLimits: max_throughput_kbps, max_item_size_kb, max_ttl_seconds).
 CACHEOPS_SHARED_CACHE_THROUGHPUT_KIB = env.float("CACHEOPS_SHARED_CACHE_THROUGHPUT_KIB", default=1024)
+CACHEOPS_SHARED_CACHE_ITEM_KIB = env.float("CACHEOPS_SHARED_CACHE_ITEM_KIB", default=5120)
+CACHEOPS_SHARED_CACHE_MAX_TTL_SECONDS = env.int("CACHEOPS_SHARED_CACHE_MAX_TTL_SECONDS", default=86400)
 
 # HTTPS hardening follows DJANGO_HTTPS, so plain http on loopback works with debug off.
 SECURE_SSL_REDIRECT = DJANGO_HTTPS

@@ -24,6 +24,10 @@ Content = tuple[list[domain.Program], list[domain.Season], list[domain.Episode]]
 INDEX_TRIES = 5
 INDEX_BACKOFF_S = 0.25
 INDEX_BACKOFF_MAX_S = 2.0
+# A full read scans each table in this many parallel segments, this many items a page (the capacity plan counts
+# read units by the same pages).
+SCAN_SEGMENTS = 4
+SCAN_PAGE_ITEMS = 500
 
 logger = logging.getLogger(__name__)
 
@@ -118,11 +122,11 @@ def program_content(program_id: str) -> Content:
 
 def _scan(model, convert, segment: int, total: int) -> list:
     # Consistent: a full rebuild right after a save must see it, as a read by key would.
-    items = model.scan(segment=segment, total_segments=total, page_size=500, consistent_read=True)
+    items = model.scan(segment=segment, total_segments=total, page_size=SCAN_PAGE_ITEMS, consistent_read=True)
     return [convert(item) for item in items]
 
 
-def content_scan(segments: int = 4) -> Content:
+def content_scan(segments: int = SCAN_SEGMENTS) -> Content:
     """Every live program, season and episode, scanning each table in parallel segments."""
     jobs = [
         (model, convert, segment)
