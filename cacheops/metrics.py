@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import Counter as Tally
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from cacheops import clock
@@ -131,3 +132,28 @@ def exposition() -> tuple[bytes, str]:
 def process_exited(pid: int) -> None:
     """Let the server forget the live values of a worker process that exited (its counters are kept)."""
     multiprocess.mark_process_dead(pid)
+
+
+# -- Celery workers: how many are alive, as each web process's timer last read it from SQL --
+
+WORKERS_ALIVE = Gauge(
+    "airtime_workers_alive",
+    "Celery workers that showed a sign of life within their last three heartbeats",
+    multiprocess_mode="livemax",
+)
+_workers_seen: tuple[int, float] | None = None
+
+
+def workers_alive_set(alive: int) -> None:
+    """Record how many workers are alive (the timer's reading)."""
+    global _workers_seen
+    WORKERS_ALIVE.set(alive)
+    _workers_seen = (alive, time.monotonic())
+
+
+def workers_alive_seen(within_s: float) -> int | None:
+    """How many workers were alive at this process's last reading, or None if it read none within `within_s`."""
+    seen = _workers_seen
+    if seen is None or time.monotonic() - seen[1] > within_s:
+        return None
+    return seen[0]

@@ -1,4 +1,4 @@
-"""Each web process's own timer: its per-minute traffic rows and its readiness gauge, written to SQL.
+"""Each web process's own timer: its per-minute traffic rows written to SQL, its readiness and workers gauges.
 
 Kept apart from the reader, whose polling thread reads the shared cache only: a slow or restarted database never
 delays a poll. Started by the first request a process answers, and again in a forked child.
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse
 
-from cacheops import metrics
+from cacheops import metrics, workers
 from cacheops.release import airtime
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,17 @@ def _tick() -> None:
         logger.warning("Could not record this process's request counts; they are kept for the next try")
     # /metrics of every web process tells whether the next airtime is staged.
     airtime.readiness_tick()
+    workers_gauge_set()
     # This thread's own connections: a database restarted meanwhile is connected to afresh next time.
     connections.close_all()
+
+
+def workers_gauge_set() -> None:
+    """Tell /healthz and /metrics of this process whether any worker is alive to build what editors save."""
+    try:
+        metrics.workers_alive_set(workers.workers_alive())
+    except DatabaseError:
+        logger.warning("Could not read how many workers are alive; trying again later")
 
 
 def _period() -> float:
