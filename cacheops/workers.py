@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from celery.worker import state as worker_state
 from django.conf import settings
 from django.db import DatabaseError, connections
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from cacheops import oplog
@@ -57,9 +58,12 @@ def workers_alive(now: datetime | None = None) -> int:
     return _alive(now).count()
 
 
-def worker_last_seen() -> datetime | None:
-    """When any worker last showed a sign of life (None: no worker ever ran against this database)."""
-    return Worker.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
+def workers_seen(now: datetime | None = None) -> tuple[int, datetime | None]:
+    """How many workers are alive, and when any last showed a sign of life (None: none ever ran here)."""
+    found = Worker.objects.aggregate(
+        alive=Count("name", filter=Q(seen_at__gte=oplog.silent_since(now))), last=Max("seen_at")
+    )
+    return found["alive"], found["last"]
 
 
 class _Beat(threading.Thread):

@@ -165,5 +165,5 @@ class Workers:
 
 
 def workers_read(now: datetime) -> Workers:
-    """The workers' state, from their heartbeat rows."""
-    return Workers(workers.workers_alive(now), workers.worker_last_seen())
+    """The workers' state, from their heartbeat rows (one query)."""
+    return Workers(*workers.workers_seen(now))

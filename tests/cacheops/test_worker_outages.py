@@ -43,6 +43,7 @@ django.setup()
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
+from django.utils import translation
 
 from cacheops.build import operations
 from cacheops.console import actions
@@ -51,6 +52,7 @@ from cacheops.workers import workers_alive
 from cms import services
 
 call_command("migrate", verbosity=0)
+translation.activate("en")
 program = services.program_create(user="eri", title="葬送のフリーレン", slug="frieren", status="published")
 season = services.season_create(user="eri", program_id=program.id, title="第1期", status="published")
 episodes = [
@@ -307,6 +309,7 @@ def test_a_rebuild_lost_in_a_broker_restart_is_sent_again_and_no_live_worker_is_
         f"({back_at - restarted_at:.1f} s after the broker restarted); the next save {next_save:.1f} s"
     )
     assert lost < VISIBLE_WITHIN_S and next_save < VISIBLE_WITHIN_S
+    assert wait_for(lambda: editor.ask("workers")["alive"] == 1, WAIT_S)
     assert "1 worker alive" in editor.ask("workers")["page"]
     # The worker survived the broker's restart, without gossip or mingle (no option on its command line).
     log = stack.worker_log.read_text()
