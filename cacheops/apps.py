@@ -12,3 +12,10 @@ class CacheopsConfig(AppConfig):
         from .receivers import content_changed_receive
 
         content_changed.connect(content_changed_receive, dispatch_uid="cacheops.content_changed")
+
+        from celery.signals import worker_ready, worker_shutdown
+
+        from .workers import worker_ready_receive, worker_shutdown_receive
+
+        worker_ready.connect(worker_ready_receive, dispatch_uid="cacheops.worker_ready")
+        worker_shutdown.connect(worker_shutdown_receive, dispatch_uid="cacheops.worker_shutdown")

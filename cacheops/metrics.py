@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import Counter as Tally
 from datetime import datetime
 
@@ -170,3 +171,23 @@ def exposition(*collectors: Collector) -> tuple[bytes, str]:
 def process_exited(pid: int) -> None:
     """Let the server forget the live values of a worker process that exited (its counters are kept)."""
     multiprocess.mark_process_dead(pid)
+
+
+# -- Celery workers: how many are alive, as this process's timer last read it from SQL, for /healthz --
+# (/metrics reads SQL itself at each scrape: cacheops/monitoring/state.py)
+
+_workers_seen: tuple[int, float] | None = None
+
+
+def workers_alive_set(alive: int) -> None:
+    """Record how many workers are alive (the timer's reading)."""
+    global _workers_seen
+    _workers_seen = (alive, time.monotonic())
+
+
+def workers_alive_seen(within_s: float) -> int | None:
+    """How many workers were alive at this process's last reading, or None if it read none within `within_s`."""
+    seen = _workers_seen
+    if seen is None or time.monotonic() - seen[1] > within_s:
+        return None
+    return seen[0]

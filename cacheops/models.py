@@ -20,6 +20,9 @@ class BuildRequest(models.Model):
 
     family = models.CharField(max_length=80, primary_key=True)
     queued = models.BooleanField(default=False)
+    # When it was sent, or last kept by a worker waiting its turn: a mark older than CACHEOPS_QUEUED_STALE_SECONDS
+    # may name a lost message and is sent again.
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.family
@@ -60,9 +63,11 @@ class Operation(models.Model):
     version_before = models.CharField(_("version before"), max_length=16, blank=True)
     version_after = models.CharField(_("version after"), max_length=16, blank=True)
     detail = models.TextField(_("detail"), blank=True)
-    # Written when the operation starts, while it holds a build lock, and when it ends: a row without a result
-    # whose heartbeat is older than the build time limit belongs to a dead worker and is marked abandoned.
+    # Written when the operation starts, while it runs, and when it ends: a row without a result whose heartbeat
+    # missed three beats belongs to a dead worker and is marked abandoned.
     heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    # The Celery task running it (empty outside a task): the console follows its buttons' tasks through it.
+    task_id = models.CharField(max_length=255, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -260,3 +265,22 @@ class Beacon(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Worker(models.Model):
+    """A Celery worker process's last sign of life, written every CACHEOPS_HEARTBEAT_SECONDS while it runs."""
+
+    # Its node name and pid ("celery@host pid 123"): a restarted worker is another row.
+    name = models.CharField(max_length=255, primary_key=True)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+    # Since when it has held no task (None while it holds one), and the ids of the tasks it holds: a task no live
+    # worker holds while one has been idle was lost (a broker restart, a worker that died holding it).
+    idle_since = models.DateTimeField(null=True, blank=True)
+    task_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from celery import current_task
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Q
@@ -21,6 +22,8 @@ from .errors import BuildBusy
 from .models import Operation
 
 ABANDONED = "abandoned"
+# An operation that missed this many heartbeats in a row is not running any more.
+HEARTBEATS_MISSED = 3
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ _running: contextvars.ContextVar[Operation | None] = contextvars.ContextVar("cac
 def operation_log(kind: str, family: str, requested_by: str) -> Iterator[Operation]:
     """Record an operation with its duration and outcome, failures included."""
     op = Operation.objects.create(
-        kind=kind, family=family, requested_by=requested_by or "", heartbeat_at=timezone.now()
+        kind=kind, family=family, requested_by=requested_by or "", heartbeat_at=timezone.now(), task_id=_task_id()
     )
     token = _running.set(op)
     started = time.monotonic()
@@ -71,6 +74,11 @@ def _counted(op: Operation, requested_by: str) -> None:
         logger.warning("Could not count operation %s (%s %s)", op.pk, op.kind, op.family, exc_info=True)
 
 
+def _task_id() -> str:
+    task = current_task
+    return (task.request.id if task else None) or ""
+
+
 def operation_running() -> Operation | None:
     """The operation being logged in this context, if any."""
     return _running.get()
@@ -85,8 +93,11 @@ def operation_heartbeat(op_id: int) -> None:
         logger.warning("Could not record the heartbeat of operation %s", op_id, exc_info=True)
 
 
-def _silent_since() -> datetime:
-    return timezone.now() - timedelta(seconds=settings.CACHEOPS_BUILD_TIME_LIMIT)
+def silent_since(now: datetime | None = None) -> datetime:
+    """A running operation whose last sign of life is older than this is dead: it missed HEARTBEATS_MISSED."""
+    # A running operation writes one every CACHEOPS_HEARTBEAT_SECONDS (its build lock's heartbeat thread, or a
+    # catalog build between program families); the thread stops at the hard time limit, when Celery kills the build.
+    return (now or timezone.now()) - timedelta(seconds=HEARTBEATS_MISSED * settings.CACHEOPS_HEARTBEAT_SECONDS)
 
 
 def operation_end(op_id: int) -> str | None:
@@ -97,26 +108,25 @@ def operation_end(op_id: int) -> str | None:
     if row["result"]:
         return f"operation {op_id} ended: {row['result']}"
     last = row["heartbeat_at"] or row["started_at"]
-    if last < _silent_since():
+    if last < silent_since():
         return f"operation {op_id} has shown no sign of life since {time_text(last)}"
     return None
 
 
 def operations_abandoned_mark() -> list[int]:
-    """Mark operations without a result and silent for longer than the build time limit as abandoned."""
-    # A Celery build is killed at its hard time limit, so nothing silent for longer is still running it.
-    cutoff = _silent_since()
+    """Mark operations without a result that missed their heartbeats as abandoned."""
+    cutoff = silent_since()
     silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    silent_ops = list(Operation.objects.filter(silent, result="").only("pk", "kind", "started_at"))
-    ids = [op.pk for op in silent_ops]
     detail = (
-        f"no sign of life for more than {settings.CACHEOPS_BUILD_TIME_LIMIT} s: "
+        f"no sign of life for more than {HEARTBEATS_MISSED * settings.CACHEOPS_HEARTBEAT_SECONDS:g} s: "
         "its worker died or was stopped before it finished"
     )
-    Operation.objects.filter(pk__in=ids, result="").update(result=ABANDONED, detail=detail)
-    now = timezone.now()
-    for op in silent_ops:
-        metrics.operation_time(op.kind, ABANDONED, (now - op.started_at).total_seconds())
+    ids, now = [], timezone.now()
+    for op in Operation.objects.filter(silent, result="").only("pk", "kind", "started_at"):
+        # One row at a time: an operation that ended meanwhile keeps its result and is not counted twice.
+        if Operation.objects.filter(pk=op.pk, result="").update(result=ABANDONED, detail=detail):
+            ids.append(op.pk)
+            metrics.operation_time(op.kind, ABANDONED, (now - op.started_at).total_seconds())
     if ids:
         logger.warning("Marked %d operation(s) abandoned: %s", len(ids), ", ".join(map(str, ids)))
     return ids

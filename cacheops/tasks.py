@@ -36,6 +36,11 @@ RETRY = {
 }
 
 
+# A rebuild waits its turn in its worker this long, then is retried a second later, up to BUSY_RETRIES times.
+TURN_WAIT_S = 60
+BUSY_RETRIES = 40
+
+
 def _progress(task):
     def report(stage: str, done: int, total: int) -> None:
         task.update_state(state="PROGRESS", meta={"stage": stage, "done": done, "total": total})
@@ -48,14 +53,29 @@ def _as_of(value: str | None) -> datetime | None:
 
 
 @shared_task(**RETRY)
-def rebuild(self, family: str = "catalog", as_of: str | None = None, requested_by: str = "", full: bool = False):
-    """Build and publish a family; waits its turn while another build holds the lock; refuses a future as_of."""
+def rebuild(
+    self,
+    family: str = "catalog",
+    as_of: str | None = None,
+    requested_by: str = "",
+    full: bool = False,
+    if_pending: bool = False,
+):
+    """Build and publish a family; waits its turn while another build holds the lock; refuses a future as_of.
+
+    `if_pending`: sent for noted changes; nothing to do once another build has taken them all.
+    """
+    # Waiting here rather than in retries, the build starts as soon as the one before it ends or is found dead.
+    if not operations.turn_wait(family, within_s=0 if self.request.is_eager else TURN_WAIT_S):
+        raise self.retry(countdown=1, max_retries=BUSY_RETRIES)
+    if if_pending and operations.nothing_pending(family):
+        return {"result": "nothing pending", "version": ""}  # another build took the changes it was sent for
     try:
         op = operations.family_rebuild(
             family=family, as_of=_as_of(as_of), requested_by=requested_by, full=full, progress=_progress(self)
         )
     except BuildBusy as exc:
-        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 15), max_retries=40) from exc
+        raise self.retry(exc=exc, countdown=1, max_retries=BUSY_RETRIES) from exc
     return {"result": op.result, "version": op.version_after}
 
 
@@ -90,7 +110,7 @@ def refresh_ttl(self):
 
 @shared_task(acks_late=True, **LIMITS)
 def rebuild_stalled():
-    """Queue builds for changes no build has picked up (a lost or failed task)."""
+    """Queue builds for changes no build has picked up (a lost or failed task, a dead worker)."""
     return operations.stalled_changes_requeue()
 
 

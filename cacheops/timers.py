@@ -1,4 +1,4 @@
-"""Each web process's own timer: its per-minute traffic rows, written to SQL.
+"""Each web process's own timer: its per-minute traffic rows written to SQL, and how many workers are alive.
 
 Kept apart from the reader, whose polling thread reads the shared cache only: a slow or restarted database never
 delays a poll. Started by the first request a process answers, and again in a forked child.
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, HttpResponse
 
-from cacheops import metrics
+from cacheops import metrics, workers
 
 logger = logging.getLogger(__name__)
 _started_pid: int | None = None
@@ -27,8 +27,17 @@ def _tick() -> None:
         metrics.minutes_flush()
     except DatabaseError:
         logger.warning("Could not record this process's request counts; they are kept for the next try")
+    workers_gauge_set()
     # This thread's own connections: a database restarted meanwhile is connected to afresh next time.
     connections.close_all()
+
+
+def workers_gauge_set() -> None:
+    """Tell /healthz of this process whether any worker is alive to build what editors save."""
+    try:
+        metrics.workers_alive_set(workers.workers_alive())
+    except DatabaseError:
+        logger.warning("Could not read how many workers are alive; trying again later")
 
 
 def _period() -> float:

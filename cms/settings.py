@@ -174,6 +174,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
+# A worker takes one message per pool process and no more: a worker that dies holds no other task back (each
+# would wait out the visibility timeout), and a task waiting in the queue is one no worker has taken.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A save queues its rebuild after the content is stored, inside the editor's request: a stalled broker must
 # cost seconds, not minutes. Sends publish without retry (cms/enqueue.py) and the beat sweep queues what
@@ -208,12 +211,19 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"timeout": 1}}
 # The default scheduler, which also records beat's sign of life for /metrics and the console.
 CELERY_BEAT_SCHEDULER = "cacheops.beat:Scheduler"
+# A queued build that no worker has started (or kept, while waiting its turn) within this long is sent again, by
+# the next save or by the beat, which looks this often: the broker may have lost it, or a dead worker held it.
+CACHEOPS_QUEUED_STALE_SECONDS = env.float("CACHEOPS_QUEUED_STALE_SECONDS", default=3.0)
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-programs": {"task": "cms.tasks.deleted_programs_sweep", "schedule": 300.0},
     # Saves keep the pickers' SQL program list current; this repairs what a failed or bulk write left behind.
     "sync-program-list": {"task": "cms.tasks.program_index_sync", "schedule": 300.0},
     "refresh-cache-ttls": {"task": "cacheops.tasks.refresh_ttl", "schedule": 3600.0},
-    "rebuild-stalled-changes": {"task": "cacheops.tasks.rebuild_stalled", "schedule": 60.0},
+    # Sends again a build no worker took up: its message was lost (a broker restart) or held by a worker that died.
+    "rebuild-stalled-changes": {
+        "task": "cacheops.tasks.rebuild_stalled",
+        "schedule": CACHEOPS_QUEUED_STALE_SECONDS,
+    },
     "sweep-dead-operations-and-lost-families": {
         "task": "cacheops.tasks.sweep",
         "schedule": env.float("CACHEOPS_SWEEP_SECONDS", default=60.0),
@@ -265,11 +275,12 @@ CACHEOPS_METRICS_FLUSH_SECONDS = env.float("CACHEOPS_METRICS_FLUSH_SECONDS", def
 CACHEOPS_PROCESS_TIMER = env.bool("CACHEOPS_PROCESS_TIMER", default=True)
 # A build renews its lock every CACHEOPS_LOCK_RENEW_SECONDS (0: a third of the lock's lifetime) until its
 # hard time limit; a dead worker's lock frees itself CACHEOPS_LOCK_SECONDS after the last renewal, sooner when
-# its operation is known to have ended.
-CACHEOPS_LOCK_SECONDS = env.int("CACHEOPS_LOCK_SECONDS", default=120)
+# its operation is known to have ended or has missed three heartbeats.
+CACHEOPS_LOCK_SECONDS = env.int("CACHEOPS_LOCK_SECONDS", default=10)
 CACHEOPS_LOCK_RENEW_SECONDS = env.float("CACHEOPS_LOCK_RENEW_SECONDS", default=0.0)
-# A running operation writes a sign of life this often; the console shows it running until it misses three.
-CACHEOPS_HEARTBEAT_SECONDS = env.float("CACHEOPS_HEARTBEAT_SECONDS", default=5.0)
+# A running operation (and each worker) writes a sign of life this often: one that missed three is dead, so its
+# lock is broken, its changes go to the next build and the console stops showing it running.
+CACHEOPS_HEARTBEAT_SECONDS = env.float("CACHEOPS_HEARTBEAT_SECONDS", default=2.0)
 # Every editorial save queues a catalog rebuild (folded with other saves).
 CACHEOPS_REBUILD_ON_SAVE = env.bool("CACHEOPS_REBUILD_ON_SAVE", default=True)
 # About how long the catalog build a save queues takes, for telling editors when a save reaches the apps (with

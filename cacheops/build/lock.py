@@ -1,8 +1,8 @@
 """The build lock of a family: saves duplicate work; publication order never depends on it.
 
 The lock's value names its holder (build id, host, pid, operation, since when). The holder re-sets it while it
-runs; a lock whose holder is known to have ended (its operation has a result, or went silent past the build time
-limit) is broken and taken. The backends share no compare-and-set (Momento's SDK has only set-if-not-exists),
+runs; a lock whose holder is known to have ended (its operation has a result, or missed its heartbeats: its worker
+died) is broken and taken. The backends share no compare-and-set (Momento's SDK has only set-if-not-exists),
 so renewing and breaking are a read, then a write: best effort, as the lock itself is.
 """
 
@@ -99,6 +99,12 @@ def _take(backend: CacheBackend, family: str, mine: bytes) -> None:
         if backend.get(key) == found:
             backend.delete(key)
     raise _busy(family, Holder.parse(backend.get(key) or b""))
+
+
+def lock_free(family: str) -> bool:
+    """Whether a build of `family` may take its lock now: nobody holds it, or its holder ended or died."""
+    found = backend_get().get(keys.lock_key(family))
+    return found is None or _holder_end(Holder.parse(found)) is not None
 
 
 def lock_renew(family: str, mine: bytes) -> bool:

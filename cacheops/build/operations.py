@@ -29,6 +29,8 @@ REBUILD_TASK = "cacheops.tasks.rebuild"
 # (lock, manifest reads, chunk write and read-back, manifest and version writes, lock release) about a dozen.
 VERSION_READ_OPS = 1
 PROGRAM_PUBLISH_OPS = 12
+# A build waiting its turn looks at the lock this often: it starts within this long of the build before it ending.
+TURN_POLL_S = 0.5
 
 logger = logging.getLogger(__name__)
 
@@ -76,22 +78,39 @@ def rebuild_request(
     return _rebuild_send(family, requested_by)
 
 
-def stalled_changes_requeue(*, older_than_s: int = 60) -> list[str]:
+def stalled_changes_requeue(*, older_than_s: float | None = None) -> list[str]:
     """Queue a build for families whose changes waited too long (their build task was lost, gave up or died)."""
+    if older_than_s is None:
+        older_than_s = settings.CACHEOPS_QUEUED_STALE_SECONDS
     if returned := pending.changes_orphaned_return():
         logger.warning("%d changes held by builds that died were given back", returned)
-    # Whatever the queued flag says: a flag can outlive its task (a worker lost it, a send half failed).
-    families = pending.families_waiting(older_than_s)
+    # Unless a build is queued and may still start: a mark no worker took up is stale and claimed again.
+    families = [family for family in pending.families_waiting(older_than_s) if pending.queued_claim(family)]
     for family in families:
-        pending.queued_mark(family)
         _rebuild_send(family, "beat")
     return families
+
+
+def turn_wait(family: str, *, within_s: float) -> bool:
+    """Wait until no live build holds the lock of `family` (True) or `within_s` passes (False).
+
+    Meanwhile the family's queued mark says a worker holds its next build, so saves do not send another.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        pending.queued_keep(family)
+        if lock.lock_free(family):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(TURN_POLL_S)
 
 
 def _rebuild_send(family: str, requested_by: str) -> bool:
     """Send the rebuild task for a family whose queued flag the caller holds; release the flag if it fails."""
     try:
-        task_send(REBUILD_TASK, family, requested_by=requested_by)
+        # Sent for noted changes: a worker that finds none left (another build took them) has nothing to do.
+        task_send(REBUILD_TASK, family, requested_by=requested_by, if_pending=True)
     except Exception:
         # Callers run after a stored write: the change stays noted and the beat sweep queues it later.
         pending.queued_release(family)
@@ -165,10 +184,10 @@ def _program_families_publish(
     for done, (program_id, forced) in enumerate(sorted(programs.items()), 1):
         family = program_family(program_id)
         progress("programs", done - 1, len(programs))
-        pending.changes_touch(build)  # still alive: the sweep leaves its changes alone
         if time.monotonic() - beat >= settings.CACHEOPS_HEARTBEAT_SECONDS:
             beat = time.monotonic()
-            oplog.operation_heartbeat(build.pk)  # and the console shows it running
+            # Still alive: its changes stay its own, and the console shows it running.
+            oplog.operation_heartbeat(build.pk)
         if not forced:
             pace.spend(VERSION_READ_OPS)
             body = program_body(sources.get(program_id), as_of)
@@ -183,8 +202,8 @@ def _program_families_publish(
         except BuildBusy:
             # Another build of this program runs and may have read it before these changes: one more follows it.
             pending.changes_return(build, [family])
-            pending.queued_mark(family)
-            _rebuild_send(family, requested_by)
+            if pending.queued_claim(family):
+                _rebuild_send(family, requested_by)
     progress("programs", len(programs), len(programs))
 
 
@@ -294,6 +313,13 @@ def lost_catalog_requeue(*, requested_by: str = "beat") -> bool:
     logger.warning("The cache has lost the published catalog; queueing a full rebuild")
     rebuild_request(family=CATALOG, requested_by=requested_by)
     return True
+
+
+def nothing_pending(family: str) -> bool:
+    """Whether `family` has no change left for a build sent for changes (another build took them)."""
+    # The mark goes first, as when a build takes changes: a save noted after the look below sends its own build.
+    pending.queued_release(family)
+    return not pending.changes_free(family)
 
 
 def rebuild_ask(family: str, *, requested_by: str, seen_at: datetime) -> bool:

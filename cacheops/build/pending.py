@@ -1,8 +1,8 @@
 """Fold saves into builds: the first change queues a build, later ones ride along.
 
 A change stays recorded until a build that contains it is published. A build marks the changes it takes
-with its operation; it deletes them once published and gives them back if it fails. The mark of a build
-that died (a killed worker) ages out and the stalled-changes sweep gives its changes back.
+with its operation; it deletes them once published and gives them back if it fails. The changes of a build
+that died (a killed worker) are free again as soon as its operation misses its heartbeats.
 """
 
 from __future__ import annotations
@@ -11,20 +11,18 @@ import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cacheops import oplog
 from cacheops.models import BuildRequest, Operation, PendingChange
 from cms.store.content import Written
 
 PROGRAM_PREFIX = "program:"
-# A build's mark outlives the build lock by this much before the build counts as dead (a build renews it
-# between program families). Giving back a slow build's changes costs a second build, never a change.
-DEAD_MARGIN_S = 60
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +35,16 @@ class Taken:
     programs: dict[str, list[Written]] = field(default_factory=dict)
 
 
-def _dead_before() -> datetime:
-    return timezone.now() - timedelta(seconds=settings.CACHEOPS_LOCK_SECONDS + DEAD_MARGIN_S)
+def _held_by_dead() -> Q:
+    """Select the changes taken by a build that ended (its leftovers) or that missed its heartbeats (it died)."""
+    # The operation's heartbeat is the build's one sign of life. Taking a slow build's changes costs a second
+    # build, never a change.
+    return Q(taken_by__isnull=False) & (~Q(taken_by__result="") | Q(taken_by__heartbeat_at__lt=oplog.silent_since()))
 
 
 def _free() -> Q:
-    """Select the changes no live build holds: never taken, or taken by a build whose mark aged out."""
-    return Q(taken_by__isnull=True) | Q(taken_at__lt=_dead_before())
+    """Select the changes no live build holds: never taken, or taken by a build that ended or died."""
+    return Q(taken_by__isnull=True) | _held_by_dead()
 
 
 def change_record(family: str, program_id: str, items: Iterable[Sequence] = (), *, riders: Sequence[str] = ()) -> bool:
@@ -54,15 +55,30 @@ def change_record(family: str, program_id: str, items: Iterable[Sequence] = (), 
         PendingChange.objects.bulk_create(
             [PendingChange(family=name, program_id=program_id, items=written) for name in [family, *riders]]
         )
-        BuildRequest.objects.get_or_create(family=family)
-        # An UPDATE on one row is atomic: exactly one of many concurrent savers flips it.
-        return BuildRequest.objects.filter(family=family, queued=False).update(queued=True) == 1
+        return queued_claim(family)
+
+
+def queued_claim(family: str) -> bool:
+    """Mark a build of `family` queued unless one is and still may start; True when the caller must send it."""
+    # A mark no worker has taken up (or kept, while waiting its turn) within CACHEOPS_QUEUED_STALE_SECONDS may
+    # name a message the broker lost (a restart) or a dead worker held: it is claimed, and sent, again.
+    BuildRequest.objects.get_or_create(family=family)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CACHEOPS_QUEUED_STALE_SECONDS)
+    claimable = Q(queued=False) | Q(queued_at__isnull=True) | Q(queued_at__lt=stale)
+    # An UPDATE on one row is atomic: exactly one of many concurrent savers flips it.
+    return BuildRequest.objects.filter(claimable, family=family).update(queued=True, queued_at=now) == 1
+
+
+def queued_keep(family: str) -> None:
+    """Note that a worker holds the next build of `family` (it waits its turn), so saves need not send another."""
+    BuildRequest.objects.filter(family=family).update(queued=True, queued_at=timezone.now())
 
 
 def changes_take(family: str, build: Operation, *, with_programs: bool = False) -> Taken:
     """Mark the free changes of `family` (and of every program family, if asked) taken by `build`."""
     # Clear the flag first: a save after this point queues a follow-up build of its own.
-    BuildRequest.objects.filter(family=family).update(queued=False)
+    BuildRequest.objects.filter(family=family).update(queued=False, queued_at=None)
     families = Q(family=family)
     if with_programs:
         families |= Q(family__startswith=PROGRAM_PREFIX)
@@ -94,11 +110,6 @@ def changes_return(build: Operation, families: Iterable[str] | None = None) -> i
     return rows.update(taken_by=None, taken_at=None)
 
 
-def changes_touch(build: Operation) -> None:
-    """Renew the mark of `build` on its changes: it is still alive."""
-    PendingChange.objects.filter(taken_by=build).update(taken_at=timezone.now())
-
-
 @contextlib.contextmanager
 def changes_held(build: Operation) -> Iterator[None]:
     """Give back every change `build` still holds if the block fails, whatever the failure."""
@@ -115,7 +126,7 @@ def changes_held(build: Operation) -> Iterator[None]:
 
 def changes_orphaned_return() -> int:
     """Give back the changes of builds that died holding them; return how many."""
-    return PendingChange.objects.filter(taken_at__lt=_dead_before()).update(taken_by=None, taken_at=None)
+    return PendingChange.objects.filter(_held_by_dead()).update(taken_by=None, taken_at=None)
 
 
 def families_waiting(older_than_s: int) -> list[str]:
@@ -125,11 +136,11 @@ def families_waiting(older_than_s: int) -> list[str]:
     return sorted(set(rows.values_list("family", flat=True)))
 
 
-def queued_mark(family: str) -> None:
-    """Record that a build of `family` is queued."""
-    BuildRequest.objects.update_or_create(family=family, defaults={"queued": True})
+def changes_free(family: str) -> bool:
+    """Whether `family` has a change no live build holds."""
+    return PendingChange.objects.filter(_free(), family=family).exists()
 
 
 def queued_release(family: str) -> None:
     """Record that no build of `family` is queued after all (sending it failed), so the next save queues one."""
-    BuildRequest.objects.filter(family=family).update(queued=False)
+    BuildRequest.objects.filter(family=family).update(queued=False, queued_at=None)

@@ -24,7 +24,8 @@ from django.utils.translation import gettext_lazy
 from cms.celery import app
 from cms.enqueue import task_send
 
-from ..models import ConsoleTask
+from .. import oplog, workers
+from ..models import ConsoleTask, Operation
 
 PROGRESS = "PROGRESS"
 # A task row whose worker never answered stops counting as running this long after its time limit.
@@ -214,16 +215,45 @@ def _overdue(task: ConsoleTask) -> bool:
 
 
 def task_status(task: ConsoleTask) -> TaskStatus:
-    """The task's progress; a task the result backend calls finished (or that is overdue) is recorded finished."""
+    """The task's progress; a task the result backend calls finished, that is overdue, or that no live worker runs
+    (its worker died, or the broker lost it) is recorded finished."""
     if task.finished_at is None:
         state, info = _backend_state(task)
         if state in states.READY_STATES:
             _finish(task, state, _error_text(info) if state != states.SUCCESS else "")
+        elif ended := _ended(task, state):
+            _finish(task, *ended)
         elif _overdue(task):
             _finish(task, states.FAILURE, _("No answer from a worker within its time limit."))
         else:
             return _status(task, state, info if state == PROGRESS and isinstance(info, dict) else {})
     return _status(task, task.state, {})
+
+
+def _ended(task: ConsoleTask, state: str) -> tuple[str, str] | None:
+    """(state, message) for a task that no live worker will finish, from its operations and the workers' beats."""
+    now = timezone.now()
+    last = Operation.objects.filter(task_id=task.task_id).order_by("-id").first() if task.task_id else None
+    if last is not None:
+        if not last.result and (last.heartbeat_at or last.started_at) >= oplog.silent_since(now):
+            return None  # running
+        if not last.result or last.result == oplog.ABANDONED:
+            silent = timezone.localtime(last.heartbeat_at or last.started_at)
+            return states.FAILURE, _("Abandoned: the worker running it stopped (no sign of life since %(at)s JST).") % {
+                "at": f"{silent:%H:%M:%S}"
+            }
+        if state == states.PENDING and last.heartbeat_at < oplog.silent_since(now):
+            # Its operations ended, and the result backend knows nothing of it (it restarted empty meanwhile).
+            failed = last.result in ("failed", "busy")
+            return (states.FAILURE, last.detail) if failed else (states.SUCCESS, "")
+        return None
+    waited_since = oplog.silent_since(now)
+    if task.started_at >= waited_since or not task.task_id or workers.task_held(task.task_id, now):
+        return None
+    # No live worker holds it, and one has been idle while it waited: the broker lost it, or a worker that died did.
+    if workers.idle_since_before(max(task.started_at, waited_since), now):
+        return states.FAILURE, _("Abandoned: no worker took it up although one was idle (the task queue lost it).")
+    return None
 
 
 def _status(task: ConsoleTask, state: str, meta: dict) -> TaskStatus:
@@ -246,4 +276,6 @@ def _status_text(state: str, stage: str, done: int | None, total: int | None, me
         return _("waiting to try again")
     if state == states.STARTED:
         return _("running")
+    if not workers.workers_alive():
+        return _("waiting for a worker: none is running")
     return _("waiting for a worker")

@@ -10,10 +10,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Max, Q, QuerySet, Sum
 
+from cacheops import oplog, workers
 from cacheops.release.families import CATALOG
 
 from ..models import Family, Operation, TrafficMinute
@@ -90,15 +90,9 @@ def cluster_cache_ops(now: datetime) -> tuple[int, int]:
     return totals["last_1"] or 0, totals["last_5"] or 0
 
 
-# A running operation that missed this many heartbeats in a row is shown as not running.
-HEARTBEATS_MISSED = 3
-
-
 def silent_since(now: datetime) -> datetime:
-    """An operation without a result whose last sign of life is older than this is not running any more: every
-    running operation writes one each CACHEOPS_HEARTBEAT_SECONDS (the sweep waits the whole time limit before it
-    takes a silent build's changes back)."""
-    return now - timedelta(seconds=HEARTBEATS_MISSED * settings.CACHEOPS_HEARTBEAT_SECONDS)
+    """An operation without a result whose last sign of life is older than this is not running any more."""
+    return oplog.silent_since(now)
 
 
 def _alive(now: datetime) -> Q:
@@ -160,3 +154,16 @@ def operations_filtered(*, kind: str, family: str, result: str | None, requested
 def operations_page(rows: QuerySet[Operation], page_number: int | None) -> Page:
     """One page of operations, newest first."""
     return Paginator(rows, PER_PAGE).get_page(page_number)
+
+
+@dataclass(frozen=True)
+class Workers:
+    """How many Celery workers are alive, and when any was last seen (None: never)."""
+
+    alive: int
+    last_seen: datetime | None
+
+
+def workers_read(now: datetime) -> Workers:
+    """The workers' state, from their heartbeat rows (one query)."""
+    return Workers(*workers.workers_seen(now))

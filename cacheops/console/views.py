@@ -74,6 +74,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     running = actions.running_by_family([row.name for row in listed]) if permitted else {}
     context["listed"] = [(row, running.get(row.name)) for row in listed]
     context["airtime_unready"] = schedules.readiness_read()
+    context["workers"] = queries.workers_read(timezone.now())
     return render(request, "overview.html", context)
 
 

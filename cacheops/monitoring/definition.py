@@ -218,6 +218,13 @@ PANELS: tuple[Panel, ...] = (
         (Watch("airtime_queue_depth", "Maximum", label="waiting tasks"),),
     ),
     P(
+        "Workers alive",
+        "Celery workers that wrote a sign of life within their last three heartbeats; saves wait while none is.",
+        "short",
+        (Q("max(airtime_workers_alive)", "workers alive"),),
+        (Watch("airtime_workers_alive", "Minimum", label="workers alive"),),
+    ),
+    P(
         "Beat: seconds since its last sign of life",
         "Celery beat records that it runs every few seconds; airtimes and sweeps stop when it is silent.",
         "s",
@@ -410,6 +417,20 @@ ALERTS: tuple[Alert, ...] = (
                 fires=False,
                 at=20,
             ),
+        ),
+    ),
+    Alert(
+        "NoWorkerAlive",
+        "max(airtime_workers_alive) == 0",
+        ("max(airtime_workers_alive)",),
+        "30s",
+        "page",
+        "No Celery worker is alive",
+        "Saves are stored but no build publishes them, and no airtime is staged. Start a worker (bin/run and the "
+        "compose file restart one that dies); the console's overview says since when none has run.",
+        (
+            Case({"airtime_workers_alive": "2x5 0x10"}, fires=True),
+            Case({"airtime_workers_alive": "2x5 1x10"}, fires=False),
         ),
     ),
     Alert(

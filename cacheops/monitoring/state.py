@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Count, Min, Sum
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily, Metric
 
-from cacheops import clock
+from cacheops import clock, workers
 from cacheops.beat import BEAT
 from cacheops.keys import CATALOG
 from cacheops.metrics import OPERATION_BUCKETS
@@ -34,9 +34,10 @@ def _ts(at: datetime) -> float:
 
 
 class StateCollector:
-    """A prometheus_client collector of the state above, for one scrape answered by the process holding `reader`."""
+    """A prometheus_client collector of the state above, for one scrape answered by the process holding `reader`
+    (None in a process that has served no request yet: it serves no version)."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader | None) -> None:
         self.reader = reader
 
     def collect(self) -> Iterator[Metric]:
@@ -60,7 +61,7 @@ class StateCollector:
         yield up
 
     def _served(self) -> Iterator[Metric]:
-        held = self.reader.current()
+        held = self.reader.current() if self.reader is not None else None
         if held is None:
             return
         served = InfoMetricFamily("airtime_catalog_served", "The catalog version this process serves")
@@ -114,6 +115,11 @@ class StateCollector:
             "airtime_edits_oldest_waiting_seconds",
             "How long the oldest edit not yet published has waited (0 when none waits)",
             value=max(0.0, (clock.now() - oldest).total_seconds()),
+        )
+        yield GaugeMetricFamily(
+            "airtime_workers_alive",
+            "Celery workers that showed a sign of life within their last three heartbeats",
+            value=workers.workers_alive(),
         )
         beat = Beacon.objects.filter(name=BEAT).first()
         if beat is not None:

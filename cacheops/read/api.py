@@ -26,7 +26,7 @@ from cacheops.keys import CATALOG
 from cacheops.monitoring.state import StateCollector
 from cacheops.read.health import health
 from cacheops.read.held import Held
-from cacheops.read.reader import reader_get
+from cacheops.read.reader import reader_get, reader_peek
 from cms.domain import id_valid
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """The counters in the Prometheus text format."""
-    body, content_type = metrics.exposition(StateCollector(reader_get()))
+    body, content_type = metrics.exposition(StateCollector(reader_peek()))
     response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "no-store"
     return response

@@ -1,5 +1,6 @@
 """What /healthz reports: whether this process can serve, and the state of the services its read path uses
-(the shared cache, and the broker it asks for rebuilds through; the content store is the workers' concern).
+(the shared cache, and the broker it asks for rebuilds through; the content store is the workers' concern), and
+whether any worker is alive to build what editors save.
 
 The answer is public: it names states only; why a service failed (hosts, ports, exception texts) goes to the log.
 """
@@ -12,12 +13,15 @@ import time
 
 from django.conf import settings
 
+from cacheops import metrics
 from cacheops.read.reader import Reader
 from cms.celery import app
 
 # Load balancers ask every few seconds per process: the services are looked at no more often than this.
 CHECK_EVERY_S = 10.0
 CHECK_TIMEOUT_S = 1.0
+# A reading of the workers older than this (the timer stopped, or SQL fails) is no answer.
+WORKERS_SEEN_WITHIN_S = 60.0
 
 _checked: dict[str, tuple[float, str]] = {}
 _lock = threading.Lock()
@@ -53,6 +57,14 @@ def _reader_state(state: str) -> str:
     return next((known for known in READER_STATES if state.startswith(known)), "error")
 
 
+def _workers_state() -> str:
+    """Whether any Celery worker is alive, as this process's timer last read it (it reads SQL every few seconds)."""
+    alive = metrics.workers_alive_seen(within_s=WORKERS_SEEN_WITHIN_S)
+    if alive is None:
+        return "unknown"
+    return "ok" if alive else "none alive"
+
+
 def health(reader: Reader) -> tuple[bool, dict]:
     """(can this process serve a version, what it knows about the services behind it)."""
     held = reader.current(wait_s=settings.CACHEOPS_READER_POLL_SECONDS)
@@ -64,5 +76,7 @@ def health(reader: Reader) -> tuple[bool, dict]:
         "last_poll_s_ago": round(time.monotonic() - polled, 1) if polled is not None else None,
         "shared_cache": _reader_state(reader.cache_state),
         "broker": _remembered("broker", _broker_check),
+        # Serving needs no worker; what editors save reaches the catalog only while one is alive.
+        "workers": _workers_state(),
     }
     return held is not None, report

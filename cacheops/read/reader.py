@@ -313,6 +313,12 @@ def reader_get(family: str = CATALOG) -> Reader:
         return _readers[family]
 
 
+def reader_peek(family: str = CATALOG) -> Reader | None:
+    """This process's reader of `family` if a request has started one, else None (starts nothing)."""
+    with _readers_lock:
+        return _readers.get(family)
+
+
 def readers_stop() -> None:
     """Stop every reader of this process and forget what they hold."""
     with _readers_lock:

@@ -456,9 +456,10 @@ def test_healthz_names_states_only_never_hosts_or_exception_texts(api, client, s
     assert response.status_code == 200 and report["version"] == manifest["version"]
     assert report["shared_cache"] == "ok"
     assert "127.0.0.1" not in response.content.decode()
-    # The read path uses the cache and the broker; the content store is the workers' concern.
-    assert set(report) == {"status", "version", "as_of", "last_poll_s_ago", "shared_cache", "broker"}
-    assert report["broker"] in {"ok", "error"}
+    # The read path uses the cache and the broker; the content store is the workers' concern (whether any is alive,
+    # the process's timer reads from SQL).
+    assert set(report) == {"status", "version", "as_of", "last_poll_s_ago", "shared_cache", "broker", "workers"}
+    assert report["broker"] in {"ok", "error"} and report["workers"] in {"ok", "none alive", "unknown"}
 
 
 def test_a_chunk_url_never_answers_other_bytes_when_the_same_version_is_chunked_again(api, client, settings):

@@ -19,6 +19,7 @@ def test_changes_left_by_a_lost_build_task_are_built_by_the_sweep(dynamodb, redi
     # A save noted its change and flagged a build, but the task never ran (worker lost, retries spent).
     assert pending.change_record("catalog", program.id) is True
     PendingChange.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    BuildRequest.objects.update(queued_at=timezone.now() - timedelta(minutes=5))  # no worker took it up
 
     assert operations.stalled_changes_requeue(older_than_s=60) == ["catalog"]
 

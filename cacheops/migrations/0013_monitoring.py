@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cacheops', '0010_release_state'),
+        ('cacheops', '0012_worker_liveness'),
     ]
 
     operations = [
