@@ -36,6 +36,8 @@ class PendingChange(models.Model):
     """
 
     FULL = "*"
+    # Nothing changed in the store: publish again from the stored sources (the cache lost what was published).
+    AGAIN = "="
 
     family = models.CharField(max_length=80, db_index=True)
     program_id = models.CharField(max_length=40)

@@ -68,12 +68,22 @@ def version_publish(
 
 
 def rebuild_request(
-    *, program_id: str | None = None, items: Iterable[Sequence] = (), family: str = CATALOG, requested_by: str = ""
+    *,
+    program_id: str | None = None,
+    items: Iterable[Sequence] = (),
+    family: str = CATALOG,
+    requested_by: str = "",
+    again: bool = False,
 ) -> bool:
-    """Note a change (with the items written) and queue one build unless one is queued already; True if queued now."""
+    """Note a change (with the items written) and queue one build unless one is queued already; True if queued now.
+
+    Without a program, everything is read again from the store (an invalidation); with `again`, nothing is: the
+    build publishes again from the stored sources what the cache lost.
+    """
     # The program's own family gets a change of its own: built by the catalog build, or by the sweep if that died.
     riders = [program_family(program_id)] if program_id and family == CATALOG else []
-    if not pending.change_record(family, program_id or PendingChange.FULL, items, riders=riders):
+    whole = PendingChange.AGAIN if again else PendingChange.FULL
+    if not pending.change_record(family, program_id or whole, items, riders=riders):
         return False
     return _rebuild_send(family, requested_by)
 
@@ -130,9 +140,14 @@ def catalog_rebuild(
             taken = pending.changes_take(CATALOG, op, with_programs=True)
             generation = families.generation_take(CATALOG)
             op.version_before = current_version(CATALOG)
-            # A cache emptied by a restart or a flush lost every family, not only the catalog: re-publish them all.
+            # A cache emptied by a restart or a flush lost every family, not only the catalog: re-publish them all,
+            # from the sources stored in SQL (the store itself did not change: reading it all again would hold every
+            # save behind a full scan).
             emptied = CATALOG in families_read() and manifest_read(CATALOG) is None
-            mode = "full" if full or taken.full or emptied or not fragments.sources_exist() else "incremental"
+            if full or taken.full or not fragments.sources_exist():
+                mode = "full"
+            else:
+                mode = "again" if emptied else "incremental"
             if mode == "full":
                 sources, refresh = fragments.sources_refresh_all()
             else:
@@ -155,7 +170,7 @@ def catalog_rebuild(
                 # The others were published; these keep their last good entry until their content is fixed.
                 op.result = "partial"
         programs = dict.fromkeys(taken.programs, True)
-        if mode == "full":
+        if mode in ("full", "again"):
             # Every program's family follows a full rebuild, those of vanished programs too (as null).
             published = {name.removeprefix("program:") for name in families_read() if name.startswith("program:")}
             programs = dict.fromkeys(sorted(set(sources) | published), False) | programs
@@ -303,15 +318,15 @@ def ttl_refresh_due(*, requested_by: str = "beat") -> list[str]:
 
 
 def lost_catalog_requeue(*, requested_by: str = "beat") -> bool:
-    """Queue a full rebuild if the cache lost the catalog SQL says is published (a restart, a flush); True if so."""
+    """Queue a rebuild if the cache lost the catalog SQL says is published (a restart, a flush); True if so."""
     # NOTE: one cache read per run. An emptied cache lost the catalog too, and its full rebuild re-publishes
     # every program family whose manifest is gone.
     if not Family.objects.filter(name=CATALOG).exclude(current_version="").exists():
         return False
     if manifest_read(CATALOG) is not None:
         return False
-    logger.warning("The cache has lost the published catalog; queueing a full rebuild")
-    rebuild_request(family=CATALOG, requested_by=requested_by)
+    logger.warning("The cache has lost the published catalog; queueing a rebuild from the stored sources")
+    rebuild_request(family=CATALOG, requested_by=requested_by, again=True)
     return True
 
 
@@ -332,4 +347,4 @@ def rebuild_ask(family: str, *, requested_by: str, seen_at: datetime) -> bool:
         return False
     if Operation.objects.filter(kind="rebuild", family=family, heartbeat_at__gte=seen_at).exists():
         return False
-    return rebuild_request(family=family, requested_by=requested_by)
+    return rebuild_request(family=family, requested_by=requested_by, again=True)

@@ -93,6 +93,8 @@ def changes_take(family: str, build: Operation, *, with_programs: bool = False) 
         if program_id == PendingChange.FULL:
             taken.full = True
             continue
+        if program_id == PendingChange.AGAIN:
+            continue
         taken.programs.setdefault(program_id, []).extend(Written(*item) for item in items)
     return taken
 

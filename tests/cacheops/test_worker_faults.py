@@ -225,7 +225,17 @@ def test_the_catalog_comes_back_by_itself_after_the_cache_restarts_empty(dynamod
         assert published()["version"] == version
         log = (tmp_path / "worker.log").read_text()
         assert "The Momento cache 'airtime-restarts' is gone (the local server restarted); creating it again" in log
-        assert "The cache has lost the published catalog; queueing a full rebuild" in log
+        assert "The cache has lost the published catalog; queueing a rebuild from the stored sources" in log
+
+        # Published again from the sources stored in SQL: the content store was not read again.
+        def catalog_builds() -> list[tuple[str, str]]:
+            with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+                query = "SELECT result, detail FROM cacheops_operation WHERE kind = 'rebuild' AND family = 'catalog'"
+                return db.execute(query + " ORDER BY id").fetchall()
+
+        assert wait_for(lambda: len(catalog_builds()) >= 2 and catalog_builds()[1][0] != "")
+        (_, first), (result, again) = catalog_builds()[:2]
+        assert first.startswith("full; ") and result == "published" and again.startswith("again; 0 items read"), again
     finally:
         observer.close()
         process_stop(beat)
