@@ -34,6 +34,8 @@ PAGE_BYTES = 1024 * 1024
 # is about this long.
 LOCK_OPS = 3
 LOCK_BYTES = 200
+# A rebuild task reads the lock before it takes it, waiting while another build holds it.
+TURN_CHECK_OPS = 1
 # A version written (release/publisher.version_write): each chunk set, each read back, then the per-version copy
 # (about the manifest's size). A family's build adds its lock and the projected manifest (release/releases.py).
 VERSION_COPY_OPS = 1
@@ -71,8 +73,10 @@ def _cache(i: Inputs) -> CachePlan:
     )
     at_rest = _plus(polls, housekeeping)
     readers = Work(i.processes * n, i.processes * cat.compressed_bytes)
-    # catalog_rebuild reads the catalog's manifest before building (an emptied cache calls for a full build).
-    catalog = builds_work(1, n, cat.compressed_bytes, cat.manifest_bytes, reads_first=1)
+    # catalog_rebuild reads the catalog's manifest before building (an emptied cache calls for a full build); the
+    # rebuild task first reads the lock to wait its turn (operations.turn_wait).
+    built = builds_work(1, n, cat.compressed_bytes, cat.manifest_bytes, reads_first=1)
+    catalog = Work(built.ops + TURN_CHECK_OPS, built.bytes + TURN_CHECK_OPS * LOCK_BYTES)
     each = progs.count or 1
     program = builds_work(1, progs.chunks / each, progs.compressed_bytes / each, progs.manifest_bytes / each)
     peak = _plus(at_rest, _load(readers, i.poll_s))
