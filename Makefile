@@ -28,7 +28,8 @@ run:
 SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests/cms/test_broadcast.py \
 	tests/cms/test_csp.py tests/cms/test_i18n.py tests/cms/test_save_race.py \
 	tests/cacheops/test_release_machine.py tests/cacheops/test_read_path_processes.py \
-	tests/cacheops/test_monitoring.py tests/cms/test_config_documented.py
+	tests/cacheops/test_monitoring.py tests/cms/test_config_documented.py tests/cms/test_running_stack.py \
+	tests/cacheops/test_kill.py tests/cacheops/test_worker_faults.py tests/cacheops/test_worker_outages.py
 
 # The suite on SQLite (browser tests included), then again on PostgreSQL.
 test: venv dynamodb-local
