@@ -241,7 +241,7 @@ class OperationTiming(models.Model):
 
     kind = models.CharField(max_length=20)
     result = models.CharField(max_length=20)
-    # Index into cacheops.monitoring.state.OPERATION_BUCKETS; one past its end counts the slower ones.
+    # Index into cacheops.metrics.OPERATION_BUCKETS; one past its end counts the slower ones.
     bucket = models.PositiveSmallIntegerField()
     count = models.PositiveBigIntegerField(default=0)
     seconds = models.FloatField(default=0)
