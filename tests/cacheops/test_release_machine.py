@@ -207,7 +207,7 @@ def test_the_release_state_machine(engine, settings_of_django, dynamodb, monkeyp
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=30,
+            max_examples=20,
             stateful_step_count=20,
             deadline=None,
             derandomize=True,

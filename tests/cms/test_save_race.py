@@ -19,7 +19,7 @@ from tests.cacheops.conftest import process_env, process_stop, wait_for
 from tests.cms.conftest import form_read
 
 EDITORS = 20
-ROUNDS = 50
+ROUNDS = 30
 PASSWORD = "race-pass-123"
 
 
