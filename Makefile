@@ -29,7 +29,8 @@ SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests
 	tests/cms/test_csp.py tests/cms/test_i18n.py tests/cms/test_save_race.py \
 	tests/cacheops/test_release_machine.py tests/cacheops/test_read_path_processes.py \
 	tests/cacheops/test_monitoring.py tests/cms/test_config_documented.py tests/cms/test_running_stack.py \
-	tests/cacheops/test_kill.py tests/cacheops/test_worker_faults.py tests/cacheops/test_worker_outages.py
+	tests/cacheops/test_kill.py tests/cacheops/test_worker_faults.py tests/cacheops/test_worker_outages.py \
+	tests/cacheops/test_rehearsal.py
 
 # The suite on SQLite (browser tests included), then again on PostgreSQL.
 test: venv dynamodb-local
@@ -50,3 +51,9 @@ messages: venv
 bench: venv dynamodb-local
 	$(VENV)/bin/pip install -q -r bench/requirements.txt
 	$(VENV)/bin/python bench/read_path.py
+
+# The airtime-night drill: the production stack under readers while editors save, ops act and faults strike
+# (redis-server comes from Debian: apt-get install redis-server). Options: make rehearsal ARGS="--seconds 30 --json".
+.PHONY: rehearsal
+rehearsal: venv dynamodb-local
+	$(VENV)/bin/python bench/rehearsal.py $(ARGS)

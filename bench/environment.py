@@ -13,6 +13,7 @@ import io
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +36,7 @@ class Bench:
     key_prefix: str
     seed_seconds: float
     seed_summary: str
+    dynamodb: subprocess.Popen
 
 
 def arguments(description: str) -> argparse.ArgumentParser:
@@ -47,10 +49,15 @@ def arguments(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _environment_set(dynamodb_url: str, workdir: Path, key_prefix: str) -> None:
-    # Set, not defaulted: a benchmark must never reach a real table, bucket or shared cache prefix.
+def _environment_set(dynamodb_url: str, workdir: Path, key_prefix: str, overrides: dict[str, str]) -> None:
+    # Tasks run inline and saves queue nothing, unless the benchmark says otherwise.
+    behaviour = {"CELERY_TASK_ALWAYS_EAGER": "true", "CACHEOPS_REBUILD_ON_SAVE": "false", "LOG_LEVEL": "WARNING"}
+    # Set, not defaulted, and never overridden: a benchmark must never reach a real table, bucket or shared cache
+    # prefix.
     os.environ.update(
         {
+            **behaviour,
+            **overrides,
             "DJANGO_SETTINGS_MODULE": "cms.settings",
             "DYNAMODB_ENDPOINT_URL": dynamodb_url,
             "AWS_ACCESS_KEY_ID": "bench",
@@ -63,9 +70,6 @@ def _environment_set(dynamodb_url: str, workdir: Path, key_prefix: str) -> None:
             "DJANGO_DEBUG": "false",
             "CACHEOPS_KEY_PREFIX": key_prefix,
             "CACHEOPS_BACKEND": "redis",
-            "CELERY_TASK_ALWAYS_EAGER": "true",
-            "CACHEOPS_REBUILD_ON_SAVE": "false",
-            "LOG_LEVEL": "WARNING",
         }
     )
 
@@ -91,8 +95,12 @@ def _redis_keys_delete(prefix: str) -> int:
 
 
 @contextlib.contextmanager
-def bench_environment(programs: int) -> Iterator[Bench]:
-    """Start DynamoDB Local, configure and migrate Django, create the tables, seed; clean up afterwards."""
+def bench_environment(programs: int, overrides: dict[str, str] | None = None) -> Iterator[Bench]:
+    """Start DynamoDB Local, configure and migrate Django, create the tables, seed; clean up afterwards.
+
+    `overrides` are settings of the benchmark's own (e.g. queueing tasks to real workers instead of running them
+    inline); the endpoint, credentials, database and key prefix stay the benchmark's.
+    """
     from cms.store.local import dynamodb_local_start
 
     workdir = Path(tempfile.mkdtemp(prefix="airtime-bench-"))
@@ -100,7 +108,7 @@ def bench_environment(programs: int) -> Iterator[Bench]:
     proc, url = dynamodb_local_start()
     django_ready = False
     try:
-        _environment_set(url, workdir, key_prefix)
+        _environment_set(url, workdir, key_prefix, overrides or {})
         import django
         from django.core.management import call_command
 
@@ -116,7 +124,7 @@ def bench_environment(programs: int) -> Iterator[Bench]:
         call_command("seed_demo", programs=programs, seed=1, stdout=out)
         seed_seconds = time.perf_counter() - started
         summary = next((line for line in out.getvalue().splitlines() if line.strip()), "")
-        yield Bench(programs, url, key_prefix, seed_seconds, summary)
+        yield Bench(programs, url, key_prefix, seed_seconds, summary, proc)
     finally:
         if django_ready:
             with contextlib.suppress(Exception):

@@ -10,39 +10,46 @@ Airtime alone: shared-cache operations at two loads, and a cold-start stampede.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import http.client
 import importlib.util
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from environment import ROOT, arguments, bench_environment, header, median
+from stack import (
+    VENV_BIN,
+    Processes,
+    Server,
+    free_port,
+    gunicorn_start,
+    http_get,
+    metric_sum,
+    processes,
+    redis_start,
+    redis_url,
+    wait_answering,
+    wait_log,
+    wait_port,
+)
 
 BENCH = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
-GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 CATALOG_PATH = "/api/catalog"
 GZIP_HEADERS = {"Accept-Encoding": "gzip"}
 GOAL_NGINX, GOAL_BARE, GOAL_SITE_CACHE = 0.45, 0.8, 4.0
 STAMPEDE_REQUESTS = 500
 # Polling costs a fixed number of operations per second: allow for a poll more or less in a short window.
 OPS_GROWTH_TOLERANCE = 1.25
-STARTUP_TIMEOUT_S = 60
 BUILD_TIMEOUT_S = 180
 
 
@@ -105,164 +112,7 @@ def requirements_ensure() -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(BENCH / "requirements.txt")], check=True)
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    proc: subprocess.Popen
-    log: Path
-    metrics: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self, lines: int = 15) -> str:
-        """The end of the server's output, for error messages."""
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-@dataclass
-class Processes:
-    """Every process the benchmark starts, each in a session of its own, stopped together."""
-
-    workdir: Path
-    running: list[Server] = field(default_factory=list)
-
-    def start(self, name: str, cmd: list[str], *, port: int = 0, env: dict | None = None, cwd: Path = ROOT) -> Server:
-        """Start `cmd` with its output in a log file."""
-        log = self.workdir / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.log"
-        with log.open("ab") as out:
-            # A session of its own: Ctrl-C reaches only this script, which then stops the whole group.
-            proc = subprocess.Popen(
-                cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=out, start_new_session=True
-            )
-        server = Server(name, port, proc, log)
-        self.running.append(server)
-        return server
-
-    def stop(self, server: Server) -> None:
-        """SIGTERM the server's process group; SIGKILL what is left after 15 s."""
-        if server in self.running:
-            self.running.remove(server)
-        _group_signal(server.proc, signal.SIGTERM)
-        try:
-            server.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            _group_signal(server.proc, signal.SIGKILL)
-            server.proc.wait(timeout=10)
-        # Children that outlived their parent (a worker mid-request) go too.
-        _group_signal(server.proc, signal.SIGKILL)
-
-    def stop_all(self, *, keep: tuple[Server, ...] = ()) -> None:
-        """Stop everything still running but `keep`, newest first."""
-        for server in reversed([s for s in self.running if s not in keep]):
-            with contextlib.suppress(Exception):
-                self.stop(server)
-
-
-def _group_signal(proc: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
-@contextlib.contextmanager
-def processes() -> Iterator[Processes]:
-    """A scratch directory and a process registry; both gone on exit, Ctrl-C and SIGTERM included."""
-    workdir = Path(tempfile.mkdtemp(prefix="airtime-read-path-"))
-    # nginx started as root serves with unprivileged workers (nobody), which must read the catalog file.
-    workdir.chmod(0o755)
-    registry = Processes(workdir)
-    previous = signal.signal(signal.SIGTERM, _sigterm_exit)
-    try:
-        yield registry
-    finally:
-        registry.stop_all()
-        signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _sigterm_exit(signum, frame) -> None:
-    raise SystemExit(128 + signum)
-
-
-def http_get(url: str, *, headers: dict | None = None, timeout: float = 30) -> tuple[int, dict, bytes]:
-    """GET `url`: status, headers (lower-case names), body."""
-    host, _, rest = url.removeprefix("http://").partition("/")
-    hostname, _, port = host.partition(":")
-    conn = http.client.HTTPConnection(hostname, int(port or 80), timeout=timeout)
-    try:
-        conn.request("GET", "/" + rest, headers=headers or {})
-        response = conn.getresponse()
-        body = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-    finally:
-        conn.close()
-
-
-def wait_answering(server: Server, path: str, *, timeout: float = STARTUP_TIMEOUT_S) -> int:
-    """Wait until `server` answers `path` with any HTTP status; return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise SystemExit(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            return http_get(server.url + path, timeout=5)[0]
-        time.sleep(0.2)
-    raise SystemExit(f"{server.name} did not answer {path} within {timeout:.0f} s:\n{server.log_tail()}")
-
-
-def wait_port(server: Server, *, timeout: float = STARTUP_TIMEOUT_S) -> None:
-    """Wait until `server` accepts TCP connections (its listening socket, not yet its application)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise SystemExit(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", server.port), timeout=1):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"{server.name} did not listen within {timeout:.0f} s:\n{server.log_tail()}")
-
-
-def wait_log(server: Server, text: str, *, timeout: float = STARTUP_TIMEOUT_S) -> None:
-    """Wait until `text` appears in the server's output."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise SystemExit(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
-        if text in server.log.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"{server.name} did not log {text!r} within {timeout:.0f} s:\n{server.log_tail()}")
-
-
 # ---------------------------------------------------------------- the servers
-
-
-def redis_start(procs: Processes) -> Server:
-    """A Redis of the benchmark's own: Celery's queue cannot take a key prefix, and another worker must not steal it."""
-    binary = shutil.which("redis-server")
-    port = free_port()
-    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    server = procs.start("redis", [*cmd, "--dir", str(procs.workdir)], port=port)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            if sock.recv(16).startswith(b"+PONG"):
-                return server
-        time.sleep(0.1)
-    raise SystemExit(f"redis-server did not start:\n{server.log_tail()}")
 
 
 NGINX_CONF = """\
@@ -303,25 +153,6 @@ def nginx_start(procs: Processes, nginx: str, catalog_file: Path, workers: int) 
     )
     cmd = [nginx, "-p", str(procs.workdir), "-e", str(procs.workdir / "nginx-error.log"), "-c", str(conf)]
     return procs.start("nginx static file", cmd, port=port)
-
-
-def gunicorn_start(procs: Processes, name: str, app: str, workers: int, *, env=None, args=(), cwd=ROOT) -> Server:
-    """gunicorn with the production configuration (gunicorn.conf.py) and a metrics directory of its own."""
-    port = free_port()
-    metrics = procs.workdir / f"metrics-{port}"
-    metrics.mkdir()
-    settings = {
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        "GUNICORN_LOG_LEVEL": "warning",
-        "PYTHONPATH": str(ROOT),
-        **(env or {}),
-    }
-    cmd = [str(VENV_BIN / "gunicorn"), "-c", str(GUNICORN_CONF), *args, app]
-    server = procs.start(name, cmd, port=port, env=settings, cwd=cwd)
-    server.metrics = metrics
-    return server
 
 
 def granian_start(procs: Processes, name: str, app, workers: int) -> Server:
@@ -490,20 +321,6 @@ def same_catalog(server: Server, catalog: Catalog) -> str:
 
 
 # ---------------------------------------------------------------- metrics and the stampede
-
-
-def metric_sum(server: Server, name: str, **labels: str) -> float:
-    """The sum of the samples of counter `name` (with these label values) on the server's /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    status, _headers, body = http_get(server.url + "/metrics", timeout=60)
-    if status != 200:
-        raise SystemExit(f"{server.name} answered {status} to /metrics")
-    total = 0.0
-    for family in text_string_to_metric_families(body.decode()):
-        samples = (s for s in family.samples if s.name == name)
-        total += sum(s.value for s in samples if labels.items() <= s.labels.items())
-    return total
 
 
 def shared_cache_ops(binary: str, server: Server, args) -> None:
@@ -742,9 +559,10 @@ def main() -> None:
     requirements_ensure()
     # Program families are published by the full build too: at Momento's pace that alone takes minutes.
     os.environ["CACHEOPS_OPS_PER_SECOND"] = "100000"
-    with processes() as procs:
+    with processes("airtime-read-path-") as procs:
+        # Celery's queue takes no key prefix: on a shared Redis another run's worker could take this run's build.
         redis = redis_start(procs)
-        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis.port}/0"
+        os.environ["REDIS_URL"] = redis_url(redis)
         with bench_environment(args.programs) as bench:
             try:
                 header("read path: the compressed catalog over HTTP", bench)

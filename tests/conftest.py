@@ -13,6 +13,7 @@ import redis
 from django.conf import settings
 
 from cms.store.local import dynamodb_local_start, free_port, moto_server_start
+from cms.store.local import paused as paused  # tests import it from here
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -91,16 +92,6 @@ def media_root_cleanup():
     """Remove the suite's temporary media folder when the session ends."""
     yield
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def paused(proc: subprocess.Popen):
-    """Freeze a server process, as a stalled peer looks to its clients (connections open, no answers)."""
-    os.kill(proc.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
 
 
 @contextlib.contextmanager

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -75,3 +78,13 @@ def _answers_wait(proc: subprocess.Popen, url: str, name: str) -> None:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"the local {name} did not start")
+
+
+@contextlib.contextmanager
+def paused(proc: subprocess.Popen) -> Iterator[None]:
+    """Freeze a server process, as a stalled peer looks to its clients (connections open, no answers)."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)

@@ -1,0 +1,38 @@
+"""The airtime-night drill, short: bench/rehearsal.py starts the production stack with servers and a SQLite file of
+its own, reads while editors save, ops act and faults strike, and checks every answer and every statement."""
+
+import json
+import subprocess
+import sys
+
+from django.conf import settings
+
+# Faults that fail the drill's goals on today's code, left out until their fixes are in (see bench/README.md):
+KNOWN_FAILING = (
+    # A killed worker's build lock blocks every build until it expires (CACHEOPS_LOCK_SECONDS, 120 s): the next save
+    # is ~2 minutes late, and the console shows the killed worker's task waiting for a worker.
+    "worker-kill",
+    # A worker exits on the broker's restart (kombu: "'NoneType' object has no attribute 'hostname'"); the drill
+    # starts it again, as a supervisor would, and counts the death.
+    "broker-restart",
+    # A rebuild waiting in the queue when the broker restarts is lost, and its build request stays marked queued: the
+    # saves that follow queue nothing and wait for the stalled-changes sweep (60-120 s).
+    "broker-restart-queued",
+)
+# Startup (DynamoDB Local, migrations, seeding, the stack) and settling included, on a busy 2-CPU machine.
+TIMEOUT_S = 240
+
+
+def test_a_30_second_rehearsal_answers_without_error_and_passes_every_check():
+    command = [sys.executable, "bench/rehearsal.py", "--seconds", "30", "--readers", "4", "--programs", "12"]
+    command += ["--heal-wait", "10", "--settle", "60", "--skip", ",".join(KNOWN_FAILING), "--json"]
+    done = subprocess.run(command, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.stdout.startswith("{"), done.stderr[-3000:]
+    report = json.loads(done.stdout)
+
+    assert report["errors"]["total"] == 0, report["errors"]
+    # On SQLite a build may fail at once with "database is locked" (bench/README.md): the save it held is then late.
+    assert report["visibility"]["late"] == [], (report["saves"], report["failed_operations"])
+    assert report["statements"]["untrue"] == []
+    assert [c for c in report["checks"] if not c["ok"]] == [], done.stderr[-3000:]
+    assert done.returncode == 0
