@@ -203,3 +203,12 @@ def export(directory: Path) -> list[Path]:
         path.write_text(render(), encoding="utf-8")
         written.append(path)
     return written
+
+
+def stale(directory: Path) -> list[str]:
+    """The files in `directory` missing or differing from what the definition renders now."""
+    return [
+        name
+        for name, render in FILES.items()
+        if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != render()
+    ]

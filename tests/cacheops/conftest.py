@@ -400,3 +400,20 @@ def web_start(env: dict, log, workers: int = 3) -> tuple[subprocess.Popen, int]:
 
     assert wait_for(lambda: answers() or proc.poll() is not None, 30) and proc.poll() is None
     return proc, port
+
+
+def stack_env(tmp_path: Path, broker: str) -> dict[str, str]:
+    """Environment of a stack of processes over the private `broker`: quick readers, a metrics folder of its own
+    (gunicorn's workers add up there) and a migrated SQLite file."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = process_env(
+        tmp_path,
+        CELERY_BROKER_URL=broker,
+        CELERY_RESULT_BACKEND=broker,
+        CACHEOPS_READER_POLL_SECONDS="0.2",
+        CACHEOPS_READER_MISS_WAIT_SECONDS="30",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
+    return env

@@ -22,7 +22,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from cacheops.monitoring import render
 from cacheops.monitoring.definition import ALERTS, PANELS
 from cms.store.local import free_port
-from tests.cacheops.conftest import get, process_env, process_stop, show_create, wait_for, web_start, worker_start
+from tests.cacheops.conftest import get, process_stop, show_create, stack_env, wait_for, web_start, worker_start
 
 MONITORING = Path(settings.BASE_DIR) / "monitoring"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -91,18 +91,7 @@ def _query(prometheus: str, expr: str) -> list:
 @pytest.fixture
 def stack(private_redis, redis_engine, tmp_path):
     """The production web server (2 workers), a Celery worker and beat over a private broker, with one program."""
-    _broker_proc, broker = private_redis
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
-    env = process_env(
-        tmp_path,
-        CELERY_BROKER_URL=broker,
-        CELERY_RESULT_BACKEND=broker,
-        CACHEOPS_READER_POLL_SECONDS="0.2",
-        CACHEOPS_READER_MISS_WAIT_SECONDS="30",
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
+    env = stack_env(tmp_path, private_redis[1])
     show_create("ダンジョン飯", f"dungeon-{uuid.uuid4().hex[:8]}", ["迷宮"])
     started = []
     try:

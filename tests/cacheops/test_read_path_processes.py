@@ -4,15 +4,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.conf import settings as django_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cacheops.conftest import get, process_env, process_stop, show_create, wait_for, web_start, worker_start
+from tests.cacheops.conftest import get, process_stop, show_create, stack_env, wait_for, web_start, worker_start
 
 WEB_WORKERS = 3
 STAMPEDE = 120
@@ -30,18 +28,7 @@ def metric_total(port: int, name: str, **labels: str) -> float:
 @pytest.fixture
 def stack(private_redis, redis_engine, tmp_path):
     """A Celery worker and gunicorn with several workers sharing this test's cache prefix and an empty SQL db."""
-    _broker_proc, broker = private_redis
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
-    env = process_env(
-        tmp_path,
-        CELERY_BROKER_URL=broker,
-        CELERY_RESULT_BACKEND=broker,
-        CACHEOPS_READER_POLL_SECONDS="0.2",
-        CACHEOPS_READER_MISS_WAIT_SECONDS="30",
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=django_settings.BASE_DIR, env=env, check=True)
+    env = stack_env(tmp_path, private_redis[1])
     started = []
     try:
         yield env, started

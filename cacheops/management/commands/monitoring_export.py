@@ -25,12 +25,7 @@ class Command(BaseCommand):
             raise CommandError(f"{exc.name} is missing: install requirements-dev.txt") from None
         directory = Path(dir)
         if check:
-            stale = [
-                name
-                for name, text in render.FILES.items()
-                if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text()
-            ]
-            if stale:
+            if stale := render.stale(directory):
                 raise CommandError(f"out of date in {directory}: {', '.join(stale)} (run manage.py monitoring_export)")
             self.stdout.write(f"{directory}: up to date")
             return
