@@ -117,14 +117,14 @@ class AirtimeResult:
     first_with: float | None
     early: list[str]
     late: list[str]
+    # Answers to requests sent a second or more after T: without any, `late` would prove nothing.
+    after: int
 
     @property
     def ok(self) -> bool:
-        return not self.early and not self.late and self.first_with is not None and self.within
-
-    @property
-    def within(self) -> bool:
-        return self.first_with is not None and self.first_with - self.at <= AIRTIME_WITHIN_S
+        # When the first answer holding it arrived depends on when a reader happened to ask and how busy the
+        # machine was: a figure, not the goal. The goal is every request sent a second after T (`late`).
+        return not self.early and not self.late and self.first_with is not None and self.after > 0
 
 
 def airtime_result(
@@ -136,10 +136,11 @@ def airtime_result(
     def has(version: Version | None) -> bool:
         return version is not None and airtime.episode_id in version.titles
 
-    at, early, late, first_with = airtime.at, [], [], None
+    at, early, late, first_with, after = airtime.at, [], [], None, 0
     for r in responses:
         if r.error or not r.version:
             continue
+        after += r.sent >= at + AIRTIME_WITHIN_S
         with_it = has(versions.get(r.version))
         if with_it:
             first_with = r.received if first_with is None else min(first_with, r.received)
@@ -151,7 +152,7 @@ def airtime_result(
     for (program_id, digest), first in sightings.programs.items():
         if program_id == airtime.program_id and digest in with_episode and first < at:
             early.append(f"/api/programs/{program_id} at T{first - at:+.3f} s")
-    return AirtimeResult(at, first_with, early, late)
+    return AirtimeResult(at, first_with, early, late, after)
 
 
 def visible_at(save: Save, known: list[Version]) -> float | None:
