@@ -1,14 +1,103 @@
 import sys
 
+from celery import states
+from celery.result import AsyncResult
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from cacheops.backends.base import CacheError
 from cacheops.build import operations
+from cacheops.console.actions import STAGE_LABELS
 from cacheops.errors import PublishError
 from cacheops.release import airtime
+from cacheops.release.families import family_known
 from cms.broadcast import clock_format
+from cms.enqueue import task_follow, task_send
+from cms.store.errors import STORE_FAILURES
 
 BAR_WIDTH = 30
+PREWARM_TASK = "cacheops.tasks.prewarm"
+# How long --wait follows a task by default: a build's hard time limit is below it (cms/settings.py).
+WAIT_TIMEOUT_S = 600
+
+
+def family_checked(family: str) -> str:
+    """`family` if it names a family there is (the catalog, or program:<id> of a known program); else CommandError.
+
+    Nothing is written before the answer: an unknown name leaves no row, no cache key and no task behind.
+    """
+    try:
+        known = family_known(family)
+    except STORE_FAILURES as exc:
+        raise CommandError(_("Cannot read the programs from the content store: %(error)s") % {"error": exc}) from None
+    if not known:
+        raise CommandError(
+            _("Unknown family %(family)s: use catalog or program:<id> of an existing program.") % {"family": family}
+        )
+    return family
+
+
+def timeout_checked(timeout: float) -> float:
+    """The --timeout in seconds, or CommandError when it is not a positive number."""
+    if not 0 < timeout < float("inf"):
+        raise CommandError(_("--timeout must be a positive number of seconds, not %(value)s.") % {"value": timeout})
+    return timeout
+
+
+def follow_hint(family: str) -> str:
+    """How to follow a family's queued task: its console page, or catalog_status."""
+    return _("Follow it on the console at %(url)s or with: manage.py catalog_status --family %(family)s") % {
+        "url": reverse("cacheops_console:family", kwargs={"name": family}),
+        "family": family,
+    }
+
+
+def _state_text(state: str, info) -> str:
+    if state == "PROGRESS" and isinstance(info, dict):
+        stage = info.get("stage", "")
+        return _("%(stage)s, %(done)s of %(total)s") % {
+            "stage": STAGE_LABELS.get(stage, stage),
+            "done": info.get("done"),
+            "total": info.get("total"),
+        }
+    if state == states.STARTED:
+        return _("running")
+    if state == states.RETRY:
+        return _("waiting to try again")
+    return _("waiting for a worker")
+
+
+def task_wait(command: BaseCommand, result: AsyncResult, family: str, timeout: float) -> None:
+    """Print a line for each change of a sent task's state until it ends; CommandError (one line) unless it
+    succeeded, or if it has not ended within `timeout` seconds."""
+
+    def changed(state: str, info) -> None:
+        if state not in states.READY_STATES:
+            command.stdout.write(f"{family}: {_state_text(state, info)}")
+
+    try:
+        state, info = task_follow(result, timeout_s=timeout, changed=changed)
+    except TimeoutError:
+        raise CommandError(
+            _("Task %(task)s of %(family)s has not ended within %(seconds)g s; it goes on without waiting.")
+            % {"task": result.id, "family": family, "seconds": timeout}
+        ) from None
+    except Exception as exc:
+        # The result backend (the broker's Redis) is down or refused the read: the task itself may still run.
+        raise CommandError(
+            _("Cannot read the state of task %(task)s: %(error)s") % {"task": result.id, "error": exc}
+        ) from None
+    if state != states.SUCCESS:
+        raise CommandError(
+            _("Task %(task)s of %(family)s failed: %(error)s")
+            % {"task": result.id, "family": family, "error": " ".join(str(info).split())}
+        )
+    outcome = info if isinstance(info, dict) else {}
+    command.stdout.write(
+        _("%(family)s: finished, %(result)s %(version)s")
+        % {"family": family, "result": outcome.get("result", ""), "version": outcome.get("version", "")}
+    )
 
 
 def schedule_asked(option: str, family: str, text: str, at=None, *, prepare_here: bool, progress=None):
@@ -49,16 +138,50 @@ def schedule_report(command: BaseCommand, schedule) -> None:
         command.stdout.write(f"  edge: {warmed}/{len(schedule.edge)} chunks warmed")
 
 
+def wait_arguments(parser, wait_help: str) -> None:
+    """--wait (helped by `wait_help`) and --timeout, as rebuild_catalog and prewarm take them."""
+    parser.add_argument("--wait", action="store_true", help=wait_help)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=WAIT_TIMEOUT_S,
+        help=_("with --wait: give up following after this many seconds, exit 1 (default %(seconds)d)")
+        % {"seconds": WAIT_TIMEOUT_S},
+    )
+
+
 class Command(BaseCommand):
-    help = "Build if needed, read-verify every chunk and refresh TTLs; or, with --at, prepare a coming airtime."
+    help = (
+        "Build if needed, read-verify every chunk and refresh TTLs (here, or on a worker with --wait); or, with "
+        "--at, prepare a coming airtime."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--family", default="catalog")
-        parser.add_argument("--at", help='airtime in JST, e.g. "2026-11-26 25:30": build, verify and stage it ahead')
+        parser.add_argument(
+            "--family",
+            default="catalog",
+            help=_("the family to prewarm: catalog (default) or program:<id> of an existing program"),
+        )
+        parser.add_argument(
+            "--at", help=_('airtime in JST, e.g. "2026-11-26 25:30": build, verify and stage the catalog ahead')
+        )
+        wait_arguments(
+            parser,
+            _(
+                "send the prewarm to a worker, as the console's button does, and follow it a line per change until "
+                "it ends (exit 1 if it fails); without it, the prewarm runs in this process"
+            ),
+        )
 
-    def handle(self, *, family, at, **options):
+    def handle(self, *, family, at, wait, timeout, **options):
         if at is not None:
+            if wait:
+                raise CommandError(_("--wait follows a prewarm sent to a worker; --at prepares the airtime here."))
             self.airtime(family, at)
+            return
+        family_checked(family)
+        if wait:
+            self.queued(family, timeout_checked(timeout))
             return
         try:
             op = operations.prewarm(family=family, requested_by="cli", progress=self.progress)
@@ -66,6 +189,17 @@ class Command(BaseCommand):
             raise CommandError(f"prewarm of {family} failed: {exc}") from None
         self.stdout.write("")
         self.stdout.write(f"{family}: {op.result} {op.version_after} in {op.duration_ms} ms")
+
+    def queued(self, family: str, timeout: float) -> None:
+        try:
+            result = task_send(PREWARM_TASK, family=family, requested_by="cli")
+        except Exception as exc:
+            raise CommandError(
+                _("Could not send the prewarm of %(family)s to a worker (%(error)s); run it here without --wait.")
+                % {"family": family, "error": exc}
+            ) from None
+        self.stdout.write(_("%(family)s: prewarm sent as task %(task)s") % {"family": family, "task": result.id})
+        task_wait(self, result, family, timeout)
 
     def airtime(self, family: str, text: str) -> None:
         schedule = schedule_asked("--at", family, text, prepare_here=True, progress=self.progress)

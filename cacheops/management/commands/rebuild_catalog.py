@@ -1,13 +1,22 @@
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from cacheops.backends.base import CacheError
 from cacheops.build import operations
 from cacheops.errors import FutureAsOf, PublishError
 from cms.enqueue import task_send
 
-from .prewarm import schedule_asked, schedule_report
+from .prewarm import (
+    family_checked,
+    follow_hint,
+    schedule_asked,
+    schedule_report,
+    task_wait,
+    timeout_checked,
+    wait_arguments,
+)
 
 
 def _iso_parse(value: str) -> datetime:
@@ -43,43 +52,66 @@ def future_as_of(value: str | None) -> datetime | None:
 
 
 class Command(BaseCommand):
-    help = "Rebuild a cached family (catalog or program:<id>), queued or right here with --sync."
+    help = "Rebuild a cached family (catalog or program:<id>), queued (followed with --wait) or right here with --sync."
 
     def add_arguments(self, parser):
-        parser.add_argument("--family", default="catalog")
+        parser.add_argument(
+            "--family",
+            default="catalog",
+            help=_("the family to rebuild: catalog (default) or program:<id> of an existing program"),
+        )
         parser.add_argument(
             "--as-of",
             dest="as_of",
-            help="ISO 8601 instant the snapshot shows (default: now); a future one is prepared and staged for then",
+            help=_("ISO 8601 instant the snapshot shows (default: now); a future one is prepared and staged for then"),
         )
-        parser.add_argument("--sync", action="store_true", help="build in this process, no queue, no folding")
-        parser.add_argument("--full", action="store_true", help="re-read every program (repair)")
+        parser.add_argument("--sync", action="store_true", help=_("build in this process, no queue, no folding"))
+        parser.add_argument("--full", action="store_true", help=_("re-read every program (repair)"))
+        wait_arguments(
+            parser,
+            _("follow the queued rebuild a line per change of its progress until it ends (exit 1 if it fails)"),
+        )
 
-    def handle(self, *, family, as_of, sync, full, **options):
-        if not (family == "catalog" or family.startswith("program:")):
-            raise CommandError(f"unknown family {family!r}: use catalog or program:<id>")
+    def handle(self, *, family, as_of, sync, full, wait, timeout, **options):
+        family_checked(family)
+        if wait:
+            timeout_checked(timeout)
         if (future := future_as_of(as_of)) is not None:
+            if wait:
+                raise CommandError(_("--wait follows a queued rebuild, not an airtime scheduled by a future --as-of."))
             self.airtime(family, as_of, future, sync)
             return
         when = as_of_parse(as_of)
         if not sync:
-            try:
-                result = task_send(
-                    operations.REBUILD_TASK,
-                    family,
-                    as_of=when.isoformat() if when else None,
-                    requested_by="cli",
-                    full=full,
-                )
-            except Exception as exc:
-                raise CommandError(f"could not queue the rebuild of {family} ({exc}); try --sync") from None
-            self.stdout.write(f"queued {family} rebuild as task {result.id}")
+            self.queued(family, when, full, timeout if wait else None)
             return
+        if wait:
+            raise CommandError(_("--wait follows a queued rebuild; with --sync it runs here and ends first."))
         try:
             op = operations.family_rebuild(family=family, as_of=when, requested_by="cli", full=full)
         except (PublishError, CacheError) as exc:
             raise CommandError(f"rebuild of {family} failed: {exc}") from None
         self.stdout.write(f"{family}: {op.result} {op.version_after} ({op.detail or 'no detail'})")
+
+    def queued(self, family: str, when: datetime | None, full: bool, timeout: float | None) -> None:
+        """Send the rebuild to a worker; follow it to its end if `timeout` is given, else say how to follow it."""
+        try:
+            result = task_send(
+                operations.REBUILD_TASK,
+                family,
+                as_of=when.isoformat() if when else None,
+                requested_by="cli",
+                full=full,
+            )
+        except Exception as exc:
+            message = _("Could not queue the rebuild of %(family)s (%(error)s); try --sync.")
+            raise CommandError(message % {"family": family, "error": exc}) from None
+        queued = _("Queued the rebuild of %(family)s as task %(task)s.")
+        self.stdout.write(queued % {"family": family, "task": result.id})
+        if timeout is None:
+            self.stdout.write(follow_hint(family))
+            return
+        task_wait(self, result, family, timeout)
 
     def airtime(self, family: str, text: str, at: datetime, sync: bool) -> None:
         """Schedule the future instant like `prewarm --at`: prepared here with --sync, else by a worker."""
