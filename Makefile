@@ -32,11 +32,13 @@ SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests
 	tests/cacheops/test_kill.py tests/cacheops/test_worker_faults.py tests/cacheops/test_worker_outages.py \
 	tests/cacheops/test_rehearsal.py
 
-# The suite on SQLite (browser tests included), then again on PostgreSQL.
+# The suite on SQLite (browser tests included), then again on PostgreSQL. Most tests wait on servers and processes,
+# so they run in one process per CPU, a file's tests together (its fixtures and servers are shared among them).
+PYTEST_PARALLEL ?= -n auto --dist loadfile
 test: venv dynamodb-local
 	bin/test-setup
-	env -u DATABASE_URL $(VENV)/bin/pytest
-	DATABASE_URL='$(TEST_POSTGRES_URL)' $(VENV)/bin/pytest -m "not browser" $(addprefix --ignore=,$(SQL_AGNOSTIC))
+	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_PARALLEL)
+	DATABASE_URL='$(TEST_POSTGRES_URL)' $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not browser" $(addprefix --ignore=,$(SQL_AGNOSTIC))
 
 lint: venv
 	$(VENV)/bin/ruff check .
