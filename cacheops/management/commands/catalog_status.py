@@ -4,11 +4,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from cacheops.backends.base import CacheError
+from cacheops.cli import family_checked
 from cacheops.manifest import manifest_read, manifest_ttl_left
 from cacheops.release.families import families_read, release_state
 from cms.domain import time_text
-
-from .prewarm import family_checked
 
 
 def _release(name: str) -> dict:

@@ -5,10 +5,7 @@ from django.utils.translation import gettext as _
 
 from cacheops.backends.base import CacheError
 from cacheops.build import operations
-from cacheops.errors import FutureAsOf, PublishError
-from cms.enqueue import task_send
-
-from .prewarm import (
+from cacheops.cli import (
     family_checked,
     follow_hint,
     schedule_asked,
@@ -17,6 +14,8 @@ from .prewarm import (
     timeout_checked,
     wait_arguments,
 )
+from cacheops.errors import FutureAsOf, PublishError
+from cms.enqueue import task_send
 
 
 def _iso_parse(value: str) -> datetime:
