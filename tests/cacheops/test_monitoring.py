@@ -89,7 +89,7 @@ def _query(prometheus: str, expr: str) -> list:
 
 
 @pytest.fixture
-def stack(private_redis, redis_engine, tmp_path):
+def stack(private_redis, redis_engine, dynamodb, tmp_path):
     """The production web server (2 workers), a Celery worker and beat over a private broker, with one program."""
     env = stack_env(tmp_path, private_redis[1])
     show_create("ダンジョン飯", f"dungeon-{uuid.uuid4().hex[:8]}", ["迷宮"])

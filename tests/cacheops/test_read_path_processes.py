@@ -26,7 +26,7 @@ def metric_total(port: int, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def stack(private_redis, redis_engine, tmp_path):
+def stack(private_redis, redis_engine, dynamodb, tmp_path):
     """A Celery worker and gunicorn with several workers sharing this test's cache prefix and an empty SQL db."""
     env = stack_env(tmp_path, private_redis[1])
     started = []

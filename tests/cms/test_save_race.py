@@ -49,7 +49,7 @@ def web(tmp_path, raw_dynamodb):
     def answers() -> bool:
         try:
             return requests.get(f"{base}/admin/login/", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer in time
             return False
 
     try:
