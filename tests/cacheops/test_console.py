@@ -404,23 +404,6 @@ def test_an_unknown_or_malformed_family_is_a_404_page(viewer, name):
     assert 'id="family-missing"' in response.content.decode()
 
 
-def test_the_chart_draws_requests_hits_and_misses_per_minute_with_builds_marked(published, viewer):
-    build, _shows = published
-    TrafficMinute.objects.create(family="catalog", minute=minute_ago(10), requests=120, l1_hits=100, misses=20)
-    TrafficMinute.objects.create(family="catalog", minute=minute_ago(90), requests=999)  # before the hour
-    Operation.objects.create(kind="rebuild", family="catalog", result="failed", heartbeat_at=timezone.now())
-
-    page = viewer.get(family_url("catalog")).content.decode()
-
-    svg = re.search(r'<svg class="traffic-chart".*?</svg>', page, re.S)[0]
-    lines = dict(re.findall(r'<polyline class="series series-(\w+)" points="([^"]+)"', svg))
-    assert set(lines) == {"requests", "hits", "misses"}
-    assert all(len(points.split()) == 60 for points in lines.values())
-    assert '<text class="tick"' in svg and ">200<" in svg  # the scale: 120 requests round up to 200
-    assert svg.count('class="build-mark build-done"') == 1
-    assert svg.count('class="build-mark build-failed"') == 1
-
-
 # The operations log
 
 

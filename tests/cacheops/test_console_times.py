@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from cacheops.build import lock, operations
 from cacheops.errors import BuildBusy
-from cacheops.models import AirtimeSchedule, Operation
+from cacheops.models import AirtimeSchedule, Operation, TrafficMinute
 from cacheops.oplog import operation_log
 from tests.cacheops.conftest import show_create, staff_client
 from tests.cacheops.test_console import OPERATIONS, family_url, language_restored, minute_ago, rows  # noqa: F401
@@ -195,3 +195,44 @@ def test_an_airtime_shows_its_instant_to_the_second_and_its_activation_in_jst(pu
     )
     assert "current since 2031-04-13 01:30:15 JST (2031-04-12 25:30:15) / 2031-04-12 16:30:15 UTC" in page
     assert "2031-04-12T16:30:15Z, recorded" not in page
+
+
+# The traffic chart
+
+
+def test_the_chart_shows_requests_per_second_and_the_hit_rate_on_labelled_axes_with_builds_on_the_time_axis(
+    published, viewer
+):
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(10), requests=120, l1_hits=90, misses=30)
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(9), requests=60, l1_hits=60)
+    Operation.objects.create(kind="rebuild", family="catalog", result="failed", heartbeat_at=timezone.now())
+
+    page = in_language(viewer, "en").get(family_url("catalog")).content.decode()
+
+    svg = re.search(r'<svg class="traffic-chart".*?</svg>', page, re.S)[0]
+    assert "Requests per second (req/s)" in re.search(r'class="axis-title axis-title-left"[^>]*>([^<]*)<', svg)[1]
+    assert re.search(r'class="axis-title axis-title-right"[^>]*>([^<]*)<', svg)[1] == "Hit rate (%)"
+    assert "Time (JST)" in re.search(r'class="axis-title axis-title-time"[^>]*>([^<]*)<', svg)[1]
+    right = re.findall(r'class="tick tick-right"[^>]*>([^<]*)<', svg)
+    left = re.findall(r'class="tick tick-left"[^>]*>([^<]*)<', svg)
+    assert (right, left) == (["0%", "50%", "100%"], ["0", "1", "2"])  # 120 a minute is 2/s
+    paths = dict(re.findall(r'<path class="series series-([\w-]+)" d="([^"]*)"', svg))
+    assert list(paths) == ["hit-rate", "requests"]  # the requests line is drawn last, on top
+    # The hit rate only where there were requests: 75 % then 100 %, one stretch.
+    hit_points = re.findall(r"([ML])([\d.]+),([\d.]+)", paths["hit-rate"])
+    assert [kind for kind, _x, _y in hit_points] == ["M", "L"]
+    top, bottom = 44, 220
+    assert [float(y) for _k, _x, y in hit_points] == [bottom - (bottom - top) * 0.75, top]
+    assert len(paths["requests"].split()) == 60
+    marks = re.findall(r'<g class="build-mark (build-\w+)"><title>([^<]*)</title>.*?<path d="M[\d.]+,(\d+)', svg)
+    assert sorted(css for css, _title, _y in marks) == ["build-done", "build-failed"]
+    assert {int(y) for _css, _title, y in marks} == {bottom}  # each mark's tip on the time axis
+    assert all(re.search(r"\d\d:\d\d:\d\d JST.*UTC", title) for _css, title, _y in marks)
+    assert "Build (on the time axis)" in svg and "Hit rate, % (right axis)" in svg
+
+
+def test_the_chart_speaks_the_admins_language(published, viewer):
+    page = in_language(viewer, "ja").get(family_url("catalog")).content.decode()
+
+    svg = re.search(r'<svg class="traffic-chart".*?</svg>', page, re.S)[0]
+    assert "毎秒のリクエスト数（件/秒）" in svg and "ヒット率（%）" in svg and "時刻（日本時間、1分ごと）" in svg
