@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -43,15 +43,29 @@ def broadcast_parse(text: str) -> datetime:
     return moment
 
 
-def clock_format(value: datetime) -> str:
-    """Format as plain JST clock time, e.g. 2026-11-27 01:30."""
-    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+def clock_format(value: datetime, *, seconds: bool = False) -> str:
+    """Format as plain JST clock time, e.g. 2026-11-27 01:30 (2026-11-27 01:30:15 with `seconds`)."""
+    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def broadcast_format(value: datetime) -> str | None:
-    """Format early-morning times as the previous broadcast day, e.g. 2026-11-26 25:30."""
+def broadcast_format(value: datetime, *, seconds: bool = False) -> str | None:
+    """Format early-morning times as the previous broadcast day, e.g. 2026-11-26 25:30 (25:30:15 with `seconds`)."""
     local = value.astimezone(JST)
     if local.hour >= BROADCAST_LAST_HOUR - 24:
         return None
     previous = local - timedelta(days=1)
-    return f"{previous:%Y-%m-%d} {local.hour + 24:02d}:{local.minute:02d}"
+    clock = f"{local.hour + 24:02d}:{local.minute:02d}" + (f":{local.second:02d}" if seconds else "")
+    return f"{previous:%Y-%m-%d} {clock}"
+
+
+def utc_format(value: datetime) -> str:
+    """Format as UTC to the second, e.g. 2026-11-26 16:30:15."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def jst_utc_format(value: datetime) -> str:
+    """A time to the second in JST (its broadcast-day form beside it after midnight), then in UTC, as plain text:
+    2026-11-27 01:30:15 JST (2026-11-26 25:30:15) / 2026-11-26 16:30:15 UTC."""
+    alt = broadcast_format(value, seconds=True)
+    jst = f"{clock_format(value, seconds=True)} JST" + (f" ({alt})" if alt else "")
+    return f"{jst} / {utc_format(value)} UTC"

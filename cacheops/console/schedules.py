@@ -27,8 +27,9 @@ from cms.broadcast import clock_format
 from cms.domain import time_text
 
 from ..models import AirtimeSchedule, Family
+from . import details
 from .forms import AirtimeForm, InstantForm, instant_text
-from .summaries import ttl_text
+from .summaries import DAYS_FORMAT, ttl_text
 
 # Scheduling and cancelling spend cache work ahead of airtime, as the Prewarm button does: Ops hold it.
 PERMISSION = "cacheops.prewarm"
@@ -71,6 +72,11 @@ class ScheduleRow:
     @property
     def result_label(self) -> str:
         return RESULT_LABELS.get(self.schedule.result, self.schedule.result)
+
+    @property
+    def detail_text(self) -> str:
+        """The schedule's note in the reader's language."""
+        return details.detail_text(self.schedule.detail)
 
     @property
     def changes(self) -> list[tuple[str, str, dict]]:
@@ -118,7 +124,7 @@ def content_instants(now: datetime) -> list[tuple[datetime, list[dict]]]:
 
 
 def _render(request: HttpRequest, context: dict, status: int = 200) -> TemplateResponse:
-    context = {**admin.site.each_context(request), **context}
+    context = {**admin.site.each_context(request), "days_format": DAYS_FORMAT, **context}
     return TemplateResponse(request, "cacheops/console/airtime.html", context, status=status)
 
 

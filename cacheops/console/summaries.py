@@ -14,7 +14,7 @@ from cacheops.release.families import CATALOG
 from cms.domain import id_valid, time_parse
 
 from ..models import Family, Operation
-from . import queries
+from . import details, queries
 
 FRESH, STALE, BUILDING, ERROR, MISSING = "fresh", "stale", "building", "error", "missing"
 PINNED, HELD = "pinned", "held"
@@ -132,6 +132,8 @@ class OperationRow:
     result_label: str
     duration: str
     family_linked: bool
+    # The detail in the reader's language (see details.detail_text).
+    detail: str = ""
 
     @property
     def result_class(self) -> str:
@@ -147,12 +149,19 @@ def family_name_valid(name: str) -> bool:
     return name == CATALOG or (prefix == "program" and id_valid(item_id))
 
 
+# How a countdown of a day or more reads; the countdown script writes the same form (the page carries it).
+DAYS_FORMAT = gettext_lazy("%(days)d d %(clock)s")
+
+
 def ttl_text(seconds: float | None) -> str:
-    """Seconds as H:MM:SS, the same form the countdown script writes."""
+    """Seconds as H:MM:SS, from a day on as days and HH:MM:SS: the same form the countdown script writes."""
     if seconds is None:
         return "—"
     whole = max(0, int(seconds))
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+    days, hours = divmod(whole // 3600, 24)
+    if not days:
+        return f"{hours}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+    return str(DAYS_FORMAT) % {"days": days, "clock": f"{hours:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"}
 
 
 def _percent(hits: int, requests: int) -> float | None:
@@ -268,5 +277,6 @@ def operation_rows(ops: list[Operation], now: datetime) -> list[OperationRow]:
         label = unfinished.get(key) or RESULT_LABELS.get(key, key)
         kind = KIND_LABELS.get(op.kind, op.kind)
         duration = duration_text(op.duration_ms)
-        rows.append(OperationRow(op, key, str(kind), str(label), duration, family_name_valid(op.family)))
+        shown = details.detail_text(op.detail)
+        rows.append(OperationRow(op, key, str(kind), str(label), duration, family_name_valid(op.family), shown))
     return rows

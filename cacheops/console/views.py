@@ -55,7 +55,8 @@ def console_form(view):
 
 
 def render(request: HttpRequest, template: str, context: dict, status: int = 200) -> TemplateResponse:
-    context = {**admin.site.each_context(request), **context}
+    # The countdown script writes a count of days as the server does, in the page's language.
+    context = {**admin.site.each_context(request), "days_format": summaries.DAYS_FORMAT, **context}
     return TemplateResponse(request, f"cacheops/console/{template}", context, status=status)
 
 

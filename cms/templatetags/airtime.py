@@ -3,7 +3,8 @@
 from django import template
 from django.utils.html import format_html
 
-from cms.broadcast import broadcast_format, clock_format
+from cms.broadcast import broadcast_format, clock_format, utc_format
+from cms.domain import time_text
 from cms.forms import STATUS_CHOICES
 
 register = template.Library()
@@ -22,6 +23,22 @@ def jst(value) -> str:
 def jst_cell(value) -> str:
     """A time for a list column, kept on one line so a narrow column never breaks a date in two."""
     return format_html('<span class="date-nowrap">{}</span>', jst(value))
+
+
+@register.filter
+def jst_utc(value) -> str:
+    """A time to the second as ops read it: JST (its broadcast-day form beside it after midnight) with UTC beside,
+    in a <time> element whose datetime attribute machines read."""
+    if not value:
+        return "—"
+    alt = broadcast_format(value, seconds=True)
+    return format_html(
+        '<time class="jst-utc" datetime="{}"><span class="jst">{} JST</span>{} <span class="utc">{} UTC</span></time>',
+        time_text(value),
+        clock_format(value, seconds=True),
+        format_html(' <span class="broadcast-day">({})</span>', alt) if alt else "",
+        utc_format(value),
+    )
 
 
 @register.filter

@@ -18,7 +18,7 @@ from cacheops.models import AirtimeSchedule, ConsoleTask, Family, Operation
 from cacheops.read.reader import readers_stop
 from cacheops.release import release_actions
 from cacheops.release import versions as recorded
-from cms.broadcast import clock_format
+from cms.broadcast import clock_format, jst_utc_format, utc_format
 from cms.domain import time_parse, time_text
 from cms.store.local import free_port
 from tests.cacheops.conftest import catalog_published_twice, wait_for
@@ -74,7 +74,8 @@ def test_the_rollback_page_names_the_previous_version_and_what_rolling_back_remo
     with translation.override("en"):
         size = " ".join(filesizeformat(facts["raw_bytes"]).split())
     cells = " ".join(re.sub(r"<[^>]+>", " ", chosen[2]).split())
-    assert clock_format(time_parse(facts["as_of"])) in cells and clock_format(time_parse(facts["built_at"])) in cells
+    as_of, built = (jst_utc_format(time_parse(facts[name])).split(" / ")[0] for name in ("as_of", "built_at"))
+    assert as_of in cells and built in cells
     assert size in cells and "previous" in cells and "expired" not in cells
     changes = section(response, "rollback-changes")
     assert f"What rolling back to {versions.v1} changes (from {versions.v2})" in changes
@@ -187,7 +188,8 @@ def test_a_rollback_pins_at_once_while_a_dead_build_holds_the_lock_and_the_banne
     page = client.get(family_url("catalog"), headers=EN)
     banner = section(page, "pin-banner")
     assert f"Pinned: version {versions.v1} stays current until publishing is resumed" in banner
-    assert f"Pinned by {row.pinned_by} at {clock_format(row.pinned_at)} (JST)." in banner
+    assert f"Pinned by {row.pinned_by} at {clock_format(row.pinned_at, seconds=True)} JST" in banner
+    assert f"{utc_format(row.pinned_at)} UTC" in banner
     assert f"Reason: {REASON}" in banner
     assert f"Waiting: version {versions.v2}, the newest build, replaces {versions.v1}" in banner
     assert "Episodes added (1) 葬送のフリーレン — Episode 2 魔法使いの隠し事" in banner
@@ -378,7 +380,7 @@ def test_the_family_page_shows_the_cdn_invalidation_and_asks_its_status_again(cl
 
     facts = section(asked, "cdn-invalidation")
     assert sent["id"] in facts and "COMPLETED (asked just now)" in facts
-    assert clock_format(time_parse(sent["at"])) in facts and "/api/programs/*" in facts
+    assert clock_format(time_parse(sent["at"]), seconds=True) in facts and "/api/programs/*" in facts
     assert "CloudFront GetInvalidation on distribution ENOSUCHDISTRIBUTION failed" in section(
         failed, "cdn-invalidation"
     )

@@ -2,17 +2,25 @@
 // Counts every [data-ttl-seconds] down live, and writes its [data-ttl-expired] label ("expired", "on air") once it
 // reaches zero. It counts from the server's figure at page load, so a browser whose clock is wrong still shows the
 // right time left; each tick falls on a whole second of that count, so a cell turns at its instant, not up to a
-// second later.
+// second later. A count of a day or more reads in days, in the page's language ([data-days-format], the form the
+// server writes too).
 (function () {
     const loaded = performance.now();
     const cells = Array.from(document.querySelectorAll("[data-ttl-seconds]"));
+    const holder = document.querySelector("[data-days-format]");
+    const daysFormat = holder ? holder.dataset.daysFormat : "%(days)d d %(clock)s";
 
     // Rounded up: a count reads 0:00:01 in its last second and its label at zero, never 0:00:00 before it.
     function format(seconds) {
         const whole = Math.ceil(seconds);
         const minutes = String(Math.floor(whole / 60) % 60).padStart(2, "0");
         const rest = String(whole % 60).padStart(2, "0");
-        return `${Math.floor(whole / 3600)}:${minutes}:${rest}`;
+        const hours = Math.floor(whole / 3600);
+        if (hours < 24) {
+            return `${hours}:${minutes}:${rest}`;
+        }
+        const clock = `${String(hours % 24).padStart(2, "0")}:${minutes}:${rest}`;
+        return daysFormat.replace("%(days)d", String(Math.floor(hours / 24))).replace("%(clock)s", clock);
     }
 
     function tick() {
