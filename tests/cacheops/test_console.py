@@ -291,7 +291,7 @@ def test_hit_rates_request_rates_and_the_cluster_load_come_from_the_per_minute_r
     # The current minute is still being counted: it waits for the next one.
     TrafficMinute.objects.create(family="catalog", minute=minute_ago(0), requests=10**6, cache_ops=10**6)
 
-    response = viewer.get(OVERVIEW)
+    response = viewer.get(OVERVIEW, headers=EN)
 
     card = catalog_facts(response)
     # 840/900 in 5 min, 840/1000 in the hour, 900 per 300 s
