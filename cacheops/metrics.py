@@ -84,6 +84,7 @@ def shared_cache_count(family: str, op: str, result: str, n: int = 1, *, nbytes:
         _tally(family, cache_ops=n)
     if nbytes:
         SHARED_CACHE_BYTES.labels(family).inc(nbytes)
+        _tally(family, cache_bytes=nbytes)
 
 
 def request_time(endpoint: str, seconds: float) -> None:

@@ -158,6 +158,8 @@ class TrafficMinute(models.Model):
     builds = models.PositiveIntegerField(default=0)
     # Shared-cache operations the readers of this family sent (their polls and chunk fetches).
     cache_ops = models.PositiveBigIntegerField(default=0)
+    # Bytes those operations read (manifests and chunks), against the shared cache's throughput.
+    cache_bytes = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["family", "minute"], name="cacheops_traffic_minute_once")]

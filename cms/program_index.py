@@ -105,6 +105,18 @@ def titles(ids: list[str]) -> dict[str, str]:
     return dict(ProgramEntry.objects.filter(pk__in=wanted).values_list("id", "title")) if wanted else {}
 
 
+def names(ids: list[str]) -> dict[str, tuple[str, str]]:
+    """The title and kana reading of those of `ids` that have a row."""
+    wanted = [pid for pid in dict.fromkeys(ids) if domain.id_valid(pid)]
+    rows = ProgramEntry.objects.filter(pk__in=wanted).values_list("id", "title", "title_kana") if wanted else []
+    return {pid: (title, kana) for pid, title, kana in rows}
+
+
+def matching(term: str):
+    """The rows a search for `term` finds, as the admin's program search finds them (all rows for a blank term)."""
+    return _searched(ProgramEntry.objects.all(), term)
+
+
 def choices_search(term: str, page: int, per_page: int = 20) -> tuple[list[tuple[str, str]], bool]:
     """Page `page` (from 1) of programs whose title holds `term` or whose reading starts with it, in reading
     order, as (id, title); and whether another page follows."""

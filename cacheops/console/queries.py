@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Max, Q, QuerySet, Sum
+from django.db.models import CharField, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Concat, Substr
 
 from cacheops import oplog, workers
 from cacheops.release.families import CATALOG
+from cms import program_index
+from cms.models import ProgramEntry
 
 from ..models import Family, Operation, TrafficMinute
 
@@ -44,12 +47,36 @@ def catalog_row() -> Family | None:
     return Family.objects.filter(name=CATALOG).first()
 
 
+def program_id(name: str) -> str:
+    """The program id in a program family's name ("" for the catalog)."""
+    return name.removeprefix(PROGRAM_PREFIX) if name.startswith(PROGRAM_PREFIX) else ""
+
+
+def _families_of(programs: QuerySet[ProgramEntry]) -> QuerySet:
+    """The family names of `programs`, as a subquery."""
+    family = Concat(Value(PROGRAM_PREFIX), "id", output_field=CharField())
+    return programs.annotate(family=family).values("family")
+
+
 def program_rows_page(search: str, page_number: int | None) -> Page:
-    """One page of program family rows whose name contains `search`, by name."""
-    rows = Family.objects.filter(name__startswith=PROGRAM_PREFIX).order_by("name")
+    """One page of program family rows in their programs' reading order (families of deleted programs last, by
+    name), narrowed by `search`: the programs' titles and kana readings as the admin's program search matches
+    them, or the family name."""
+    own_program = ProgramEntry.objects.filter(pk=Substr(OuterRef("name"), len(PROGRAM_PREFIX) + 1))
+    rows = (
+        Family.objects.filter(name__startswith=PROGRAM_PREFIX)
+        .annotate(reading=Subquery(own_program.values("reading")[:1]))
+        .order_by(F("reading").asc(nulls_last=True), "name")
+    )
     if search:
-        rows = rows.filter(name__icontains=search)
+        rows = rows.filter(Q(name__icontains=search) | Q(name__in=_families_of(program_index.matching(search))))
     return Paginator(rows, PER_PAGE).get_page(page_number)
+
+
+def program_names(names: Collection[str]) -> dict[str, tuple[str, str]]:
+    """The (title, kana reading) of the program of each program family of `names` still in the program list."""
+    found = program_index.names([program_id(name) for name in names if program_id(name)])
+    return {PROGRAM_PREFIX + pid: named for pid, named in found.items()}
 
 
 def family_row(name: str) -> Family | None:
@@ -80,14 +107,27 @@ def traffic_by_family(names: Collection[str], now: datetime) -> dict[str, Traffi
     }
 
 
-def cluster_cache_ops(now: datetime) -> tuple[int, int]:
-    """Shared-cache operations of the whole cluster in the last complete minute and the last 5."""
+@dataclass(frozen=True)
+class CacheUse:
+    """Shared-cache operations and bytes read by the whole cluster in the last complete minute and the last 5."""
+
+    ops_1m: int = 0
+    ops_5m: int = 0
+    bytes_1m: int = 0
+    bytes_5m: int = 0
+
+
+def cluster_cache_use(now: datetime) -> CacheUse:
+    """The cluster's shared-cache operations and bytes read, last complete minute and last 5, in one query."""
     current = minute_floor(now)
+    last_1 = Q(minute__gte=current - timedelta(minutes=1))
     totals = TrafficMinute.objects.filter(minute__gte=current - timedelta(minutes=5), minute__lt=current).aggregate(
-        last_1=Sum("cache_ops", filter=Q(minute__gte=current - timedelta(minutes=1))),
-        last_5=Sum("cache_ops"),
+        ops_1m=Sum("cache_ops", filter=last_1),
+        ops_5m=Sum("cache_ops"),
+        bytes_1m=Sum("cache_bytes", filter=last_1),
+        bytes_5m=Sum("cache_bytes"),
     )
-    return totals["last_1"] or 0, totals["last_5"] or 0
+    return CacheUse(**{field: value or 0 for field, value in totals.items()})
 
 
 def silent_since(now: datetime) -> datetime:
@@ -117,6 +157,19 @@ def last_results(names: Collection[str]) -> dict[str, str]:
         .values("last")
     )
     return dict(Operation.objects.filter(id__in=latest).order_by().values_list("family", "result"))
+
+
+def last_builds(names: Collection[str]) -> dict[str, Operation]:
+    """The latest build of each of `names`, finished or not (ids grow with start time)."""
+    latest = (
+        Operation.objects.filter(family__in=list(names), kind="rebuild")
+        .order_by()
+        .values("family")
+        .annotate(last=Max("id"))
+        .values("last")
+    )
+    builds = Operation.objects.filter(id__in=latest).order_by()
+    return {op.family: op for op in builds.only("family", "started_at", "heartbeat_at", "result", "version_after")}
 
 
 def family_minutes(name: str, now: datetime) -> tuple[datetime, dict[datetime, TrafficMinute]]:

@@ -128,6 +128,11 @@ def _render(request: HttpRequest, context: dict, status: int = 200) -> TemplateR
     return TemplateResponse(request, "cacheops/console/airtime.html", context, status=status)
 
 
+def upcoming(now: datetime, limit: int) -> list[ScheduleRow]:
+    """The first `limit` pending schedules, soonest first (the overview's short list)."""
+    return [ScheduleRow(s, seconds_until(s.at, now), True) for s in airtime.pending().order_by("at", "id")[:limit]]
+
+
 def _rows(now: datetime) -> tuple[list[ScheduleRow], list[ScheduleRow]]:
     """Pending schedules, soonest first, and the most recent others, newest first."""
     pending_ids = set(airtime.pending().values_list("id", flat=True))

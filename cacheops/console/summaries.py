@@ -60,7 +60,26 @@ RESULT_LABELS = {
 }
 FAILED_RESULTS = {"failed", "abandoned"}
 RUNNING, SILENT = "running", "silent"
+UNFINISHED_LABELS = {RUNNING: gettext_lazy("running"), SILENT: gettext_lazy("no sign of life")}
 QUOTA_WARN = 0.8
+PROGRAM_DELETED = gettext_lazy("program deleted")
+AIRTIMES_SHOWN = 5
+
+
+def percent_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
+
+
+def result_label(key: str) -> str:
+    """An operation's result key (running and silent included) as people read it."""
+    return str(UNFINISHED_LABELS.get(key) or RESULT_LABELS.get(key, key))
+
+
+def result_class(key: str) -> str:
+    """Failures stand out, unfinished operations differ from finished ones."""
+    if key in FAILED_RESULTS:
+        return ERROR
+    return BUILDING if key in (RUNNING, SILENT) else FRESH
 
 
 @dataclass(frozen=True)
@@ -84,23 +103,66 @@ class FamilySummary:
     # The version staged, and when it becomes current (the catalog's airtime).
     staged_version: str = ""
     staged_at: datetime | None = None
+    # A program family's program: its id, and its title and kana reading from the program list ("" when the
+    # program is gone from it).
+    program_id: str = ""
+    title: str = ""
+    reading: str = ""
+    # The latest build: when it started and its result key (running or silent while unfinished).
+    last_build_at: datetime | None = None
+    last_build_result: str = ""
 
     @property
     def state_label(self) -> str:
         return STATE_LABELS[self.state]
 
     @property
+    def hit_5m_text(self) -> str:
+        return percent_text(self.hit_pct_5m)
+
+    @property
+    def hit_60m_text(self) -> str:
+        return percent_text(self.hit_pct_60m)
+
+    @property
+    def program_deleted(self) -> bool:
+        return bool(self.program_id) and not self.title
+
+    @property
+    def display_name(self) -> str:
+        """What people read for the family: its program's title, or the family's name."""
+        if self.program_deleted:
+            return str(PROGRAM_DELETED)
+        return self.title or self.name
+
+    @property
+    def last_build_label(self) -> str:
+        return result_label(self.last_build_result) if self.last_build_result else ""
+
+    @property
+    def last_build_class(self) -> str:
+        return result_class(self.last_build_result)
+
+    @property
     def ttl_left_text(self) -> str:
         return ttl_text(self.ttl_left_s)
 
 
+def _level(share: float) -> str:
+    return "over" if share >= 1 else "warn" if share >= QUOTA_WARN else "ok"
+
+
 @dataclass(frozen=True)
 class ClusterLoad:
-    """Shared-cache operations per second of the whole cluster against its quota."""
+    """Shared-cache operations and bytes read per second by the whole cluster, against the quota and throughput."""
 
     last_minute: float
     last_5_minutes: float
     quota: float
+    # Bytes read per second, and the throughput allowed.
+    bytes_last_minute: float = 0.0
+    bytes_last_5_minutes: float = 0.0
+    bytes_quota: float = 0.0
 
     @property
     def share(self) -> float:
@@ -108,8 +170,44 @@ class ClusterLoad:
         return max(self.last_minute, self.last_5_minutes) / self.quota if self.quota else 0.0
 
     @property
+    def bytes_share(self) -> float:
+        """The busier of the two windows' bytes read, as a fraction of the throughput."""
+        busier = max(self.bytes_last_minute, self.bytes_last_5_minutes)
+        return busier / self.bytes_quota if self.bytes_quota else 0.0
+
+    @property
+    def ops_level(self) -> str:
+        return _level(self.share)
+
+    @property
+    def bytes_level(self) -> str:
+        return _level(self.bytes_share)
+
+    @property
     def level(self) -> str:
-        return "over" if self.share >= 1 else "warn" if self.share >= QUOTA_WARN else "ok"
+        """The worse of operations and bytes."""
+        return _level(max(self.share, self.bytes_share))
+
+
+@dataclass(frozen=True)
+class CatalogCard:
+    """The catalog as the overview's first card answers "are we ready for tonight?"."""
+
+    summary: FamilySummary
+    # Seconds since the current version was built, and until the staged version becomes current.
+    age_s: int | None
+    staged_in_s: int | None
+    pinned_at: datetime | None
+    pinned_by: str
+    pin_reason: str
+
+    @property
+    def age_text(self) -> str:
+        return ttl_text(self.age_s)
+
+    @property
+    def staged_in_text(self) -> str:
+        return ttl_text(self.staged_in_s)
 
 
 @dataclass(frozen=True)
@@ -120,6 +218,7 @@ class Overview:
     programs: list[FamilySummary]
     page: Page
     cluster: ClusterLoad
+    card: CatalogCard | None = None
 
 
 @dataclass(frozen=True)
@@ -137,10 +236,7 @@ class OperationRow:
 
     @property
     def result_class(self) -> str:
-        """Failures stand out, unfinished operations differ from finished ones."""
-        if self.result_key in FAILED_RESULTS:
-            return ERROR
-        return BUILDING if self.result_key in (RUNNING, SILENT) else FRESH
+        return result_class(self.result_key)
 
 
 def family_name_valid(name: str) -> bool:
@@ -189,7 +285,14 @@ def family_state(row: Family, *, running: bool, last_result: str | None) -> str:
     return FRESH
 
 
-def _summary(row: Family, traffic: queries.Traffic, state: str, now: datetime) -> FamilySummary:
+def _summary(
+    row: Family,
+    traffic: queries.Traffic,
+    state: str,
+    now: datetime,
+    named: tuple[str, str] = ("", ""),
+    build: Operation | None = None,
+) -> FamilySummary:
     manifest = (row.manifest or {}) if row.current_version else {}
     expires_at = time_parse(manifest.get("expires_at"))
     chunks = manifest.get("chunks")
@@ -210,32 +313,65 @@ def _summary(row: Family, traffic: queries.Traffic, state: str, now: datetime) -
         requests_per_s=traffic.requests_5m / 300,
         staged_version=row.staged_version,
         staged_at=row.staged_at,
+        program_id=queries.program_id(row.name),
+        title=named[0],
+        reading=named[1],
+        last_build_at=build.started_at if build else None,
+        last_build_result=_result_key(build, now) if build else "",
     )
 
 
 def family_summaries(rows: list[Family], now: datetime) -> list[FamilySummary]:
-    """Summaries of `rows`, in three queries whatever their number."""
+    """Summaries of `rows`, in five queries whatever their number."""
     names = [row.name for row in rows]
     if not names:
         return []
     traffic = queries.traffic_by_family(names, now)
     running = queries.running_families(names, now)
     results = queries.last_results(names)
+    named = queries.program_names(names)
+    builds = queries.last_builds(names)
     return [
         _summary(
             row,
             traffic.get(row.name, queries.Traffic()),
             family_state(row, running=row.name in running, last_result=results.get(row.name)),
             now,
+            named.get(row.name, ("", "")),
+            builds.get(row.name),
         )
         for row in rows
     ]
 
 
+def _seconds(delta) -> int:
+    return max(0, int(delta.total_seconds()))
+
+
+def catalog_card(row: Family, summary: FamilySummary, now: datetime) -> CatalogCard:
+    """The catalog's card: its summary, the age of its current version, the countdown to its staged one, its pin."""
+    return CatalogCard(
+        summary=summary,
+        age_s=_seconds(now - summary.built_at) if summary.built_at else None,
+        staged_in_s=_seconds(row.staged_at - now) if row.staged_version and row.staged_at else None,
+        pinned_at=row.pinned_at,
+        pinned_by=row.pinned_by,
+        pin_reason=row.pin_reason,
+    )
+
+
 def cluster_load(now: datetime) -> ClusterLoad:
-    """The cluster's shared-cache operations per second, last minute and last 5, against the quota."""
-    last_1, last_5 = queries.cluster_cache_ops(now)
-    return ClusterLoad(last_1 / 60, last_5 / 300, float(settings.CACHEOPS_SHARED_CACHE_QUOTA))
+    """The cluster's shared-cache operations and bytes read per second, last minute and last 5, against the quota
+    and the throughput."""
+    use = queries.cluster_cache_use(now)
+    return ClusterLoad(
+        use.ops_1m / 60,
+        use.ops_5m / 300,
+        float(settings.CACHEOPS_SHARED_CACHE_QUOTA),
+        use.bytes_1m / 60,
+        use.bytes_5m / 300,
+        float(settings.CACHEOPS_SHARED_CACHE_THROUGHPUT_KIB) * 1024,
+    )
 
 
 def overview_read(search: str, page_number: int | None, now: datetime) -> Overview:
@@ -245,7 +381,8 @@ def overview_read(search: str, page_number: int | None, now: datetime) -> Overvi
     rows = ([catalog] if catalog else []) + list(page.object_list)
     summaries = family_summaries(rows, now)
     if catalog:
-        return Overview(summaries[0], summaries[1:], page, cluster_load(now))
+        card = catalog_card(catalog, summaries[0], now)
+        return Overview(summaries[0], summaries[1:], page, cluster_load(now), card)
     return Overview(None, summaries, page, cluster_load(now))
 
 
@@ -270,11 +407,10 @@ def _result_key(op: Operation, now: datetime) -> str:
 
 def operation_rows(ops: list[Operation], now: datetime) -> list[OperationRow]:
     """The operations as the log shows them."""
-    unfinished = {RUNNING: _("running"), SILENT: _("no sign of life")}
     rows = []
     for op in ops:
         key = _result_key(op, now)
-        label = unfinished.get(key) or RESULT_LABELS.get(key, key)
+        label = result_label(key)
         kind = KIND_LABELS.get(op.kind, op.kind)
         duration = duration_text(op.duration_ms)
         shown = details.detail_text(op.detail)

@@ -66,16 +66,16 @@ def overview(request: HttpRequest) -> HttpResponse:
     context = {"title": _("Catalog cache"), "form": form}
     if not form.is_valid():
         return render(request, "overview.html", context, status=400)
-    data = form.cleaned_data
-    context["overview"] = found = summaries.overview_read(data["q"], data["page"], timezone.now())
+    data, now = form.cleaned_data, timezone.now()
+    context["overview"] = found = summaries.overview_read(data["q"], data["page"], now)
     context["query_base"] = form.filters_query()
-    context["console_actions"] = permitted = actions.permitted(request.user)
-    context["release_allowed"] = actions.release_allowed(request.user)
-    listed = ([found.catalog] if found.catalog else []) + found.programs
-    running = actions.running_by_family([row.name for row in listed]) if permitted else {}
-    context["listed"] = [(row, running.get(row.name)) for row in listed]
+    # The actions live on each family's page; the catalog's card shows the task running, if any.
+    running = actions.running_by_family([found.catalog.name]) if found.catalog else {}
+    context["catalog_task"] = next(iter(running.values()), None)
+    context["airtimes"] = schedules.upcoming(now, summaries.AIRTIMES_SHOWN)
+    context["on_air"] = schedules.RESULT_LABELS[schedules.AirtimeSchedule.DONE]
     context["airtime_unready"] = schedules.readiness_read()
-    context["workers"] = queries.workers_read(timezone.now())
+    context["workers"] = queries.workers_read(now)
     return render(request, "overview.html", context)
 
 
@@ -101,9 +101,10 @@ def family_page(request: HttpRequest, row, task, purge_form: PurgeForm | None = 
     shown = actions.task_status(task) if task else None
     manifest = row.manifest if row.current_version else None
     start, minutes = queries.family_minutes(name, now)
+    summary = summaries.family_summaries([row], now)[0]
     context = {
-        "title": name,
-        "summary": summaries.family_summaries([row], now)[0],
+        "title": summary.display_name,
+        "summary": summary,
         "chunks": live.chunk_ttls(manifest, now),
         "manifest_json": json.dumps(manifest, indent=2, ensure_ascii=False) if manifest else "",
         "chart": chart.traffic_chart(start, minutes, queries.family_builds(name, start), queries.CHART_MINUTES),

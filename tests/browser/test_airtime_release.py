@@ -30,7 +30,8 @@ AIRTIME = datetime(2031, 4, 12, 23, 45, tzinfo=JST)
 AIRTIME_TEXT = "2031-04-12 23:45"
 FINALE = "最終話"
 SHOW = "葬送のフリーレン"
-CATALOG_ROW = "tr[data-family='catalog']"
+CURRENT = "#catalog-card [data-fact='current'] code"
+STAGED = "#catalog-card [data-fact='staged']"
 NUMBERS = itertools.count(1)
 
 
@@ -100,9 +101,9 @@ def test_ops_schedule_tonights_airtime_and_the_episode_is_served_from_that_secon
     assert schedule.result == AirtimeSchedule.STAGED and schedule.prepared_version == staged
     page.click(".console-nav a[href$='/admin/cacheops/']")
     page.wait_for_url(f"{server.url}/admin/cacheops/")
-    expect(page.locator(f"{CATALOG_ROW} td code").first).to_have_text(before)
-    expect(page.locator(f"{CATALOG_ROW} .staged-next code")).to_have_text(staged)
-    expect(page.locator(f"{CATALOG_ROW} .staged-next")).to_contain_text(AIRTIME_TEXT)
+    expect(page.locator(CURRENT)).to_have_text(before)
+    expect(page.locator(f"{STAGED} code")).to_have_text(staged)
+    expect(page.locator(STAGED)).to_contain_text(AIRTIME_TEXT)
     expect(page.locator("#airtime-unready")).to_have_count(0)
     page.screenshot(path=tmp_path / "2-overview-staged.png", full_page=True)
 
@@ -130,8 +131,8 @@ def test_ops_schedule_tonights_airtime_and_the_episode_is_served_from_that_secon
     activation = Operation.objects.get(kind="activate")
     assert (activation.version_before, activation.version_after) == (before, staged)
     page.reload()
-    expect(page.locator(f"{CATALOG_ROW} td code").first).to_have_text(staged)
-    expect(page.locator(f"{CATALOG_ROW} .staged-next")).to_have_count(0)
+    expect(page.locator(CURRENT)).to_have_text(staged)
+    expect(page.locator(f"{STAGED} code")).to_have_count(0)
     page.screenshot(path=tmp_path / "3-overview-activated.png", full_page=True)
 
     page.click(".console-nav a[href$='/admin/cacheops/airtime/']")

@@ -7,7 +7,7 @@ from tests.cacheops.conftest import _engine_use, show_create
 
 pytestmark = pytest.mark.browser
 
-CATALOG_TTL = "tr[data-family='catalog'] [data-ttl-seconds]"
+CATALOG_TTL = "#catalog-card [data-fact='ttl'] [data-ttl-seconds]"
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_the_ttl_left_counts_down_live_under_the_policy(page, editor_login, live
 
     after = page.inner_text(CATALOG_TTL)
     assert 0 < seconds(before) - seconds(after) <= 3
-    page.click("tr[data-family='catalog'] th a")
+    page.click("#catalog-card .family-link")
     page.wait_for_url(f"{live_server.url}/admin/cacheops/family/catalog/")
     assert page.locator("#traffic-chart path.series").count() == 2
     assert refused == []

@@ -45,8 +45,9 @@ def test_ops_press_prewarm_and_watch_it_finish_with_the_version_and_ttl_shown(pa
     refused = refusals(page)
     login(page, live_server, group="Ops")
     page.goto(f"{live_server.url}/admin/cacheops/")
+    page.click("#catalog-card .family-link")  # the actions live on the family page
 
-    page.click("tr[data-actions-for='catalog'] .action-prewarm button")
+    page.click("#family-actions .action-prewarm button")
 
     page.wait_for_url(f"{live_server.url}/admin/cacheops/family/catalog/?task=*")
     task = page.locator("#family-actions .console-task")
@@ -90,7 +91,7 @@ def test_an_editor_sees_no_enabled_buttons(page, live_server, published):
     for path in ("/admin/cacheops/", "/admin/cacheops/family/catalog/"):
         page.goto(f"{live_server.url}{path}")
         assert page.locator("form.console-action button:enabled").count() == 0, path
-        assert page.locator("tr[data-family='catalog']").count() + page.locator("#family-facts").count() == 1
+        assert page.locator("#catalog-card[data-family='catalog'], #family-facts[data-family='catalog']").count() == 1
 
 
 def test_purge_refuses_a_wrongly_typed_name(page, live_server, published):
@@ -166,8 +167,8 @@ def test_ops_roll_back_see_the_pin_then_resume_and_the_newest_version_is_current
     expect(page.locator("#pin-banner .pin-who")).to_contain_text(user.username)
     expect(page.locator("#pin-banner .pin-reason")).to_contain_text("差し替え確認中")
     page.goto(f"{live_server.url}/admin/cacheops/")
-    expect(page.locator("tr[data-family='catalog'] .state-badge")).to_have_class("state-badge state-pinned")
-    page.click("tr[data-family='catalog'] th a")
+    expect(page.locator("#catalog-card .state-badge")).to_have_class("state-badge state-pinned")
+    page.click("#catalog-card .family-link")
     resume = page.locator("#pin-banner .action-resume button")
     expect(resume).to_have_text("公開を再開")
 

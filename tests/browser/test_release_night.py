@@ -117,7 +117,7 @@ def test_a_rollback_after_an_airtime_holds_through_ticks_a_later_boundary_and_a_
     ops = new_page()
     ops_user = staff_login(ops, server.url, f"ops-night{next(NUMBERS)}", group="Ops")
     ops.goto(f"{server.url}/admin/cacheops/")
-    ops.click("tr[data-family='catalog'] th a")
+    ops.click("#catalog-card .family-link")
     ops.wait_for_url(f"{server.url}{FAMILY_URL}")
     ops.click("#family-actions a.action-rollback")
     ops.wait_for_url(f"{server.url}{FAMILY_URL}rollback/")
@@ -178,9 +178,9 @@ def test_a_rollback_after_an_airtime_holds_through_ticks_a_later_boundary_and_a_
 
     # The overview shows the pin, and the passed boundary it holds back as not ready; the banner says what waits.
     ops.goto(f"{server.url}/admin/cacheops/")
-    expect(ops.locator("tr[data-family='catalog'] .state-badge")).to_have_class("state-badge state-pinned")
+    expect(ops.locator("#catalog-card .state-badge")).to_have_class("state-badge state-pinned")
     expect(ops.locator("#airtime-unready")).to_contain_text(LATER_TEXT)
-    ops.click("tr[data-family='catalog'] th a")
+    ops.click("#catalog-card .family-link")
     ops.wait_for_url(f"{server.url}{FAMILY_URL}")
     expect(ops.locator("#pin-banner .pin-who")).to_contain_text(ops_user.username)
     expect(ops.locator("#pin-banner .pin-waiting").first).to_contain_text(waiting)
@@ -202,7 +202,7 @@ def test_a_rollback_after_an_airtime_holds_through_ticks_a_later_boundary_and_a_
     assert catalog_manifest["version"] == newest
 
     ops.goto(f"{server.url}/admin/cacheops/")
-    expect(ops.locator("tr[data-family='catalog'] .state-badge")).not_to_have_class("state-badge state-pinned")
+    expect(ops.locator("#catalog-card .state-badge")).not_to_have_class("state-badge state-pinned")
     expect(ops.locator("#airtime-unready")).to_have_count(0)
 
     # The next tick leaves it so.

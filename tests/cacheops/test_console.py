@@ -17,8 +17,11 @@ from ulid import ULID
 from cacheops.backends import backend_reset
 from cacheops.build import operations
 from cacheops.console import summaries
-from cacheops.models import Family, Operation, TrafficMinute
+from cacheops.models import AirtimeSchedule, Family, Operation, TrafficMinute
+from cms import domain, program_index
+from cms.models import ProgramEntry
 from cms.store.local import free_port
+from cms.templatetags.airtime import jst
 from tests.cacheops.conftest import show_create, staff_client
 from tests.cms.test_csp import refused_by_policy
 
@@ -42,7 +45,8 @@ def family_url(name: str) -> str:
 
 
 class _Rows(HTMLParser):
-    """The cell texts of every <tr> carrying a class, keyed by that class."""
+    """The cell texts of every <tr> carrying a class or a data-fact, keyed by each class and by "fact:<name>"; a
+    row's data-family is kept as its `family`."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -52,9 +56,11 @@ class _Rows(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "tr" and attrs.get("class"):
-            self._row = []
-            for name in attrs["class"].split():
+        keys = (attrs.get("class") or "").split() + ([f"fact:{attrs['data-fact']}"] if "data-fact" in attrs else [])
+        if tag == "tr" and keys:
+            self._row = _Row()
+            self._row.family = attrs.get("data-family")
+            for name in keys:
                 self.rows.setdefault(name, []).append(self._row)
         elif tag in ("td", "th") and self._row is not None:
             self._cell = []
@@ -71,6 +77,10 @@ class _Rows(HTMLParser):
             self._cell.append(data)
 
 
+class _Row(list):
+    family: str | None = None
+
+
 def rows(response, css_class: str) -> list[list[str]]:
     """The cell texts of the table rows of class `css_class`."""
     parser = _Rows()
@@ -78,15 +88,19 @@ def rows(response, css_class: str) -> list[list[str]]:
     return parser.rows.get(css_class, [])
 
 
-COLUMNS = (
-    "state", "family", "version", "ttl", "hits_5m", "hits_1h", "requests_per_s",
-    "as_of", "built", "raw", "compressed", "chunks", "previous", "next_boundary",
-)  # fmt: skip
+COLUMNS = ("program", "version", "state", "ttl", "hits_5m", "last_build")
 
 
 def family_rows(response) -> dict[str, dict[str, str]]:
-    """Overview rows by family name, each cell by its column."""
-    return {cells[1]: dict(zip(COLUMNS, cells, strict=True)) for cells in rows(response, "family-row")}
+    """The overview's program family rows by family name, each cell by its column."""
+    return {cells.family: dict(zip(COLUMNS, cells, strict=True)) for cells in rows(response, "family-row")}
+
+
+def catalog_facts(response) -> dict[str, str]:
+    """The catalog card's facts by name (state, current, staged, ttl, hits, …), as text."""
+    parser = _Rows()
+    parser.feed(response.content.decode().split('id="catalog-card"', 1)[1].split("</section>", 1)[0])
+    return {key.removeprefix("fact:"): cells[1] for key, [cells] in parser.rows.items() if key.startswith("fact:")}
 
 
 def program_family(program_id: str | None = None) -> str:
@@ -118,6 +132,13 @@ def family_create(
     return Family.objects.create(name=name, manifest=copy if version else None, **(fields | (row or {})))
 
 
+def programs_listed(*titles: tuple[str, str]) -> list[str]:
+    """Rows of the program list for (title, kana) pairs, written straight into SQL; their family names."""
+    programs = [domain.Program(id=str(ULID()), slug="", title=t, title_kana=k, version=1) for t, k in titles]
+    ProgramEntry.objects.bulk_create([program_index.entry_for(program) for program in programs])
+    return [program_family(program.id) for program in programs]
+
+
 def minute_ago(minutes: int) -> datetime:
     return timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=minutes)
 
@@ -126,8 +147,8 @@ def minute_ago(minutes: int) -> datetime:
 def published(redis_engine, dynamodb):
     """Two shows published for real: the catalog and two program families, in Redis."""
     shows = [
-        show_create("葬送のフリーレン", "frieren", ("旅立ち", "魔法使い")),
-        show_create("薬屋のひとりごと", "kusuriya"),
+        show_create("葬送のフリーレン", "frieren", ("旅立ち", "魔法使い"), title_kana="そうそうのフリーレン"),
+        show_create("薬屋のひとりごと", "kusuriya", title_kana="くすりやのひとりごと"),
     ]
     build = operations.catalog_rebuild(requested_by="test", full=True)
     assert build.result == "published"
@@ -178,23 +199,27 @@ def test_a_user_who_is_not_staff_is_sent_to_the_login_and_staff_without_a_group_
 
 
 @pytest.mark.parametrize("group", GROUPS)
-def test_each_staff_group_sees_the_catalog_row_and_the_index_links_to_the_console(client, published, group):
-    build, _shows = published
-    catalog = Family.objects.get(name="catalog").manifest
+def test_each_staff_group_sees_the_catalog_card_and_the_index_links_to_the_console(client, published, group):
+    build, shows = published
     staff_client(client, group)
 
     response = client.get(OVERVIEW, headers=EN)
 
     assert response.status_code == 200
+    card = catalog_facts(response)
+    assert card["state"].startswith("fresh") and card["current"].startswith(build.version_after)
+    assert re.search(r"built .*, 0:00:\d\d ago", card["current"])
+    assert card["staged"] == "—"
+    assert re.fullmatch(r"23:\d\d:\d\d|1 d 00:00:00", card["ttl"])
+    assert card["last-build"].split()[-3:] == ["published", "Builds", "›"]
     found = family_rows(response)
-    assert list(found) == ["catalog", *sorted(name for name in found if name != "catalog")]
-    assert len(found) == 3  # the catalog and both programs' families
-    catalog_row = found["catalog"]
-    with translation.override("en"):
-        sizes = [" ".join(filesizeformat(catalog[field]).split()) for field in ("raw_bytes", "compressed_bytes")]
-    shown = [catalog_row[c] for c in ("state", "version", "raw", "compressed", "chunks", "previous")]
-    assert shown == ["fresh", build.version_after, *sizes, "1", "—"]
-    assert re.fullmatch(r"23:\d\d:\d\d|1 d 00:00:00", catalog_row["ttl"])
+    # Both programs' families, in their titles' reading order (くすりや before そうそう), by title, reading and id.
+    frieren, kusuriya = (show.program for show in shows)
+    assert list(found) == [f"program:{kusuriya.id}", f"program:{frieren.id}"]
+    assert found[f"program:{frieren.id}"]["program"] == f"葬送のフリーレン {frieren.title_kana} {frieren.id}"
+    assert re.fullmatch(r"[0-9a-f]{16}", found[f"program:{frieren.id}"]["version"])
+    assert found[f"program:{frieren.id}"]["state"] == "fresh"
+    assert found[f"program:{frieren.id}"]["last_build"].endswith(" published")
     assert 'class="state-badge state-fresh"' in response.content.decode()
     index = client.get("/admin/").content.decode()
     assert 'id="cacheops-console-link"' in index and f'href="{OVERVIEW}"' in index and f'href="{OPERATIONS}"' in index
@@ -206,7 +231,7 @@ def test_each_staff_group_sees_the_catalog_row_and_the_index_links_to_the_consol
 def test_superusers_see_it_too(client, published):
     client.force_login(User.objects.create_superuser("root", password="secret-pass-123"))
 
-    assert "catalog" in family_rows(client.get(OVERVIEW))
+    assert catalog_facts(client.get(OVERVIEW))["current"]
 
 
 # The overview
@@ -221,11 +246,13 @@ def test_program_rows_are_searchable_and_paged_under_the_catalog(viewer):
     first, third = viewer.get(OVERVIEW), viewer.get(OVERVIEW, {"page": 3})
     found = viewer.get(OVERVIEW, {"q": names[77][-10:].lower()})
 
-    assert list(family_rows(first)) == ["catalog", *names[:50]]
-    assert list(family_rows(third)) == ["catalog", *names[100:]]
-    assert list(family_rows(found)) == ["catalog", names[77]]
+    # No program is in the program list: every family says its program is gone, and they come by name.
+    assert list(family_rows(first)) == names[:50]
+    assert list(family_rows(third)) == names[100:]
+    assert list(family_rows(found)) == [names[77]]
+    assert all(catalog_facts(page)["current"] for page in (first, third, found))  # the catalog's card on every page
     assert "page=2" in first.content.decode()
-    assert list(family_rows(viewer.get(OVERVIEW, {"page": 10**9}))) == ["catalog", *names[100:]]
+    assert list(family_rows(viewer.get(OVERVIEW, {"page": 10**9}))) == names[100:]
 
 
 def test_the_overview_reads_sql_only_and_renders_with_the_cache_unreachable(published, cache_unreachable, viewer):
@@ -234,7 +261,7 @@ def test_the_overview_reads_sql_only_and_renders_with_the_cache_unreachable(publ
     response = viewer.get(OVERVIEW)
 
     assert response.status_code == 200
-    assert family_rows(response)["catalog"]["version"] == build.version_after
+    assert catalog_facts(response)["current"].startswith(build.version_after)
 
 
 def test_the_overview_costs_the_same_queries_for_few_or_many_families(viewer):
@@ -251,7 +278,7 @@ def test_the_overview_costs_the_same_queries_for_few_or_many_families(viewer):
     with CaptureQueriesContext(connection) as many:
         viewer.get(OVERVIEW)
 
-    assert len(many) == len(few) <= 13  # the workers' state is one more
+    assert len(many) == len(few) <= 17  # the workers, the next airtimes and the catalog's running task: one each
 
 
 def test_hit_rates_request_rates_and_the_cluster_load_come_from_the_per_minute_rows(viewer, settings, mid_minute):
@@ -264,14 +291,16 @@ def test_hit_rates_request_rates_and_the_cluster_load_come_from_the_per_minute_r
     # The current minute is still being counted: it waits for the next one.
     TrafficMinute.objects.create(family="catalog", minute=minute_ago(0), requests=10**6, cache_ops=10**6)
 
-    response = viewer.get(OVERVIEW)
+    response = viewer.get(OVERVIEW, headers=EN)
 
-    rates = {
-        name: [row[c] for c in ("hits_5m", "hits_1h", "requests_per_s")] for name, row in family_rows(response).items()
-    }
-    assert rates["catalog"] == ["93.3%", "84.0%", "3.0"]  # 840/900 in 5 min, 840/1000 in the hour, 900 per 300 s
-    assert rates[idle] == ["—", "—", "0.0"]
-    load = re.search(r'<p class="cluster-load load-(\w+)" id="cluster-load">(.*?)</p>', response.content.decode(), re.S)
+    card = catalog_facts(response)
+    # 840/900 in 5 min, 840/1000 in the hour, 900 per 300 s
+    assert (card["hits"], card["requests"]) == ("93.3% over 5 minutes, 84.0% over 1 hour", "3.0")
+    assert family_rows(response)[idle]["hits_5m"] == "—"
+    page = response.content.decode()
+    load = re.search(
+        r'data-fact="shared-cache" class="cluster-load load-(\w+)" id="cluster-load">(.*?)</tr>', page, re.S
+    )
     assert load[1] == "over"  # 100 operations/s in the last minute: the whole quota
     assert "100.0" in load[2] and "30.0" in load[2] and "100" in load[2]
 
@@ -298,7 +327,7 @@ def test_states_missing_pinned_held_building_error_stale_and_fresh(viewer):
     page = viewer.get(OVERVIEW).content.decode()
 
     def state(name: str) -> str:
-        return re.search(rf'data-family="{name}">\s*<td><span class="state-badge state-(\w+)"', page)[1]
+        return re.search(rf'data-family="{name}">.*?<span class="state-badge state-(\w+)"', page, re.S)[1]
 
     assert [state(n) for n in (missing, pinned, held, building, failed, stale, fresh, recovered)] == [
         "missing", "pinned", "held", "building", "error", "stale", "fresh", "fresh",
@@ -312,8 +341,90 @@ def test_the_staged_version_and_its_instant_come_from_the_row(viewer):
 
     response = viewer.get(OVERVIEW, headers=EN)
 
-    version_cell = family_rows(response)["catalog"]["version"]
-    assert "next: fedcba9876543210 at 2026-12-25 01:00 (2026-12-24 25:00)" in version_cell
+    assert catalog_facts(response)["staged"].startswith("fedcba9876543210 at 2026-12-25 01:00 (2026-12-24 25:00)")
+
+
+def test_program_families_are_named_by_title_with_reading_and_id_in_reading_order(viewer):
+    tabibito, kusuriya = programs_listed(
+        ("旅人の記録", "タビビトノキロク"), ("薬屋のひとりごと", "くすりやのひとりごと")
+    )
+    gone = program_family()
+    for name in (tabibito, kusuriya, gone):
+        family_create(name)
+
+    response = viewer.get(OVERVIEW, headers=EN)
+
+    found = family_rows(response)
+    assert list(found) == [kusuriya, tabibito, gone]  # くすりや, たびびと, then a program no longer listed
+    assert found[tabibito]["program"] == f"旅人の記録 タビビトノキロク {tabibito.removeprefix('program:')}"
+    assert found[gone]["program"] == f"program deleted {gone.removeprefix('program:')}"
+    with translation.override("ja"):
+        assert "削除された番組" in viewer.get(OVERVIEW).content.decode()
+    page = viewer.get(family_url(tabibito), headers=EN).content.decode()
+    assert "<h1>旅人の記録</h1>" in page
+    assert re.search(r'id="family-program">.*タビビトノキロク.*' + tabibito.removeprefix("program:"), page)
+
+
+@pytest.mark.parametrize(
+    "term",
+    ["旅人", "の記録", "たびびと", "タビビト", "ﾀﾋﾞﾋﾞﾄ", "ＴＡＢＩ", "tabi", "たひひ", "たびびとのき"],
+)
+def test_the_search_finds_titles_and_readings_as_the_admins_program_search_does(viewer, term):
+    tabibito, _other, _roman = programs_listed(
+        ("旅人の記録", "たびびとのきろく"), ("薬屋のひとりごと", "くすりやのひとりごと"), ("TABI 旅行記", "たびこうき")
+    )
+    families = [family_create(name).name for name in (tabibito, _other, _roman)]
+
+    found = list(family_rows(viewer.get(OVERVIEW, {"q": term})))
+
+    admin = [pid for pid, _title in program_index.choices_search(term, 1)[0]]
+    assert found == [program_family(pid) for pid in admin if program_family(pid) in families]
+    assert (tabibito in found) == (term not in ("ＴＡＢＩ", "tabi"))
+
+
+def test_the_search_still_finds_a_family_by_its_id(viewer):
+    [listed] = programs_listed(("旅人の記録", "たびびとのきろく"))
+    family_create(listed)
+    gone = family_create(program_family()).name
+
+    assert list(family_rows(viewer.get(OVERVIEW, {"q": gone[-12:].lower()}))) == [gone]
+    assert list(family_rows(viewer.get(OVERVIEW, {"q": "記録"}))) == [listed]
+    assert list(family_rows(viewer.get(OVERVIEW, {"q": "見つからない"}))) == []
+
+
+def test_the_catalog_card_says_whether_tonight_is_ready(viewer, settings, mid_minute):
+    settings.CACHEOPS_SHARED_CACHE_THROUGHPUT_KIB = 1024
+    at = timezone.now() + timedelta(hours=3)
+    family_create(
+        "catalog",
+        row={"staged_version": "fedcba9876543210", "staged_at": at, "pinned_at": timezone.now(), "pinned_by": "oki",
+             "pin_reason": "差し替え確認中"},
+    )  # fmt: skip
+    Operation.objects.create(kind="rebuild", family="catalog", result="published")
+    Operation.objects.create(kind="rebuild", family="catalog", result="failed")
+    # 60 MiB read in the last minute: 1 MiB/s, the whole throughput.
+    TrafficMinute.objects.create(family="catalog", minute=minute_ago(1), cache_ops=60, cache_bytes=60 * 1024 * 1024)
+    soon, later, past = (timezone.now() + timedelta(hours=h) for h in (1, 2, -1))
+    for when in (later, soon):
+        AirtimeSchedule.objects.create(at=when, created_by="oki")
+    AirtimeSchedule.objects.create(at=past, created_by="oki", result=AirtimeSchedule.DONE)
+
+    response = viewer.get(OVERVIEW, headers=EN)
+
+    card = catalog_facts(response)
+    assert card["state"].startswith("pinned")
+    assert card["staged"].startswith("fedcba9876543210 at ") and card["staged"].endswith("(3:00:00)")
+    pinned_at = jst(Family.objects.get(name="catalog").pinned_at)
+    assert card["pin"] == f"Pinned by oki at {pinned_at} (JST). 差し替え確認中"
+    assert card["last-build"].split()[-3:] == ["failed", "Builds", "›"]
+    with translation.override("en"):
+        mib = " ".join(filesizeformat(1024 * 1024).split())
+    assert (
+        f"{mib}/s read in the last minute" in card["shared-cache"] and f"(throughput {mib}/s)" in card["shared-cache"]
+    )
+    assert re.search(r'data-fact="shared-cache" class="cluster-load load-over"', response.content.decode())
+    airtimes = rows(response, "next-airtime")
+    assert [cells[1] for cells in airtimes] == ["1:00:00", "2:00:00"]  # pending only, soonest first
 
 
 # One family

@@ -197,7 +197,11 @@ def test_a_rollback_pins_at_once_while_a_dead_build_holds_the_lock_and_the_banne
     assert f"Rolled back catalog to {versions.v1}: it stays current until publishing is resumed." in text(page)
     assert refused_by_policy(page)[0] == []
     overview = client.get(OVERVIEW, headers=EN).content.decode()
-    assert re.search(r'data-family="catalog">\s*<td><span class="state-badge state-pinned">pinned</span>', overview)
+    card = overview.split('id="catalog-card"', 1)[1].split("</section>", 1)[0]
+    assert '<span class="state-badge state-pinned">pinned</span>' in card
+    assert f"Pinned by {row.pinned_by} at {clock_format(row.pinned_at)} (JST). {REASON}" in " ".join(
+        re.sub(r"<[^>]+>", " ", card).split()
+    )
 
 
 @pytest.mark.django_db
