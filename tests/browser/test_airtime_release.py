@@ -77,7 +77,7 @@ def test_ops_schedule_tonights_airtime_and_the_episode_is_served_from_that_secon
     row = page.locator("#airtime-upcoming .airtime-row")
     expect(row).to_have_count(1)
     expect(page.locator(".messagelist .success")).to_contain_text(AIRTIME_TEXT)
-    expect(row.locator(".when")).to_have_text(AIRTIME_TEXT)
+    expect(row.locator(".when .jst")).to_have_text(f"{AIRTIME_TEXT}:00 JST")
     countdown = row.locator(".airtime-countdown")
     expect(countdown).to_have_attribute("data-ttl-seconds", str(75 * 60))
     shown = countdown.inner_text()
@@ -141,7 +141,7 @@ def test_ops_schedule_tonights_airtime_and_the_episode_is_served_from_that_secon
     done = page.locator("#airtime-recent .airtime-row")
     expect(done).to_have_count(1)
     expect(done.locator(".airtime-result")).to_have_class(re.compile(r"\bresult-done\b"))
-    expect(done.locator(".airtime-result")).to_contain_text("recorded 1 s later")
+    expect(done.locator(".airtime-result")).to_contain_text("から配信中（1 秒後に記録）")
     page.screenshot(path=tmp_path / "4-airtime-done.png", full_page=True)
 
     page.click(".console-nav a[href$='/admin/cacheops/operations/']")
