@@ -82,8 +82,34 @@ def result_class(key: str) -> str:
     return BUILDING if key in (RUNNING, SILENT) else FRESH
 
 
+class Named:
+    """A family as people read it: its program's title (or the family's name), and whether the program is gone.
+    Needs `name`, `program_id` and `title`."""
+
+    @property
+    def program_deleted(self) -> bool:
+        return bool(self.program_id) and not self.title
+
+    @property
+    def display_name(self) -> str:
+        """What people read for the family: its program's title, or the family's name."""
+        if self.program_deleted:
+            return str(PROGRAM_DELETED)
+        return self.title or self.name
+
+
 @dataclass(frozen=True)
-class FamilySummary:
+class FamilyName(Named):
+    """A family's name with its program's id, title and kana reading ("" when the program is gone from the list)."""
+
+    name: str
+    program_id: str = ""
+    title: str = ""
+    reading: str = ""
+
+
+@dataclass(frozen=True)
+class FamilySummary(Named):
     """One row of the overview: the family's current version as its SQL row records it, its traffic and state."""
 
     name: str
@@ -123,17 +149,6 @@ class FamilySummary:
     @property
     def hit_60m_text(self) -> str:
         return percent_text(self.hit_pct_60m)
-
-    @property
-    def program_deleted(self) -> bool:
-        return bool(self.program_id) and not self.title
-
-    @property
-    def display_name(self) -> str:
-        """What people read for the family: its program's title, or the family's name."""
-        if self.program_deleted:
-            return str(PROGRAM_DELETED)
-        return self.title or self.name
 
     @property
     def last_build_label(self) -> str:
@@ -233,6 +248,7 @@ class OperationRow:
     family_linked: bool
     # The detail in the reader's language (see details.detail_text).
     detail: str = ""
+    family: FamilyName | None = None
 
     @property
     def result_class(self) -> str:
@@ -406,7 +422,8 @@ def _result_key(op: Operation, now: datetime) -> str:
 
 
 def operation_rows(ops: list[Operation], now: datetime) -> list[OperationRow]:
-    """The operations as the log shows them."""
+    """The operations as the log shows them, program families by their programs' titles (one query)."""
+    named = queries.program_names({op.family for op in ops})
     rows = []
     for op in ops:
         key = _result_key(op, now)
@@ -414,5 +431,6 @@ def operation_rows(ops: list[Operation], now: datetime) -> list[OperationRow]:
         kind = KIND_LABELS.get(op.kind, op.kind)
         duration = duration_text(op.duration_ms)
         shown = details.detail_text(op.detail)
-        rows.append(OperationRow(op, key, str(kind), str(label), duration, family_name_valid(op.family), shown))
+        family = FamilyName(op.family, queries.program_id(op.family), *named.get(op.family, ("", "")))
+        rows.append(OperationRow(op, key, str(kind), str(label), duration, family_name_valid(op.family), shown, family))
     return rows

@@ -555,6 +555,19 @@ def test_the_operations_log_shows_who_what_when_and_how_it_ended(viewer, logged)
     assert 'class="result result-building"' in response.content.decode()
 
 
+def test_the_operations_log_names_a_program_family_by_its_title_and_says_when_the_program_is_gone(viewer):
+    program = domain.Program(id=str(ULID()), slug="", title="薬屋のひとりごと", title_kana="クスリヤノヒトリゴト", version=1)
+    ProgramEntry.objects.bulk_create([program_index.entry_for(program)])
+    gone = program_family()
+    Operation.objects.create(kind="rebuild", family=f"program:{program.id}", requested_by="eri", result="published")
+    Operation.objects.create(kind="rebuild", family=gone, requested_by="beat", result="published")
+
+    by_who = {cells[1]: cells for cells in rows(viewer.get(OPERATIONS, headers=EN), "operation-row")}
+
+    assert by_who["eri"][3] == f"薬屋のひとりごと クスリヤノヒトリゴト {program.id}"
+    assert by_who["beat"][3] == f"program deleted {gone.removeprefix('program:')}"
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
