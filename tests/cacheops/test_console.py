@@ -556,7 +556,8 @@ def test_the_operations_log_shows_who_what_when_and_how_it_ended(viewer, logged)
 
 
 def test_the_operations_log_names_a_program_family_by_its_title_and_says_when_the_program_is_gone(viewer):
-    program = domain.Program(id=str(ULID()), slug="", title="薬屋のひとりごと", title_kana="クスリヤノヒトリゴト", version=1)
+    title, reading = "薬屋のひとりごと", "クスリヤノヒトリゴト"
+    program = domain.Program(id=str(ULID()), slug="", title=title, title_kana=reading, version=1)
     ProgramEntry.objects.bulk_create([program_index.entry_for(program)])
     gone = program_family()
     Operation.objects.create(kind="rebuild", family=f"program:{program.id}", requested_by="eri", result="published")
