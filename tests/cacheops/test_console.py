@@ -19,9 +19,9 @@ from cacheops.build import operations
 from cacheops.console import summaries
 from cacheops.models import AirtimeSchedule, Family, Operation, TrafficMinute
 from cms import domain, program_index
+from cms.broadcast import jst_utc_format
 from cms.models import ProgramEntry
 from cms.store.local import free_port
-from cms.templatetags.airtime import jst
 from tests.cacheops.conftest import show_create, staff_client
 from tests.cms.test_csp import refused_by_policy
 
@@ -341,7 +341,8 @@ def test_the_staged_version_and_its_instant_come_from_the_row(viewer):
 
     response = viewer.get(OVERVIEW, headers=EN)
 
-    assert catalog_facts(response)["staged"].startswith("fedcba9876543210 at 2026-12-25 01:00 (2026-12-24 25:00)")
+    staged = "fedcba9876543210 at 2026-12-25 01:00:00 JST (2026-12-24 25:00:00) 2026-12-24 16:00:00 UTC"
+    assert catalog_facts(response)["staged"].startswith(staged)
 
 
 def test_program_families_are_named_by_title_with_reading_and_id_in_reading_order(viewer):
@@ -414,8 +415,8 @@ def test_the_catalog_card_says_whether_tonight_is_ready(viewer, settings, mid_mi
     card = catalog_facts(response)
     assert card["state"].startswith("pinned")
     assert card["staged"].startswith("fedcba9876543210 at ") and card["staged"].endswith("(3:00:00)")
-    pinned_at = jst(Family.objects.get(name="catalog").pinned_at)
-    assert card["pin"] == f"Pinned by oki at {pinned_at} (JST). 差し替え確認中"
+    pinned_at = jst_utc_format(Family.objects.get(name="catalog").pinned_at).replace(" / ", " ")
+    assert card["pin"] == f"Pinned by oki at {pinned_at}. 差し替え確認中"
     assert card["last-build"].split()[-3:] == ["failed", "Builds", "›"]
     with translation.override("en"):
         mib = " ".join(filesizeformat(1024 * 1024).split())
