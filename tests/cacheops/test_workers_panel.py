@@ -36,6 +36,20 @@ client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
 print(client.cookies["sessionid"].value)
 """
 
+# The broker's reads in a process of the stack's own, timed there: what they answer and how long they took.
+GLANCE = """
+import time
+
+import django
+
+django.setup()
+from cms.enqueue import broker_glance
+
+started = time.monotonic()
+glance = broker_glance(0.5, 0.25, workers=1)
+print(glance.depth, glance.active, time.monotonic() - started)
+"""
+
 # The page gives the broker one second in all (cacheops/console/workers_panel.py); this leaves room for a loaded
 # machine while still far below the socket timeouts (2 s each, several calls) it would wait on unbounded.
 ANSWER_WITHIN_S = 3
@@ -223,8 +237,12 @@ def test_with_the_broker_stopped_the_page_answers_at_once_and_says_the_broker_do
             page = site.page()
             took = time.monotonic() - started
             stalled = site.json()
+            run = {"cwd": django_settings.BASE_DIR, "env": site.env, "capture_output": True, "text": True}
+            glanced = subprocess.run([sys.executable, "-c", GLANCE], check=True, timeout=60, **run).stdout.split()
         # The bound is the page's own timeouts (one second for every broker call together), not the sockets'.
         assert took < ANSWER_WITHIN_S, took
+        # Given half a second, the reads answer by then: a read waiting on its socket would take its 2 s timeout.
+        assert glanced[:2] == ["None", "None"] and float(glanced[2]) < 1.5, glanced
         assert BROKER_DOWN_JA in page and 'id="queue-depth"' not in page
         assert stalled["broker"] == {"answers": False, "queue_depth": None}
         # The workers still show, from their heartbeat rows in SQL.
