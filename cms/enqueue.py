@@ -1,7 +1,10 @@
 """Queue Celery tasks by name, so that no module imports another's tasks (Celery's autodiscovery does)."""
 
+import logging
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 from celery import states
@@ -9,6 +12,8 @@ from celery.result import AsyncResult
 from kombu.exceptions import ChannelError
 
 from .celery import app
+
+logger = logging.getLogger(__name__)
 
 
 @cache
@@ -60,3 +65,53 @@ def queue_depth(timeout_s: float = 1.0) -> int:
             return channel.queue_declare(queue=app.conf.task_default_queue, passive=True).message_count
         except ChannelError:
             return 0  # Redis keeps no empty queue: a queue the broker does not know holds nothing
+
+
+def workers_active(timeout_s: float, expected: int | None = None) -> dict[str, list[dict]]:
+    """The tasks each worker is running, by worker node name, from the workers that answer Celery's remote control
+    within `timeout_s` (a worker busy in its only process does not answer); {} when none does. With `expected`,
+    the answer comes as soon as that many workers have answered."""
+    return app.control.inspect(timeout=timeout_s, limit=expected or None).active() or {}
+
+
+@dataclass(frozen=True)
+class BrokerGlance:
+    """What the broker and the workers said within a bounded wait.
+
+    `depth` is None when the broker did not answer in time; `active` is None when the workers could not be asked
+    in time, and {} when none answered.
+    """
+
+    depth: int | None
+    active: dict[str, list[dict]] | None
+
+
+def broker_glance(timeout_s: float = 1.0, inspect_timeout_s: float = 0.5, workers: int | None = None) -> BrokerGlance:
+    """The default queue's depth and each worker's running tasks, given `timeout_s` at most whatever the broker does.
+
+    `workers` is how many are expected to answer (0: none runs, so none is asked; None: unknown, the whole
+    `inspect_timeout_s` is waited).
+
+    The reads run in a thread of their own: a broker that accepts connections but does not answer (stopped,
+    overloaded) holds that thread until its socket timeouts, never the caller, who gets what came in time.
+    """
+    found: dict[str, object] = {}
+    deadline = time.monotonic() + timeout_s
+
+    def read() -> None:
+        try:
+            found["depth"] = queue_depth(timeout_s)
+            left = deadline - time.monotonic()
+            if workers == 0:
+                found["active"] = {}
+            elif left > 0.05:
+                found["active"] = workers_active(min(inspect_timeout_s, left - 0.05), workers)
+        except Exception:
+            logger.info("The broker did not answer", exc_info=True)
+
+    reader = threading.Thread(target=read, name="broker glance", daemon=True)
+    reader.start()
+    reader.join(timeout=max(0.0, deadline - time.monotonic()))
+    # Copied once: the thread may still write after the deadline.
+    depth, active = found.get("depth"), found.get("active")
+    return BrokerGlance(depth if isinstance(depth, int) else None, active if isinstance(active, dict) else None)

@@ -4,7 +4,18 @@ from django.urls import path
 
 from .releases import accept, purge, resume, rollback
 from .schedules import airtime_cancel, airtime_page, airtime_prepare, airtime_schedule
-from .views import action, console_action, console_form, console_view, family, operations, overview, task
+from .views import (
+    action,
+    console_action,
+    console_form,
+    console_view,
+    family,
+    operations,
+    overview,
+    task,
+    workers,
+    workers_json,
+)
 
 app_name = "cacheops_console"
 
@@ -19,6 +30,8 @@ urlpatterns = [
     path("family/<str:name>/<str:action>/", console_action(action), name="action"),
     path("operations/", console_view(operations), name="operations"),
     path("tasks/<str:task_id>/", console_view(task), name="task"),
+    path("workers/", console_view(workers), name="workers"),
+    path("workers.json", console_view(workers_json), name="workers_json"),
     path("airtime/", console_view(airtime_page), name="airtime"),
     path("airtime/schedule/", console_action(airtime_schedule), name="airtime_schedule"),
     path("airtime/prepare/", console_action(airtime_prepare), name="airtime_prepare"),

@@ -17,7 +17,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from . import actions, chart, live, queries, release_state, schedules, summaries
+from . import actions, chart, live, queries, release_state, schedules, summaries, workers_panel
 from .forms import OperationsQuery, OverviewQuery, PurgeForm
 
 # Whoever may see the content may see how it is published: Editors, Ops and Viewers all hold this permission,
@@ -161,3 +161,14 @@ def operations(request: HttpRequest) -> HttpResponse:
     context["operations"] = summaries.operation_rows(list(page.object_list), timezone.now())
     context["query_base"] = form.filters_query()
     return render(request, "operations.html", context)
+
+
+def workers(request: HttpRequest) -> HttpResponse:
+    """Workers alive or not with their tasks, the queue, what waits longest, and beat's schedule."""
+    panel = workers_panel.panel_read(timezone.now())
+    return render(request, "workers.html", {"title": _("Workers, queue and beat"), "panel": panel})
+
+
+def workers_json(request: HttpRequest) -> HttpResponse:
+    """The workers page as JSON, for dashboards."""
+    return JsonResponse(workers_panel.panel_read(timezone.now()).as_json())
