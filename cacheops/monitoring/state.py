@@ -23,7 +23,7 @@ from cacheops.metrics import OPERATION_BUCKETS
 from cacheops.models import Beacon, Family, OperationTiming, PendingChange
 from cacheops.read.reader import Reader
 from cacheops.release import airtime
-from cms.enqueue import queue_depth
+from cms.enqueue import broker_glance
 
 logger = logging.getLogger(__name__)
 BROKER_TIMEOUT_S = 1.0
@@ -147,8 +147,9 @@ class StateCollector:
         return histogram
 
     def _broker(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "airtime_queue_depth",
-            "Tasks waiting in the broker's queue for a worker",
-            value=queue_depth(timeout_s=BROKER_TIMEOUT_S),
-        )
+        # Bounded whatever the broker does: one that accepts connections but does not answer holds a thread of its
+        # own until its socket timeouts, not the scrape.
+        depth = broker_glance(timeout_s=BROKER_TIMEOUT_S, workers=0).depth
+        if depth is None:
+            raise TimeoutError(f"the broker did not answer within {BROKER_TIMEOUT_S:g} s")
+        yield GaugeMetricFamily("airtime_queue_depth", "Tasks waiting in the broker's queue for a worker", value=depth)

@@ -239,6 +239,12 @@ def test_with_the_broker_stopped_the_page_answers_at_once_and_says_the_broker_do
             stalled = site.json()
             run = {"cwd": django_settings.BASE_DIR, "env": site.env, "capture_output": True, "text": True}
             glanced = subprocess.run([sys.executable, "-c", GLANCE], check=True, timeout=60, **run).stdout.split()
+            started = time.monotonic()
+            metrics = site.session.get(f"{site.url}/metrics", timeout=30)
+            metrics_took = time.monotonic() - started
+        # A scrape leaves the broker out, said so, within the same bound.
+        assert metrics.status_code == 200 and 'airtime_scrape_source_up{source="broker"} 0.0' in metrics.text
+        assert "airtime_queue_depth " not in metrics.text and metrics_took < ANSWER_WITHIN_S, metrics_took
         # The bound is the page's own timeouts (one second for every broker call together), not the sockets'.
         assert took < ANSWER_WITHIN_S, took
         # Given half a second, the reads answer by then: a read waiting on its socket would take its 2 s timeout.
