@@ -48,6 +48,8 @@ class Action:
     label: Promise
     task: str
     options: dict = field(default_factory=dict)
+    # What pressing it does, read before confirming.
+    explains: Promise = ""
 
     @property
     def permission(self) -> str:
@@ -57,9 +59,35 @@ class Action:
 ACTIONS = {
     action.name: action
     for action in (
-        Action("rebuild", gettext_lazy("Rebuild"), "cacheops.tasks.rebuild", {"full": True}),
-        Action("prewarm", gettext_lazy("Prewarm"), "cacheops.tasks.prewarm"),
-        Action("invalidate", gettext_lazy("Invalidate"), "cacheops.tasks.invalidate", {"hard": False}),
+        Action(
+            "rebuild",
+            gettext_lazy("Rebuild"),
+            "cacheops.tasks.rebuild",
+            {"full": True},
+            gettext_lazy(
+                "Reads everything again from the content store and publishes a new version if anything changed. "
+                "It may take minutes; saves made meanwhile wait for it."
+            ),
+        ),
+        Action(
+            "prewarm",
+            gettext_lazy("Prewarm"),
+            "cacheops.tasks.prewarm",
+            explains=gettext_lazy(
+                "Builds the version if it is missing, reads every chunk back to verify it and renews the TTLs. "
+                "What readers get does not change."
+            ),
+        ),
+        Action(
+            "invalidate",
+            gettext_lazy("Invalidate"),
+            "cacheops.tasks.invalidate",
+            {"hard": False},
+            gettext_lazy(
+                "Marks the current version stale and builds it again from the content store; readers keep the "
+                "current version until the new one is published."
+            ),
+        ),
     )
 }
 

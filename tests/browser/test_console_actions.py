@@ -47,7 +47,13 @@ def test_ops_press_prewarm_and_watch_it_finish_with_the_version_and_ttl_shown(pa
     page.goto(f"{live_server.url}/admin/cacheops/")
     page.click("#catalog-card .family-link")  # the actions live on the family page
 
-    page.click("#family-actions .action-prewarm button")
+    # Each task's button first says what it does; the task starts only once confirmed.
+    confirm = page.locator("#family-actions .action-prewarm button")
+    assert not confirm.is_visible()
+    page.click("#family-actions .confirm-prewarm summary")
+    assert "すべてのチャンクを読み戻して検証し" in page.inner_text("#family-actions .action-prewarm .help")
+    assert confirm.inner_text() == "catalog を事前準備"
+    confirm.click()
 
     page.wait_for_url(f"{live_server.url}/admin/cacheops/family/catalog/?task=*")
     task = page.locator("#family-actions .console-task")
