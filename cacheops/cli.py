@@ -6,8 +6,11 @@ from celery.result import AsyncResult
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from cacheops.console.actions import STAGE_LABELS
+from cacheops.console.details import detail_text
+from cacheops.console.summaries import result_label
 from cacheops.release import airtime
 from cacheops.release.families import family_known
 from cms.broadcast import clock_format
@@ -15,6 +18,9 @@ from cms.enqueue import task_follow
 from cms.store.errors import STORE_FAILURES
 
 PREWARM_TASK = "cacheops.tasks.prewarm"
+# What an airtime's preparation changes, a line per kind of item.
+CHANGED_PROGRAMS = gettext_lazy("  programs: +%(added)s -%(removed)s ~%(changed)s")
+CHANGED_EPISODES = gettext_lazy("  episodes: +%(added)s -%(removed)s ~%(changed)s")
 # How long --wait follows a task by default: a build's hard time limit is below it (cms/settings.py).
 WAIT_TIMEOUT_S = 600
 
@@ -93,8 +99,31 @@ def task_wait(command: BaseCommand, result: AsyncResult, family: str, timeout: f
     outcome = info if isinstance(info, dict) else {}
     command.stdout.write(
         _("%(family)s: finished, %(result)s %(version)s")
-        % {"family": family, "result": outcome.get("result", ""), "version": outcome.get("version", "")}
+        % {"family": family, "result": result_label(outcome.get("result", "")), "version": outcome.get("version", "")}
     )
+
+
+OPERATION_FAILED = {
+    "rebuild": gettext_lazy("Rebuild of %(family)s failed: %(error)s"),
+    "prewarm": gettext_lazy("Prewarm of %(family)s failed: %(error)s"),
+}
+
+
+def operation_failed(kind: str, family: str, exc: Exception) -> str:
+    """Why an operation run in this process failed, in the active language: the product's own errors translated,
+    another library's text as it reads."""
+    recorded = f"{type(exc).__name__}: {exc}"  # as the operations log records it
+    said = detail_text(recorded)
+    return str(OPERATION_FAILED[kind]) % {"family": family, "error": str(exc) if said == recorded else said}
+
+
+def operation_line(op, *, timed: bool = False) -> str:
+    """The outcome of an operation run in this process: result, version, and its detail (or its duration)."""
+    facts = {"family": op.family, "result": result_label(op.result), "version": op.version_after}
+    if timed:
+        return _("%(family)s: %(result)s %(version)s in %(ms)s ms") % {**facts, "ms": op.duration_ms}
+    detail = detail_text(op.detail) or _("no detail")
+    return _("%(family)s: %(result)s %(version)s (%(detail)s)") % {**facts, "detail": detail}
 
 
 def schedule_asked(option: str, family: str, text: str, at=None, *, prepare_here: bool, progress=None):
@@ -103,11 +132,16 @@ def schedule_asked(option: str, family: str, text: str, at=None, *, prepare_here
     Raise CommandError naming the option for another family or an airtime the schedule refuses.
     """
     if family != "catalog":
-        raise CommandError(f"{option} {text!r} refused: only the catalog is staged for an airtime, not {family!r}")
+        raise CommandError(
+            _("%(option)s %(text)s refused: only the catalog is staged for an airtime, not %(family)s.")
+            % {"option": option, "text": repr(text), "family": repr(family)}
+        )
     try:
         schedule = airtime.schedule_prewarm(at or airtime.at_parse(text), "cli", send=not prepare_here)
     except airtime.ScheduleRefused as exc:
-        raise CommandError(f"{option} {text!r} refused: {exc}") from None
+        raise CommandError(
+            _("%(option)s %(text)s refused: %(error)s") % {"option": option, "text": repr(text), "error": exc}
+        ) from None
     if not prepare_here:
         return schedule
     return airtime.prepare(schedule.id, progress=progress) or schedule
@@ -115,24 +149,34 @@ def schedule_asked(option: str, family: str, text: str, at=None, *, prepare_here
 
 def schedule_report(command: BaseCommand, schedule) -> None:
     """Print what preparing an airtime schedule left: its version, size, changes and edge warming."""
-    when = clock_format(schedule.at)
+    facts = {"when": clock_format(schedule.at), "id": schedule.id}
     if schedule.result == schedule.FAILED:
-        raise CommandError(f"airtime {when} JST (schedule {schedule.id}) recorded, but {schedule.detail}")
+        raise CommandError(
+            _("Airtime %(when)s JST (schedule %(id)s) recorded, but %(detail)s")
+            % {**facts, "detail": detail_text(schedule.detail)}
+        )
     if not schedule.prepared_version:
-        command.stdout.write(f"airtime {when} JST scheduled (schedule {schedule.id}); preparing in the background")
+        command.stdout.write(_("Airtime %(when)s JST scheduled (schedule %(id)s); preparing in the background") % facts)
         return
     command.stdout.write(
-        f"airtime {when} JST prepared (schedule {schedule.id}): {schedule.prepared_version}, "
-        f"{schedule.compressed_bytes} bytes in {schedule.chunk_count} chunks"
+        _("Airtime %(when)s JST prepared (schedule %(id)s): %(version)s, %(bytes)s bytes in %(chunks)s chunks")
+        % {
+            **facts,
+            "version": schedule.prepared_version,
+            "bytes": schedule.compressed_bytes,
+            "chunks": schedule.chunk_count,
+        }
     )
-    for kind in ("programs", "episodes"):
+    for kind, line in (("programs", CHANGED_PROGRAMS), ("episodes", CHANGED_EPISODES)):
         counts = {change: part["count"] for change, part in schedule.changes[kind].items()}
-        command.stdout.write(f"  {kind}: +{counts['added']} -{counts['removed']} ~{counts['changed']}")
+        command.stdout.write(str(line) % counts)
         for item in schedule.changes[kind]["added"]["items"]:
             command.stdout.write(f"    + {item.get('program_title', '')} {item['title']}".rstrip())
     if schedule.edge:
         warmed = sum(entry["ok"] for entry in schedule.edge)
-        command.stdout.write(f"  edge: {warmed}/{len(schedule.edge)} chunks warmed")
+        command.stdout.write(
+            _("  edge: %(warmed)s/%(total)s chunks warmed") % {"warmed": warmed, "total": len(schedule.edge)}
+        )
 
 
 def wait_arguments(parser, wait_help: str) -> None:

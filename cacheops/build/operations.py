@@ -47,10 +47,7 @@ def as_of_check(as_of: datetime | None) -> datetime:
     if as_of is None:
         return now
     if as_of > now:
-        raise FutureAsOf(
-            f"as of {time_text(as_of)} is in the future (now {time_text(now)}): publishing it now would release "
-            "embargoed content; use prewarm --at (or rebuild_catalog --as-of) to stage it for that instant"
-        )
+        raise FutureAsOf(time_text(as_of), time_text(now))
     return as_of
 
 

@@ -263,18 +263,21 @@ def test_prewarm_at_accepts_broadcast_notation_and_prints_the_diff(cache, capsys
     tomorrow = (datetime.now(JST) + timedelta(days=1)).date()
     instant = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=JST) + timedelta(days=1, hours=1, minutes=30)
     finale_at(instant)
-    call_command("prewarm", "--at", f"{tomorrow:%Y-%m-%d} 25:30")
+    with translation.override("en"):
+        call_command("prewarm", "--at", f"{tomorrow:%Y-%m-%d} 25:30")
     out = capsys.readouterr().out
     schedule = AirtimeSchedule.objects.get()
     assert schedule.at == instant and schedule.result == AirtimeSchedule.PREPARED
     assert schedule.prepared_version in out and "+ 葬送のフリーレン 最終話" in out
+    assert f"Airtime {instant.astimezone(JST):%Y-%m-%d %H:%M} JST prepared (schedule {schedule.id}): " in out
 
 
 @pytest.mark.django_db
 def test_rebuild_catalog_with_a_future_as_of_schedules_it(cache, capsys):
     instant = ahead(hours=5)
     finale_at(instant)
-    call_command("rebuild_catalog", "--as-of", time_text(instant), "--sync")
+    with translation.override("en"):
+        call_command("rebuild_catalog", "--as-of", time_text(instant), "--sync")
     schedule = AirtimeSchedule.objects.get()
     assert schedule.at == instant and schedule.result == AirtimeSchedule.PREPARED
     assert "prepared" in capsys.readouterr().out
@@ -295,7 +298,7 @@ def test_rebuild_catalog_with_a_future_as_of_schedules_it(cache, capsys):
 )
 def test_bad_airtimes_exit_non_zero_with_one_line(cache, capsys, command, args, message):
     module = importlib.import_module(f"cacheops.management.commands.{command}")
-    with pytest.raises(SystemExit) as exit_:
+    with translation.override("en"), pytest.raises(SystemExit) as exit_:
         module.Command().run_from_argv(["manage.py", command, *args])
     err = capsys.readouterr().err
     assert exit_.value.code != 0

@@ -53,7 +53,11 @@ def test_the_command_run_by_an_operator_exits_non_zero_with_one_line(redis_engin
 
     assert done.returncode != 0 and done.stdout == ""
     [line] = done.stderr.splitlines()
-    assert line.startswith(f"CommandError: --as-of '{beyond}' refused: ")
+    # In the configured language (Japanese), the refusal's reason included.
+    assert line == (
+        f"CommandError: --as-of '{beyond}' は受け付けられません: "
+        "2101-01-01 09:00（日本時間）は放送可能な期間（2000〜2100年）を超えています。"
+    )
     assert redis_engine.keys() == set()
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery.result import AsyncResult
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import translation
@@ -205,6 +206,25 @@ def test_prewarm_shows_progress_and_leaves_every_chunk_verified(dynamodb, redis_
     assert out.splitlines()[-1].startswith(f"catalog: done {manifest['version']} in ")
     assert all(redis_engine.ttl_left(c["key"]) > 86000 for c in manifest["chunks"])
     assert "第5話" in body_of(manifest, stream).decode()
+
+
+def test_the_result_lines_speak_the_configured_language(transactional_db, dynamodb, redis_engine, capsys):
+    show_create("進撃の巨人", "shingeki", ["第1話"])
+    capsys.readouterr()
+
+    with translation.override(django_settings.LANGUAGE_CODE):
+        call_command("rebuild_catalog", "--sync", "--full")
+    built = capsys.readouterr().out
+    manifest, _stream = reassemble(redis_engine)
+    redis_engine.delete(manifest["chunks"][0]["key"])
+    failed = refused(capsys, "prewarm", language=django_settings.LANGUAGE_CODE)
+
+    assert re.fullmatch(rf"catalog: 公開 {manifest['version']}（全体構築; \d+ 件を読み込み; [\d,]+ バイト.*）\n", built)
+    key = manifest["chunks"][0]["key"]
+    assert failed == (
+        f"CommandError: catalog の事前準備に失敗しました: catalog のバージョン {manifest['version']} はキャッシュに"
+        f"そろっていません: チャンク 0（{key}）がありません"
+    )
 
 
 def test_status_shows_the_staged_version_the_pin_and_the_next_boundary(dynamodb, redis_engine, capsys):

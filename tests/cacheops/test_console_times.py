@@ -1,6 +1,7 @@
 """What ops read in the console: times to the second in JST with UTC beside, details and messages in the admin's
 language, countdowns in days, and a traffic chart with its axes, units and builds."""
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -8,8 +9,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from cacheops.backends import CacheUnavailable, backend_reset
 from cacheops.build import lock, operations
-from cacheops.errors import BuildBusy
+from cacheops.errors import BuildBusy, PublishError
+from cacheops.manifest import manifest_read
 from cacheops.models import AirtimeSchedule, Operation, TrafficMinute
 from cacheops.oplog import operation_log
 from tests.cacheops.conftest import show_create, staff_client
@@ -129,6 +132,154 @@ def test_a_busy_build_says_so_in_the_admins_language(viewer, language, expected)
         raise lock._busy("catalog", None)
 
     assert log_cells(in_language(viewer, language))["beat"][7] == expected
+
+
+@pytest.fixture
+def cache_down(settings):
+    """The shared cache unreachable from here on: nothing listens where the engine now looks for it."""
+    settings.CACHEOPS_REDIS_URL = "redis://127.0.0.1:1/0"
+    backend_reset()
+    yield
+    backend_reset()
+
+
+def shown_detail(client, language: str, requested_by: str) -> str:
+    """The whole detail of the one operation `requested_by` asked for, as the log's cell holds it (its title)."""
+    page = in_language(client, language).get(OPERATIONS, {"requested_by": requested_by}).content.decode()
+    [title] = re.findall(r'<td class="detail" title="([^"]*)"', page)
+    return html.unescape(title)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("ja", "{family} のバージョン {version} はキャッシュにそろっていません: チャンク 0（{key}）がありません"),
+        ("en", "version {version} of {family} is no longer complete in the cache: chunk 0 ({key}) is missing"),
+    ],
+)
+def test_a_prewarm_that_found_a_chunk_gone_says_so_in_the_admins_language(
+    published, redis_engine, viewer, language, expected
+):
+    manifest = manifest_read("catalog")
+    key = manifest["chunks"][0]["key"]
+    redis_engine.delete(key)
+
+    with pytest.raises(PublishError):
+        operations.prewarm(family="catalog", requested_by="ops-ken")
+
+    facts = {"family": "catalog", "version": manifest["version"], "key": key}
+    english = "version {version} of {family} is no longer complete in the cache: chunk 0 ({key}) is missing"
+    assert Operation.objects.get(kind="prewarm").detail == "PublishError: " + english.format(**facts)
+    assert shown_detail(viewer, language, "ops-ken") == expected.format(**facts)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("ja", "キャッシュの add（'{key}'）に失敗しました: {reason}"),
+        ("en", "cache add '{key}' failed: {reason}"),
+    ],
+)
+def test_a_program_family_publish_that_could_not_reach_the_cache_says_so_in_the_admins_language(
+    published, redis_engine, viewer, cache_down, language, expected
+):
+    program = Operation.objects.filter(family__startswith="program:").first().family
+    with pytest.raises(CacheUnavailable) as raised:
+        operations.program_rebuild(program_id=program.removeprefix("program:"), requested_by="ops-ken")
+
+    failure = raised.value
+    detail = Operation.objects.get(family=program, requested_by="ops-ken").detail
+    assert detail == f"CacheUnavailable: {failure}"
+    # The cache's own operation and key in the admin's language; the client library's reason as it wrote it.
+    assert shown_detail(viewer, language, "ops-ken") == expected.format(key=failure.key, reason=failure.reason)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("ja", "キャッシュの delete（'{key}'）に失敗しました: "), ("en", "cache delete '{key}' failed: ")],
+)
+def test_a_hard_invalidation_that_could_not_reach_the_cache_says_so_in_the_admins_language(
+    published, redis_engine, viewer, cache_down, language, expected
+):
+    with pytest.raises(CacheUnavailable) as raised:
+        operations.invalidate(family="catalog", hard=True, requested_by="ops-ken")
+
+    assert Operation.objects.get(kind="invalidate-hard").detail.startswith("CacheUnavailable: cache ")
+    assert shown_detail(viewer, language, "ops-ken") == expected.format(key=raised.value.key) + raised.value.reason
+
+
+@pytest.mark.parametrize(("language", "expected"), [("ja", "中断されました（Ctrl-C）"), ("en", "interrupted (Ctrl-C)")])
+def test_an_operation_stopped_by_ctrl_c_says_so_in_the_admins_language(viewer, language, expected):
+    with pytest.raises(KeyboardInterrupt), operation_log("prewarm", "catalog", "ops-ken"):
+        raise KeyboardInterrupt
+
+    assert shown_detail(viewer, language, "ops-ken") == expected
+
+
+# Details of failures and notes no test above writes through its own path: the product's errors in the admin's
+# language, another library's text inside them as it was written.
+FAILURES = {
+    "StoreUnavailable: DynamoDB did not answer Query: Could not connect to the endpoint URL": {
+        "ja": "DynamoDB が Query に応答しませんでした: Could not connect to the endpoint URL",
+        "en": "DynamoDB did not answer Query: Could not connect to the endpoint URL",
+    },
+    "PublishError: verification failed: chunk 2 (p:catalog:chunk:abc:2) is corrupt": {
+        "ja": "検証に失敗しました: チャンク 2（p:catalog:chunk:abc:2）が壊れています",
+        "en": "verification failed: chunk 2 (p:catalog:chunk:abc:2) is corrupt",
+    },
+    "PublishError: the chunks of program:01J 0a1b expire before its manifest could be written": {
+        "ja": "program:01J 0a1b のチャンクは、マニフェストを書き込む前に期限切れになります",
+        "en": "the chunks of program:01J 0a1b expire before its manifest could be written",
+    },
+    "PublishError: catalog has no current version": {
+        "ja": "catalog に現在のバージョンがありません",
+        "en": "catalog has no current version",
+    },
+    "full; 3 items read; 120 bytes; superseded 0a1b2c3d as of 2026-12-05T17:45:00Z": {
+        "ja": "全体構築; 3 件を読み込み; 120 バイト; 2026-12-06 02:45:00 JST (2026-12-05 26:45:00) / "
+        "2026-12-05 17:45:00 UTC 時点の 0a1b2c3d の切替準備は、後の構築に置き換えられました",
+        "en": "full build; 3 items read; 120 bytes; staging 0a1b2c3d as of 2026-12-06 02:45:00 JST (2026-12-05 "
+        "26:45:00) / 2026-12-05 17:45:00 UTC was superseded by a later build",
+    },
+    "pinned by ops-ken; CDN invalidation failed: CloudFront CreateInvalidation on distribution E2X failed: "
+    "AccessDenied": {
+        "ja": "ops-ken が固定; CDN の無効化に失敗しました: ディストリビューション E2X の CloudFront "
+        "CreateInvalidation に失敗しました: AccessDenied",
+        "en": "pinned by ops-ken; CDN invalidation failed: CloudFront CreateInvalidation on distribution E2X "
+        "failed: AccessDenied",
+    },
+    "ConnectionError: something another library said": {
+        "ja": "ConnectionError: something another library said",
+        "en": "ConnectionError: something another library said",
+    },
+}
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_failures_and_notes_the_product_writes_are_shown_in_the_admins_language(viewer, language):
+    for n, detail in enumerate(FAILURES):
+        Operation.objects.create(kind="rebuild", family="catalog", result="failed", requested_by=f"u{n}", detail=detail)
+
+    shown = [shown_detail(viewer, language, f"u{n}") for n in range(len(FAILURES))]
+
+    assert shown == [texts[language] for texts in FAILURES.values()]
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("ja", "準備に失敗しました: 検証に失敗しました: 組み立て直したスナップショットがチェックサムと一致しません"),
+        ("en", "preparing failed: verification failed: the reassembled snapshot does not match its checksum"),
+    ],
+)
+def test_an_airtime_whose_preparation_failed_says_why_in_the_admins_language(published, viewer, language, expected):
+    AirtimeSchedule.objects.create(
+        at=timezone.now() + timedelta(days=1),
+        result=AirtimeSchedule.FAILED,
+        detail="preparing failed: verification failed: the reassembled snapshot does not match its checksum",
+    )
+
+    assert expected in in_language(viewer, language).get(AIRTIME).content.decode()
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from cacheops.build import operations
 from cacheops.cli import (
     PREWARM_TASK,
     family_checked,
+    operation_failed,
+    operation_line,
     schedule_asked,
     schedule_report,
     task_wait,
@@ -56,9 +58,9 @@ class Command(BaseCommand):
         try:
             op = operations.prewarm(family=family, requested_by="cli", progress=self.progress)
         except (PublishError, CacheError) as exc:
-            raise CommandError(f"prewarm of {family} failed: {exc}") from None
+            raise CommandError(operation_failed("prewarm", family, exc)) from None
         self.stdout.write("")
-        self.stdout.write(f"{family}: {op.result} {op.version_after} in {op.duration_ms} ms")
+        self.stdout.write(operation_line(op, timed=True))
 
     def queued(self, family: str, timeout: float) -> None:
         try:

@@ -8,6 +8,8 @@ from cacheops.build import operations
 from cacheops.cli import (
     family_checked,
     follow_hint,
+    operation_failed,
+    operation_line,
     schedule_asked,
     schedule_report,
     task_wait,
@@ -22,9 +24,13 @@ def _iso_parse(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise CommandError(f"--as-of {value!r} is not an ISO 8601 time like 2026-11-26T14:45:00Z") from None
+        raise CommandError(
+            _("--as-of %(value)s is not an ISO 8601 time like 2026-11-26T14:45:00Z.") % {"value": repr(value)}
+        ) from None
     if parsed.tzinfo is None:
-        raise CommandError(f"--as-of {value!r} needs a time zone, e.g. 2026-11-26T14:45:00Z")
+        raise CommandError(
+            _("--as-of %(value)s needs a time zone, e.g. 2026-11-26T14:45:00Z.") % {"value": repr(value)}
+        )
     return parsed
 
 
@@ -35,7 +41,10 @@ def as_of_parse(value: str | None) -> datetime | None:
     try:
         return operations.as_of_check(_iso_parse(value))
     except FutureAsOf as exc:
-        raise CommandError(f"--as-of {value!r} refused: {exc}") from None
+        raise CommandError(
+            _("%(option)s %(text)s refused: %(error)s")
+            % {"option": "--as-of", "text": repr(value), "error": exc.text()}
+        ) from None
 
 
 def future_as_of(value: str | None) -> datetime | None:
@@ -89,8 +98,8 @@ class Command(BaseCommand):
         try:
             op = operations.family_rebuild(family=family, as_of=when, requested_by="cli", full=full)
         except (PublishError, CacheError) as exc:
-            raise CommandError(f"rebuild of {family} failed: {exc}") from None
-        self.stdout.write(f"{family}: {op.result} {op.version_after} ({op.detail or 'no detail'})")
+            raise CommandError(operation_failed("rebuild", family, exc)) from None
+        self.stdout.write(operation_line(op))
 
     def queued(self, family: str, when: datetime | None, full: bool, timeout: float | None) -> None:
         """Send the rebuild to a worker; follow it to its end if `timeout` is given, else say how to follow it."""
