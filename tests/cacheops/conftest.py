@@ -417,3 +417,21 @@ def stack_env(tmp_path: Path, broker: str) -> dict[str, str]:
     )
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
     return env
+
+
+def session_script(username: str, group: str) -> str:
+    """A script that makes staff user `username` of `group` in a process's own database and prints the key of a
+    session logged in as them (to pass as the sessionid cookie to that process's web server)."""
+    return f"""
+import django
+
+django.setup()
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+user = User.objects.create_user({username!r}, is_staff=True)
+user.groups.add(Group.objects.get(name={group!r}))
+client = Client()
+client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+print(client.cookies["sessionid"].value)
+"""

@@ -24,6 +24,7 @@ from tests.cacheops.conftest import (
     process_env,
     process_stop,
     reassemble,
+    session_script,
     show_create,
     staff_client,
     wait_for,
@@ -34,20 +35,6 @@ from tests.conftest import paused
 
 # A save's answer, with the broker stalled: the spec says within 5 s (the settings bound each broker wait to 2 s).
 ANSWER_WITHIN_S = 5
-
-EDITOR_SESSION = """
-import django
-
-django.setup()
-from django.contrib.auth.models import Group, User
-from django.test import Client
-
-editor = User.objects.create_user("eri", is_staff=True)
-editor.groups.add(Group.objects.get(name="Editors"))
-client = Client()
-client.force_login(editor, backend="django.contrib.auth.backends.ModelBackend")
-print(client.cookies["sessionid"].value)
-"""
 
 SWEEP = """
 import django
@@ -125,7 +112,7 @@ def site(tmp_path, private_redis, redis_engine, dynamodb):
     env = process_env(tmp_path, CELERY_BROKER_URL=broker, CELERY_RESULT_BACKEND=broker, CACHEOPS_REBUILD_ON_SAVE="1")
     run = {"cwd": django_settings.BASE_DIR, "env": env, "check": True, "capture_output": True, "text": True}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
-    session_key = subprocess.run([sys.executable, "-c", EDITOR_SESSION], **run).stdout.strip()
+    session_key = subprocess.run([sys.executable, "-c", session_script("eri", "Editors")], **run).stdout.strip()
     web_log = tmp_path / "web.log"
     worker = worker_start(env, tmp_path / "worker.log")
     url = f"http://127.0.0.1:{free_port()}"

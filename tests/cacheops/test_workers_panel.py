@@ -19,22 +19,8 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from cms.store.local import free_port
-from tests.cacheops.conftest import process_env, process_stop, wait_for
+from tests.cacheops.conftest import process_env, process_stop, session_script, wait_for
 from tests.conftest import paused
-
-OPS_SESSION = """
-import django
-
-django.setup()
-from django.contrib.auth.models import Group, User
-from django.test import Client
-
-user = User.objects.create_user("oki", is_staff=True)
-user.groups.add(Group.objects.get(name="Ops"))
-client = Client()
-client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-print(client.cookies["sessionid"].value)
-"""
 
 # The broker's reads in a process of the stack's own, timed there: what they answer and how long they took.
 GLANCE = """
@@ -133,7 +119,7 @@ def site(tmp_path, private_dynamodb, private_redis, redis_engine):
     )
     run = {"cwd": django_settings.BASE_DIR, "env": env, "check": True, "capture_output": True, "text": True}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
-    session_key = subprocess.run([sys.executable, "-c", OPS_SESSION], **run).stdout.strip()
+    session_key = subprocess.run([sys.executable, "-c", session_script("oki", "Ops")], **run).stdout.strip()
     url = f"http://127.0.0.1:{free_port()}"
     with (tmp_path / "web.log").open("w") as out:
         web = subprocess.Popen(
