@@ -68,7 +68,7 @@ def beat_start(env: dict, tmp_path: Path) -> subprocess.Popen:
 
 def task_send(broker: str, name: str, *, wait: bool = False, **kwargs) -> None:
     """Queue a task by name on `broker`, as the web process would; with `wait`, until it has succeeded."""
-    sender = Celery("sender", broker=broker, backend=broker)
+    sender = Celery("sender", broker=broker, backend=broker, set_as_current=False)  # not the tests' app
     try:
         result = sender.send_task(name, kwargs=kwargs)
         if wait:

@@ -97,7 +97,7 @@ def first(read, accept, timeout_s: float = 30):
 
 def task_send(broker: str, name: str, **kwargs) -> str:
     """Queue a task by name on `broker`, as a web process would; return its id."""
-    sender = Celery("sender", broker=broker, backend=broker)
+    sender = Celery("sender", broker=broker, backend=broker, set_as_current=False)  # not the tests' app
     try:
         return sender.send_task(name, kwargs=kwargs).id
     finally:
