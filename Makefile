@@ -22,15 +22,18 @@ dynamodb-local:
 run:
 	bin/foreground bin/run
 
-# Suites the SQL database cannot change (parsing, input checks, headers, translations; stacks of processes that keep
-# their own SQLite file) run in the first pass only, and so does the release state machine (single-threaded; the
-# release tests it complements run on both).
+# Suites the SQL database cannot change (parsing, input checks, headers, translations; the cache, CDN, S3 and content
+# store clients and the demo's bytes; the read API against its document; stacks of processes that keep their own
+# SQLite file) run in the first pass only, and so does the release state machine (single-threaded; the release tests
+# it complements run on both).
 SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests/cms/test_broadcast.py \
 	tests/cms/test_csp.py tests/cms/test_i18n.py tests/cms/test_save_race.py \
 	tests/cacheops/test_release_machine.py tests/cacheops/test_read_path_processes.py \
 	tests/cacheops/test_monitoring.py tests/cms/test_config_documented.py tests/cms/test_running_stack.py \
 	tests/cacheops/test_kill.py tests/cacheops/test_worker_faults.py tests/cacheops/test_worker_outages.py \
-	tests/cacheops/test_rehearsal.py
+	tests/cacheops/test_rehearsal.py tests/cacheops/test_backends.py tests/cacheops/test_chunks.py \
+	tests/cacheops/test_cdn.py tests/cacheops/test_openapi.py tests/cms/test_demo_bytes.py tests/cms/test_media_s3.py \
+	tests/cms/test_store_outage.py
 
 # The suite on SQLite (browser tests included), then again on PostgreSQL. Most tests wait on servers and processes,
 # so they run in one process per CPU, a file's tests together (its fixtures and servers are shared among them).
