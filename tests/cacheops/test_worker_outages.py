@@ -172,8 +172,9 @@ class Stack:
             return db.execute(query).fetchall()
 
     def worker_pid(self) -> int:
-        """The pid of the live worker (the supervisor's child), once it beats: a killed worker's row stays a while."""
-        seen = "SELECT name FROM cacheops_worker ORDER BY seen_at DESC"
+        """The pid of the live worker (the supervisor's child), once it beats holding no task (what beat's first
+        ticks sent it is done, so a test's SIGSTOP never catches it mid-task): a killed worker's row stays a while."""
+        seen = "SELECT name FROM cacheops_worker WHERE idle_since IS NOT NULL ORDER BY seen_at DESC"
 
         def running() -> list[int]:
             pids = [int(name.rsplit(" ", 1)[1]) for (name,) in self.sql(seen)]
