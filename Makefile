@@ -33,14 +33,21 @@ SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests
 	tests/cacheops/test_kill.py tests/cacheops/test_worker_faults.py tests/cacheops/test_worker_outages.py \
 	tests/cacheops/test_rehearsal.py tests/cacheops/test_backends.py tests/cacheops/test_chunks.py \
 	tests/cacheops/test_cdn.py tests/cacheops/test_openapi.py tests/cms/test_demo_bytes.py tests/cms/test_media_s3.py \
-	tests/cms/test_store_outage.py
+	tests/cms/test_store_outage.py tests/cacheops/test_workers_panel.py
+
+# Suites that start stacks of servers and processes (make run itself, the rehearsal, killed workers, restarted
+# brokers): they run one after another, alone on the machine, after the others have run in parallel.
+STACKS := tests/cms/test_running_stack.py tests/cacheops/test_rehearsal.py tests/cacheops/test_worker_outages.py \
+	tests/cacheops/test_worker_faults.py tests/cacheops/test_kill.py tests/cacheops/test_read_path_processes.py \
+	tests/cacheops/test_monitoring.py tests/cms/test_save_race.py tests/cacheops/test_workers_panel.py
 
 # The suite on SQLite (browser tests included), then again on PostgreSQL. Most tests wait on servers and processes,
 # so they run in one process per CPU, a file's tests together (its fixtures and servers are shared among them).
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 test: venv dynamodb-local
 	bin/test-setup
-	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_PARALLEL)
+	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_PARALLEL) $(addprefix --ignore=,$(STACKS))
+	env -u DATABASE_URL $(VENV)/bin/pytest $(STACKS)
 	DATABASE_URL='$(TEST_POSTGRES_URL)' $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not browser" $(addprefix --ignore=,$(SQL_AGNOSTIC))
 
 lint: venv
