@@ -435,3 +435,16 @@ client = Client()
 client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
 print(client.cookies["sessionid"].value)
 """
+
+
+def gunicorn_start(env: dict, url: str, log: Path) -> subprocess.Popen:
+    """Start gunicorn on `url` (http://127.0.0.1:port) with one worker of four threads, logging to `log`."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "cms.wsgi:application", "-b", url.removeprefix("http://")]
+            + ["--workers", "1", "--threads", "4", "--timeout", "120", "--no-control-socket"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

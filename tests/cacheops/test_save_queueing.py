@@ -21,6 +21,7 @@ from cacheops.models import BuildRequest, PendingChange
 from cms.store.local import free_port
 from tests.cacheops.conftest import (
     body_of,
+    gunicorn_start,
     process_env,
     process_stop,
     reassemble,
@@ -116,15 +117,7 @@ def site(tmp_path, private_redis, redis_engine, dynamodb):
     web_log = tmp_path / "web.log"
     worker = worker_start(env, tmp_path / "worker.log")
     url = f"http://127.0.0.1:{free_port()}"
-    with web_log.open("w") as out:
-        web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "cms.wsgi:application", "-b", url.removeprefix("http://")]
-            + ["--workers", "1", "--threads", "4", "--timeout", "120", "--no-control-socket"],
-            cwd=django_settings.BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    web = gunicorn_start(env, url, web_log)
     session = requests.Session()
     try:
         _started(web, web_log, lambda: _answers(f"{url}/admin/login/"), "gunicorn")

@@ -19,7 +19,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from cms.store.local import free_port
-from tests.cacheops.conftest import process_env, process_stop, session_script, wait_for
+from tests.cacheops.conftest import gunicorn_start, process_env, process_stop, session_script, wait_for
 from tests.conftest import paused
 
 # The broker's reads in a process of the stack's own, timed there: what they answer and how long they took.
@@ -121,15 +121,7 @@ def site(tmp_path, private_dynamodb, private_redis, redis_engine):
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
     session_key = subprocess.run([sys.executable, "-c", session_script("oki", "Ops")], **run).stdout.strip()
     url = f"http://127.0.0.1:{free_port()}"
-    with (tmp_path / "web.log").open("w") as out:
-        web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "cms.wsgi:application", "-b", url.removeprefix("http://")]
-            + ["--workers", "1", "--threads", "4", "--timeout", "120", "--no-control-socket"],
-            cwd=django_settings.BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    web = gunicorn_start(env, url, tmp_path / "web.log")
     session = requests.Session()
     session.cookies.set("sessionid", session_key)
 
