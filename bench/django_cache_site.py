@@ -4,7 +4,8 @@ DJANGO_SETTINGS_MODULE=django_cache_site gunicorn -c ../gunicorn.conf.py --chdir
 
 BENCH_DJANGO_CACHE=site (default): the documented per-site cache (UpdateCacheMiddleware first, then
 GZipMiddleware, FetchFromCacheMiddleware last), so the gzip-compressed response is what goes into the cache and
-every hit sends it as it is. BENCH_DJANGO_CACHE=page: `cache_page` on the view, no compression.
+every hit sends it as it is. BENCH_DJANGO_CACHE=page: `cache_page` on the views (the catalog and a program
+page), no compression.
 The cache is django-redis on REDIS_URL. The view builds the catalog from the stored program sources, as of
 BENCH_CATALOG_AS_OF (ISO 8601) when set, so that its body is the one the cache engine published.
 """
@@ -64,12 +65,30 @@ def catalog(request):
     return HttpResponse(body, content_type="application/json")
 
 
+def program(request, program_id: str):
+    """One program cut from the catalog assembled as above, as Airtime's program page answers it."""
+    import orjson
+    from django.http import Http404, HttpResponse
+
+    from cacheops.build.fragments import sources_load
+    from cacheops.build.snapshot import catalog_body
+    from cacheops.chunks import canonical
+
+    programs = orjson.loads(catalog_body(sources_load().values(), _as_of()))["programs"]
+    found = next((p for p in programs if p["id"] == program_id), None)
+    if found is None:
+        raise Http404(program_id)
+    return HttpResponse(canonical({"program": found}), content_type="application/json")
+
+
 def _urlpatterns() -> list:
     from django.urls import path
     from django.views.decorators.cache import cache_page
 
-    view = cache_page(CACHE_SECONDS)(catalog) if MODE == "page" else catalog
-    return [path("api/catalog", view)]
+    def cached(view):
+        return cache_page(CACHE_SECONDS)(view) if MODE == "page" else view
+
+    return [path("api/catalog", cached(catalog)), path("api/programs/<str:program_id>", cached(program))]
 
 
 def __getattr__(name: str):

@@ -10,9 +10,11 @@ Airtime alone: shared-cache operations at two loads, and a cold-start stampede.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import http.client
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -46,7 +48,10 @@ from stack import (
 BENCH = Path(__file__).resolve().parent
 CATALOG_PATH = "/api/catalog"
 GZIP_HEADERS = {"Accept-Encoding": "gzip"}
-GOAL_NGINX, GOAL_BARE, GOAL_SITE_CACHE = 0.45, 0.8, 4.0
+MANIFEST_PATH = "/api/catalog/manifest"
+# Against a bare app answering the same bytes on the same server: the whole catalog, and the small answers.
+GOAL_CATALOG, GOAL_SMALL = 0.9, 0.8
+SERVERS = ("gunicorn", "granian")
 STAMPEDE_REQUESTS = 500
 # Polling costs a fixed number of operations per second: allow for a poll more or less in a short window.
 OPS_GROWTH_TOLERANCE = 1.25
@@ -68,10 +73,27 @@ def _bare_body() -> tuple[bytes, list[tuple[str, str]]]:
     return body, headers
 
 
-def bare_app(environ, start_response):
+def bare_catalog_app(environ, start_response):
     """WSGI app that answers every request with the compressed catalog, held in memory."""
     body, headers = _bare_body()
     start_response("200 OK", headers)
+    return [body]
+
+
+@cache
+def _recorded() -> dict[tuple[str, str], tuple[str, list[tuple[str, str]], bytes]]:
+    answers = json.loads(Path(os.environ["BENCH_ANSWERS_FILE"]).read_text())
+    return {
+        (a["path"], a["if_none_match"]): (a["status"], [tuple(h) for h in a["headers"]], base64.b64decode(a["body"]))
+        for a in answers
+    }
+
+
+def bare_app(environ, start_response):
+    """WSGI app that answers each benchmarked request with the status, headers and bytes Airtime answered it with,
+    looked up by path and If-None-Match: the least any application on the same server can do."""
+    status, headers, body = _recorded()[environ["PATH_INFO"], environ.get("HTTP_IF_NONE_MATCH", "")]
+    start_response(status, headers)
     return [body]
 
 
@@ -115,46 +137,6 @@ def requirements_ensure() -> None:
 # ---------------------------------------------------------------- the servers
 
 
-NGINX_CONF = """\
-worker_processes {workers};
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location = {path} {{
-            types {{ }}
-            default_type application/json;
-            add_header Content-Encoding gzip;
-            add_header Vary Accept-Encoding;
-            alias {file};
-        }}
-    }}
-}}
-"""
-
-
-def nginx_start(procs: Processes, nginx: str, catalog_file: Path, workers: int) -> Server:
-    """nginx in the foreground, serving the compressed catalog as a static file."""
-    port = free_port()
-    conf = procs.workdir / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(workers=workers, dir=procs.workdir, port=port, path=CATALOG_PATH, file=catalog_file)
-    )
-    cmd = [nginx, "-p", str(procs.workdir), "-e", str(procs.workdir / "nginx-error.log"), "-c", str(conf)]
-    return procs.start("nginx static file", cmd, port=port)
-
-
 def granian_start(procs: Processes, name: str, app, workers: int) -> Server:
     """granian (WSGI interface) serving `app`, with a metrics directory of its own."""
     port = free_port()
@@ -188,11 +170,6 @@ def celery_start(procs: Processes, metrics: Path) -> Server:
     return worker
 
 
-def api_present() -> bool:
-    """Whether the public read API is in this tree."""
-    return (ROOT / "cacheops" / "api.py").exists()
-
-
 # ---------------------------------------------------------------- wrk
 
 
@@ -210,12 +187,15 @@ WRK_SIZE = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
 WRK_TIME = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(binary: str, url: str, *, connections: int, seconds: float) -> Load:
-    """One wrk run with Accept-Encoding: gzip; non-2xx answers and socket errors count as errors."""
+def wrk(binary: str, url: str, *, connections: int, seconds: float, **headers: str) -> Load:
+    """One wrk run with Accept-Encoding: gzip (and `headers`, If_None_Match=...); answers other than 2xx and 3xx
+    and socket errors count as errors."""
     threads = max(1, min(2, connections, os.cpu_count() or 1))
     # A 10 MB answer (the uncompressed reference) can take longer than wrk's default 2 s timeout under load.
     cmd = [binary, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--latency", "--timeout", "30s"]
     cmd += ["-H", "Accept-Encoding: gzip", url]
+    for name, value in headers.items():
+        cmd[-1:-1] = ["-H", f"{name}: {value}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     done = re.search(r"(\d+) requests in ([\d.]+)(\w+),", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -423,69 +403,221 @@ def stampede(procs: Processes, server: Server, workers: int) -> None:
 # ---------------------------------------------------------------- the runs
 
 
-def servers_main(procs: Processes, nginx: str, catalog: Catalog, args) -> list[Server]:
-    """nginx, the bare app, Django's per-site cache and cache_page, and Airtime, all with `args.workers` workers."""
-    bare_env = {"BENCH_CATALOG_FILE": str(catalog.file)}
-    django_env = {"DJANGO_SETTINGS_MODULE": "django_cache_site", "BENCH_CATALOG_AS_OF": catalog.as_of}
-    servers = [
-        nginx_start(procs, nginx, catalog.file, args.workers),
-        gunicorn_start(procs, "bare WSGI app", "read_path:bare_app", args.workers, env=bare_env, cwd=BENCH),
-        gunicorn_start(
-            procs,
-            "Django per-site cache + gzip",
-            "django_cache_site:application",
-            args.workers,
-            env={**django_env, "BENCH_DJANGO_CACHE": "site"},
-            cwd=BENCH,
-        ),
-        gunicorn_start(
-            procs,
-            "Django cache_page, no gzip",
-            "django_cache_site:application",
-            args.workers,
-            env={**django_env, "BENCH_DJANGO_CACHE": "page"},
-            cwd=BENCH,
-        ),
+@dataclass
+class Endpoint:
+    """One request of the read path, and the least Airtime must reach against a bare app on the same server."""
+
+    label: str
+    path: str
+    revalidate: bool  # sent with If-None-Match: the current ETag (a 304)
+    goal: float
+
+
+def endpoints(catalog: Catalog) -> list[Endpoint]:
+    """The catalog whole, its revalidation, the manifest and the program page an airtime sends every viewer to."""
+    program_id = next(p["id"] for p in json.loads(catalog.raw)["programs"] if p.get("seasons"))
+    return [
+        Endpoint("/api/catalog", CATALOG_PATH, False, GOAL_CATALOG),
+        Endpoint("/api/catalog 304", CATALOG_PATH, True, GOAL_SMALL),
+        Endpoint("/api/catalog/manifest", MANIFEST_PATH, False, GOAL_SMALL),
+        Endpoint("/api/programs/<id>", f"/api/programs/{program_id}", False, GOAL_SMALL),
     ]
-    if api_present():
-        servers.append(airtime_start(procs, args.workers))
-    return servers
+
+
+# Headers a server adds on its own: the bare app leaves them to its server, as Airtime does.
+SERVER_HEADERS = {"date", "server", "connection", "keep-alive", "transfer-encoding"}
+
+
+def answers_record(server: Server, wanted: list[Endpoint], file: Path) -> dict[str, str]:
+    """Airtime's answer to each endpoint (gzip accepted), written for the bare app; return each path's ETag."""
+    recorded, etags = [], {}
+    for endpoint in wanted:
+        headers = dict(GZIP_HEADERS)
+        if endpoint.revalidate:
+            headers["If-None-Match"] = etags[endpoint.path]
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        try:
+            conn.request("GET", endpoint.path, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            sent = [(k, v) for k, v in response.getheaders() if k.lower() not in SERVER_HEADERS]
+        finally:
+            conn.close()
+        if response.status not in (200, 304) or (response.status == 304) != endpoint.revalidate:
+            raise SystemExit(f"Airtime answered {response.status} to {endpoint.label}:\n{server.log_tail()}")
+        etags.setdefault(endpoint.path, response.getheader("ETag"))
+        recorded.append(
+            {
+                "path": endpoint.path,
+                "if_none_match": headers.get("If-None-Match", ""),
+                "status": f"{response.status} {response.reason}",
+                "headers": sent,
+                "body": base64.b64encode(body).decode(),
+            }
+        )
+        encoding = response.getheader("Content-Encoding") or "identity"
+        print(f"    {endpoint.label}: {response.status}, {len(body):,} B {encoding}, ETag {response.getheader('ETag')}")
+    file.write_text(json.dumps(recorded))
+    return etags
+
+
+NGINX_ENDPOINTS = """\
+worker_processes {workers};
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    types {{ }}
+    default_type application/json;
+    server {{
+        listen 127.0.0.1:{port};
+{locations}
+    }}
+}}
+"""
+
+
+def nginx_endpoints_start(procs: Processes, nginx: str, recorded: Path, workers: int) -> Server:
+    """nginx serving the bytes Airtime answered each endpoint with as static files (its own ETags and 304s)."""
+    locations = []
+    for i, answer in enumerate(json.loads(recorded.read_text())):
+        if answer["if_none_match"]:
+            continue
+        file = procs.workdir / f"static-{i}"
+        file.write_bytes(base64.b64decode(answer["body"]))
+        file.chmod(0o644)
+        encoding = {k.lower(): v for k, v in answer["headers"]}.get("content-encoding")
+        extra = f"add_header Content-Encoding {encoding}; add_header Vary Accept-Encoding; " if encoding else ""
+        locations.append(f"        location = {answer['path']} {{ {extra}alias {file}; }}")
+    port = free_port()
+    conf = procs.workdir / "nginx-endpoints.conf"
+    conf.write_text(
+        NGINX_ENDPOINTS.format(workers=workers, dir=procs.workdir, port=port, locations="\n".join(locations))
+    )
+    cmd = [nginx, "-p", str(procs.workdir), "-e", str(procs.workdir / "nginx-error.log"), "-c", str(conf)]
+    return procs.start("nginx", cmd, port=port)
+
+
+@dataclass
+class Contender:
+    """A server in the endpoint comparison, the endpoints it answers, and the ETag it gives each path."""
+
+    server: Server
+    serves: set[str]
+    etags: dict[str, str]
+
+
+def etags_read(server: Server, wanted: list[Endpoint]) -> dict[str, str]:
+    """The ETag `server` sends for each path (nginx makes its own)."""
+    return {e.path: http_get(server.url + e.path, headers=GZIP_HEADERS)[1].get("etag", "") for e in wanted}
+
+
+def endpoint_rounds(binary: str, contenders: list[Contender], wanted: list[Endpoint], args) -> dict:
+    """Interleaved wrk rounds over every (server, endpoint) pair; the medians of req/s."""
+    pairs = [(c, e) for c in contenders for e in wanted if e.label in c.serves]
+
+    def run(contender: Contender, endpoint: Endpoint, seconds: float) -> Load:
+        extra = {"If-None-Match": contender.etags[endpoint.path]} if endpoint.revalidate else {}
+        return wrk(binary, contender.server.url + endpoint.path, connections=args.connections, seconds=seconds, **extra)
+
+    for contender, endpoint in pairs:
+        run(contender, endpoint, args.warmup)
+    loads: dict[tuple[str, str], list[Load]] = {(c.server.name, e.label): [] for c, e in pairs}
+    for round_no in range(args.rounds):
+        shift = round_no * 7 % len(pairs)
+        for contender, endpoint in pairs[shift:] + pairs[:shift]:
+            loads[contender.server.name, endpoint.label].append(run(contender, endpoint, args.duration))
+        print(f"    round {round_no + 1}/{args.rounds} done", flush=True)
+    for (name, label), runs in loads.items():
+        if errors := sum(load.errors for load in runs):
+            print(f"    {name} on {label}: {errors} errors or unexpected statuses")
+    return {key: median([load.requests_per_s for load in runs]) for key, runs in loads.items()}
+
+
+def endpoints_report(medians: dict, contenders: list[Contender], wanted: list[Endpoint]) -> None:
+    """The req/s table, each Airtime server against the bare app on the same server, and nginx and Django beside."""
+    names = [c.server.name for c in contenders]
+    width = max(len(e.label) for e in wanted) + 2
+    print("    req/s (median)".ljust(width + 4) + "".join(f"{name:>18}" for name in names))
+    for e in wanted:
+        cells = "".join(f"{medians.get((name, e.label), 0):>18,.0f}" if (name, e.label) in medians else f"{'':>18}"
+                        for name in names)  # fmt: skip
+        print(f"    {e.label:<{width}}{cells}")
+    for server in SERVERS:
+        airtime, bare = f"Airtime, {server}", f"bare app, {server}"
+        print(f"\n    Airtime / bare app on {server} (goal):")
+        for e in wanted:
+            if (airtime, e.label) not in medians:
+                continue
+            ratio = medians[airtime, e.label] / medians[bare, e.label]
+            beside = [f"/ nginx {medians[airtime, e.label] / medians['nginx', e.label]:.2f}x"]
+            if ("Django cache_page", e.label) in medians:
+                beside.append(
+                    f"/ Django cache_page {medians[airtime, e.label] / medians['Django cache_page', e.label]:.2f}x"
+                )
+            print(
+                f"      {e.label:<{width}} {ratio:.2f}x (>= {e.goal}x): {verdict(ratio >= e.goal)}; {', '.join(beside)}"
+            )
 
 
 def run_main(procs: Processes, binary: str, nginx: str, catalog: Catalog, args) -> None:
-    """Section (a), then (b) and (c) for Airtime."""
-    servers = servers_main(procs, nginx, catalog, args)
-    print(f"\n(a) {CATALOG_PATH}, {args.workers} workers per server (gunicorn.conf.py for every gunicorn)")
-    for server in servers:
-        wait_answering(server, CATALOG_PATH)
-        print(f"    {server.name}: {same_catalog(server, catalog)}")
-    if not api_present():
-        print("    Airtime's read API (cacheops/api.py) is not in this tree yet: Airtime is left out")
+    """Section (a) per endpoint, then (b) and (c) for Airtime under gunicorn."""
+    print(f"\n(a) the read path per endpoint, {args.workers} workers per server")
+    airtime = airtime_start(procs, args.workers)
+    wait_answering(airtime, CATALOG_PATH)
+    print(f"    Airtime, gunicorn: {same_catalog(airtime, catalog)}")
+    wanted = endpoints(catalog)
+    recorded = procs.workdir / "answers.json"
+    etags = answers_record(airtime, wanted, recorded)
+    every = {e.label for e in wanted}
+    bare_env = {"BENCH_ANSWERS_FILE": str(recorded)}
+    django_env = {"DJANGO_SETTINGS_MODULE": "django_cache_site", "BENCH_CATALOG_AS_OF": catalog.as_of,
+                  "BENCH_DJANGO_CACHE": "page"}  # fmt: skip
+    bare = App("bare app", "read_path:bare_app", bare_env, BENCH)
+    contenders = [
+        Contender(nginx_endpoints_start(procs, nginx, recorded, args.workers), every, {}),
+        Contender(
+            gunicorn_start(procs, "bare app, gunicorn", bare.wsgi, args.workers, env=bare_env, cwd=BENCH), every, etags
+        ),  # fmt: skip
+        Contender(airtime, every, etags),
+        Contender(
+            gunicorn_start(
+                procs, "Django cache_page", "django_cache_site:application", args.workers, env=django_env, cwd=BENCH
+            ),
+            {wanted[0].label, wanted[3].label},
+            etags,
+        ),  # fmt: skip
+    ]
+    airtime.name = "Airtime, gunicorn"
+    if importlib.util.find_spec("granian"):
+        contenders.insert(2, Contender(granian_start(procs, "bare app, granian", bare, args.workers), every, etags))
+        airtime_app = App("Airtime", "cms.wsgi:application", airtime_env(), ROOT)
+        contenders.insert(
+            4, Contender(granian_start(procs, "Airtime, granian", airtime_app, args.workers), every, etags)
+        )
+    for contender in contenders:
+        wait_answering(contender.server, CATALOG_PATH)
+    contenders[0].etags = etags_read(contenders[0].server, wanted)
     print(
-        f"    wrk -t2 -c{args.connections}, {args.warmup:g} s warm-up each, then {args.rounds} interleaved rounds "
-        f"of {args.duration:g} s; medians"
+        f"    wrk -t2 -c{args.connections} with Accept-Encoding: gzip, {args.warmup:g} s warm-up each, then "
+        f"{args.rounds} interleaved rounds of {args.duration:g} s; medians"
     )
-    medians = rounds_print(rounds_run(binary, servers, args))
-    if not api_present():
-        return
-    names = [server.name for server in servers]
-    nginx_rps, bare_rps, site_rps, airtime_rps = (medians[names[i]] for i in (0, 1, 2, 4))
-    for label, ratio, goal in (
-        ("Airtime / nginx", airtime_rps / nginx_rps, GOAL_NGINX),
-        ("Airtime / bare WSGI", airtime_rps / bare_rps, GOAL_BARE),
-        ("Airtime / Django per-site cache", airtime_rps / site_rps, GOAL_SITE_CACHE),
-    ):
-        print(f"    {label}: {ratio:.2f}x  goal >= {goal}x: {verdict(ratio >= goal)}")
-    print(f"    Airtime / Django cache_page (no gzip): {airtime_rps / medians[names[3]]:.2f}x")
-    # What any server could reach here: nginx bounds the first and the last goal on this machine.
-    print(
-        f"    for reference: bare WSGI / nginx {bare_rps / nginx_rps:.2f}x, "
-        f"nginx / Django per-site cache {nginx_rps / site_rps:.2f}x"
-    )
-    for server in servers[:4]:
-        procs.stop(server)
-    shared_cache_ops(binary, servers[4], args)
-    stampede(procs, servers[4], args.workers)
+    medians = endpoint_rounds(binary, contenders, wanted, args)
+    endpoints_report(medians, contenders, wanted)
+    for contender in contenders:
+        if contender.server is not airtime:
+            procs.stop(contender.server)
+    shared_cache_ops(binary, airtime, args)
+    stampede(procs, airtime, args.workers)
 
 
 @dataclass
@@ -510,9 +642,8 @@ def candidate(procs: Processes, app: App, worker_class: str, workers: int, threa
 def run_compare(procs: Processes, binary: str, catalog: Catalog, args) -> None:
     """The bare app (and Airtime) under each candidate server and worker count, for choosing gunicorn.conf.py."""
     cores, workers = os.cpu_count() or 1, args.workers
-    apps = [App("bare app", "read_path:bare_app", {"BENCH_CATALOG_FILE": str(catalog.file)}, BENCH)]
-    if api_present():
-        apps.append(App("Airtime", "cms.wsgi:application", airtime_env(), ROOT))
+    apps = [App("bare app", "read_path:bare_catalog_app", {"BENCH_CATALOG_FILE": str(catalog.file)}, BENCH)]
+    apps.append(App("Airtime", "cms.wsgi:application", airtime_env(), ROOT))
     granian = ["granian"] if importlib.util.find_spec("granian") else []
     layouts = [("sync", workers, 0), ("gthread", workers, 0), *((g, workers, 0) for g in granian)]
     layouts += [("gthread", n, 0) for n in sorted({cores, 2 * cores, 3 * cores} - {workers})]

@@ -3,6 +3,9 @@
 Counting never touches the network: prometheus_client keeps its values in memory (in memory-mapped files when
 PROMETHEUS_MULTIPROC_DIR is set, so the workers of one server add up), and the per-minute counts wait in memory
 until `minutes_flush` adds them to SQL, at most every CACHEOPS_METRICS_FLUSH_SECONDS, off the request path.
+
+A request costs one dictionary update: what it adds to the Prometheus counters and histogram waits in a batch
+that `counters_flush` hands over each second (the process's timer) and before each scrape of this process.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import logging
 import os
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter as Tally
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -35,11 +39,12 @@ ERRORS = Counter("airtime_errors", "Errors met while serving or polling", ["fami
 SHARED_CACHE_BYTES = Counter(
     "airtime_shared_cache_read_bytes", "Bytes read from the shared cache by readers", ["family"]
 )
+REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUEST_SECONDS = Histogram(
     "airtime_request_seconds",
     "Time to answer a read API request, per endpoint",
     ["endpoint"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    buckets=REQUEST_BUCKETS,
 )
 
 # Upper bounds (seconds) of the operation duration histogram's buckets; builds take seconds to minutes.
@@ -57,24 +62,75 @@ def _minute(now: datetime | None = None) -> datetime:
 
 
 def _tally(family: str, **counts: int) -> None:
-    minute = _minute()
+    _tally_at(family, _minute(), **counts)
+
+
+def _tally_at(family: str, minute: datetime, **counts: int) -> None:
     with _pending_lock:
         for field, n in counts.items():
             _pending[family, minute, field] += n
 
 
-def request_count(family: str, status: int, *, row: str | None, l1_hit: bool, body_bytes: int) -> None:
-    """Count one answered request under the label `family` and the per-minute `row` (None: no row).
+# Requests answered since the last flush: (endpoint, bucket, family, status, row, l1 hit, minute) -> [count, bytes,
+# seconds]. One entry per distinct answer, so its size is bounded by the routes, statuses and programs read.
+_served: dict[tuple, list] = {}
+_served_lock = threading.Lock()
+_BOUNDS = (*REQUEST_BUCKETS, float("inf"))  # the histogram's buckets, as prometheus_client keeps them
 
-    An L1 hit is a request answered without waiting on the shared cache.
-    """
-    REQUESTS.labels(family, str(status)).inc()
-    if l1_hit:
-        L1_HITS.labels(family).inc()
-    if body_bytes:
-        BYTES_SERVED.labels(family).inc(body_bytes)
-    if row is not None:
-        _tally(row, requests=1, l1_hits=int(l1_hit), misses=int(not l1_hit), bytes_served=body_bytes)
+
+def request_served(
+    endpoint: str,
+    seconds: float,
+    family: str | None = None,
+    status: int = 200,
+    *,
+    row: str | None = None,
+    l1_hit: bool = True,
+    body_bytes: int = 0,
+) -> None:
+    """Count one request to `endpoint` answered in `seconds`: under the label `family` (None: a request not counted
+    per family) and in the per-minute `row` (None: no row). An L1 hit is an answer that did not wait on the shared
+    cache."""
+    key = (endpoint, bisect_left(_BOUNDS, seconds), family, status, row, l1_hit, int(time.time()) // 60)
+    with _served_lock:
+        entry = _served.get(key)
+        if entry is None:
+            _served[key] = [1, body_bytes, seconds]
+        else:
+            entry[0] += 1
+            entry[1] += body_bytes
+            entry[2] += seconds
+
+
+def counters_flush() -> None:
+    """Add the requests counted since the last flush to the Prometheus counters and the per-minute tallies."""
+    global _served
+    with _served_lock:
+        served, _served = _served, {}
+    timings: dict[tuple[str, int], list] = {}
+    for (endpoint, bucket, family, status, row, l1_hit, minute), (n, nbytes, seconds) in served.items():
+        timing = timings.setdefault((endpoint, bucket), [0, 0.0])
+        timing[0] += n
+        timing[1] += seconds
+        if family is None:
+            continue
+        REQUESTS.labels(family, str(status)).inc(n)
+        if l1_hit:
+            L1_HITS.labels(family).inc(n)
+        if nbytes:
+            BYTES_SERVED.labels(family).inc(nbytes)
+        if row is not None:
+            at = datetime.fromtimestamp(minute * 60, UTC)
+            _tally_at(row, at, requests=n, l1_hits=n if l1_hit else 0, misses=0 if l1_hit else n, bytes_served=nbytes)
+    for (endpoint, bucket), (n, seconds) in timings.items():
+        _histogram_add(REQUEST_SECONDS.labels(endpoint), bucket, n, seconds)
+
+
+def _histogram_add(histogram: Histogram, bucket: int, n: int, seconds: float) -> None:
+    """Add `n` observations totalling `seconds` that all fell in `bucket`, as `n` calls of observe() would."""
+    # prometheus_client observes one value at a time; its bucket and sum values are what observe() increments.
+    histogram._sum.inc(seconds)
+    histogram._buckets[bucket].inc(n)
 
 
 def shared_cache_count(family: str, op: str, result: str, n: int = 1, *, nbytes: int = 0) -> None:
@@ -85,11 +141,6 @@ def shared_cache_count(family: str, op: str, result: str, n: int = 1, *, nbytes:
     if nbytes:
         SHARED_CACHE_BYTES.labels(family).inc(nbytes)
         _tally(family, cache_bytes=nbytes)
-
-
-def request_time(endpoint: str, seconds: float) -> None:
-    """Record how long the read API took to answer one request to `endpoint`."""
-    REQUEST_SECONDS.labels(endpoint).observe(seconds)
 
 
 def error_count(family: str, kind: str) -> None:
@@ -119,6 +170,7 @@ def operation_time(kind: str, result: str, seconds: float) -> None:
 
 def minutes_flush() -> int:
     """Add the counts waiting in memory to their per-minute rows; return how many rows were written."""
+    counters_flush()
     with _pending_lock:
         waiting = dict(_pending)
         _pending.clear()

@@ -1,4 +1,5 @@
-"""Each web process's own timer: its per-minute traffic rows written to SQL, and how many workers are alive.
+"""Each web process's own timer: its request counts handed to the metrics each second, its per-minute traffic rows
+written to SQL, and how many workers are alive.
 
 Kept apart from the reader, whose polling thread reads the shared cache only: a slow or restarted database never
 delays a poll. Started by the first request a process answers, and again in a forked child.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -19,6 +21,7 @@ from cacheops import metrics, workers
 
 logger = logging.getLogger(__name__)
 _started_pid: int | None = None
+COUNTERS_EVERY_S = 1.0
 _start_lock = threading.Lock()
 
 
@@ -45,9 +48,15 @@ def _period() -> float:
 
 
 def _run(stop: threading.Event) -> None:
-    while not stop.wait(_period()):
+    # Each second the requests' counts go to the Prometheus counters; every period, to SQL.
+    flushed_at = time.monotonic()
+    while not stop.wait(min(COUNTERS_EVERY_S, _period())):
         try:
-            _tick()
+            if time.monotonic() - flushed_at >= _period():
+                flushed_at = time.monotonic()
+                _tick()
+            else:
+                metrics.counters_flush()
         except Exception:
             logger.exception("The process timer failed; it runs again")
 

@@ -74,11 +74,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: the public read API answers viewers' apps before the admin's middleware (CSP, sessions, locale,
-    # CSRF), which it does not use; it sets its own few headers.
+    # The public read API never gets here: cms.wsgi answers it before Django (cacheops.read.app).
     # Starts the process's timer (traffic rows, readiness gauge), which the read API's poller leaves to it.
     "cacheops.timers.ProcessTimersMiddleware",
-    "cacheops.read.api.PublicApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -1,6 +1,8 @@
 """Real servers for the suite: AWS's DynamoDB Local, a moto server for S3, Redis, SQL."""
 
 import contextlib
+import io
+import json
 import os
 import shutil
 import signal
@@ -163,3 +165,126 @@ def private_redis(tmp_path):
             os.kill(proc.pid, signal.SIGCONT)
             proc.terminate()
             proc.wait(timeout=10)
+
+
+class ApiResponse:
+    """An answer of the read side: status, headers (any case) and body, read the way Django's test responses are."""
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], content: bytes) -> None:
+        from django.utils.datastructures import CaseInsensitiveMapping
+
+        self.status_code = int(status.split()[0])
+        self.headers = CaseInsensitiveMapping(dict(headers))
+        self.header_list = headers
+        self.content = content
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name]
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class ApiClient:
+    """Requests sent through the WSGI application the servers run (the read side in front of Django), in this
+    process, with headers named as Django's test client names them (HTTP_ACCEPT_ENCODING=...)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def generic(self, method: str, path: str, **extra: str) -> ApiResponse:
+        from urllib.parse import unquote_to_bytes
+
+        path, _, query = path.partition("?")
+        environ = {
+            "REQUEST_METHOD": method.upper(),
+            # As a server hands it over: percent-decoded, its bytes as latin-1.
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query,
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            **{name: value.encode().decode("latin-1") for name, value in extra.items()},
+        }
+        started = {}
+
+        def start_response(status, headers, exc_info=None):
+            started.update(status=status, headers=headers)
+
+        from django.core.signals import request_finished, request_started
+        from django.db import close_old_connections
+
+        # As Django's test client does: the test's own transaction must outlive the request.
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            chunks = self.app(environ, start_response)
+            try:
+                body = b"".join(chunks)
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        return ApiResponse(started["status"], started["headers"], body)
+
+    def get(self, path: str, **extra: str) -> ApiResponse:
+        return self.generic("GET", path, **extra)
+
+    def head(self, path: str, **extra: str) -> ApiResponse:
+        return self.generic("HEAD", path, **extra)
+
+    def options(self, path: str, **extra: str) -> ApiResponse:
+        return self.generic("OPTIONS", path, **extra)
+
+    def post(self, path: str, **extra: str) -> ApiResponse:
+        return self.generic("POST", path, **extra)
+
+    def put(self, path: str, **extra: str) -> ApiResponse:
+        return self.generic("PUT", path, **extra)
+
+    def delete(self, path: str, **extra: str) -> ApiResponse:
+        return self.generic("DELETE", path, **extra)
+
+
+def servers_application(django_app):
+    """What the servers run (cms.wsgi): the read side in front of `django_app`."""
+    from cacheops.read.app import ReadSide
+
+    return ReadSide(django_app)
+
+
+@pytest.fixture
+def api_client(db):
+    """A client of the read API through the application the servers run."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    return ApiClient(servers_application(WSGIHandler()))
+
+
+@pytest.fixture(scope="session")
+def live_server(request):
+    """Django's live server running what the servers run: the read side in front of Django (and its static files)."""
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from pytest_django.live_server_helper import LiveServer
+
+    addr = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    live = LiveServer(addr, start=False)
+    live.thread.static_handler = lambda app: servers_application(StaticFilesHandler(app))
+    live.start()
+    yield live
+    live.stop()

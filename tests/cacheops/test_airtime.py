@@ -44,15 +44,15 @@ def airtime(engine, settings, transactional_db, dynamodb, monkeypatch):
     readers_stop()
 
 
-def in_catalog(client, title: str) -> bool:
-    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+def in_catalog(api_client, title: str) -> bool:
+    response = api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200
     programs = json.loads(gzip.decompress(response.content))["programs"]
     return any(e["title"] == title for p in programs for s in p["seasons"] for e in s["episodes"])
 
 
-def in_program(client, program_id: str, title: str) -> bool:
-    program = json.loads(client.get(f"/api/programs/{program_id}").content)["program"]
+def in_program(api_client, program_id: str, title: str) -> bool:
+    program = json.loads(api_client.get(f"/api/programs/{program_id}").content)["program"]
     return any(e["title"] == title for s in program["seasons"] for e in s["episodes"])
 
 
@@ -68,7 +68,7 @@ def staged_ahead(show, *, title: str, **window):
     return episode, instant
 
 
-def test_an_episode_appears_at_its_publish_at_and_not_a_moment_before(airtime, client):
+def test_an_episode_appears_at_its_publish_at_and_not_a_moment_before(airtime, api_client):
     view, now = airtime
     show = show_create("葬送のフリーレン", "frieren", ["旅立ち"])
     operations.catalog_rebuild(requested_by="test", full=True)
@@ -81,17 +81,17 @@ def test_an_episode_appears_at_its_publish_at_and_not_a_moment_before(airtime, c
     assert wait_for(lambda: reader.current() is not None and reader.staged() is not None, 10)
 
     now.at = instant - timedelta(microseconds=1)
-    assert not in_catalog(client, "最終話")
-    assert not in_program(client, show.program.id, "最終話")
-    cache = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")["Cache-Control"]
+    assert not in_catalog(api_client, "最終話")
+    assert not in_program(api_client, show.program.id, "最終話")
+    cache = api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")["Cache-Control"]
     assert cache == "public, max-age=0, must-revalidate"  # less than a second left
 
     now.at = instant
-    assert in_catalog(client, "最終話")
-    assert in_program(client, show.program.id, "最終話")
+    assert in_catalog(api_client, "最終話")
+    assert in_program(api_client, show.program.id, "最終話")
 
 
-def test_an_episode_leaves_at_its_expire_at(airtime, client):
+def test_an_episode_leaves_at_its_expire_at(airtime, api_client):
     view, now = airtime
     show = show_create("薬屋のひとりごと", "kusuriya", ["猫猫"])
     operations.catalog_rebuild(requested_by="test", full=True)
@@ -100,14 +100,14 @@ def test_an_episode_leaves_at_its_expire_at(airtime, client):
     assert wait_for(lambda: reader.current() is not None and reader.staged() is not None, 10)
 
     now.at = instant - timedelta(seconds=1)
-    assert in_catalog(client, "配信終了")
-    cache = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")["Cache-Control"]
+    assert in_catalog(api_client, "配信終了")
+    cache = api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")["Cache-Control"]
     assert cache == "public, max-age=1"  # no cache keeps it past the expiry
     now.at = instant
-    assert not in_catalog(client, "配信終了")
+    assert not in_catalog(api_client, "配信終了")
 
 
-def test_the_staged_version_is_embargoed_until_its_instant(airtime, client):
+def test_the_staged_version_is_embargoed_until_its_instant(airtime, api_client):
     view, now = airtime
     show = show_create("ダンジョン飯", "dungeon", ["水炊き"])
     operations.catalog_rebuild(requested_by="test", full=True)
@@ -117,20 +117,20 @@ def test_the_staged_version_is_embargoed_until_its_instant(airtime, client):
     assert wait_for(lambda: reader.current() is not None and reader.staged() is not None, 10)
 
     now.at = instant - timedelta(seconds=30)
-    public = client.get("/api/catalog/manifest").content.decode()
+    public = api_client.get("/api/catalog/manifest").content.decode()
     assert "staged" not in json.loads(public) and staged["version"] not in public
     chunk = chunk_path(staged["version"], staged["chunks"][0])
-    assert client.get(chunk).status_code == 404
-    assert client.get(chunk, HTTP_X_EDGE_TOKEN="wrong").status_code == 404
-    edge = client.get(chunk, HTTP_X_EDGE_TOKEN=EDGE_TOKEN)
+    assert api_client.get(chunk).status_code == 404
+    assert api_client.get(chunk, HTTP_X_EDGE_TOKEN="wrong").status_code == 404
+    edge = api_client.get(chunk, HTTP_X_EDGE_TOKEN=EDGE_TOKEN)
     assert edge.status_code == 200 and edge.content == view.get(staged["chunks"][0]["key"])
 
     now.at = instant
-    assert client.get(chunk).status_code == 200
-    assert json.loads(client.get("/api/catalog/manifest").content)["version"] == staged["version"]
+    assert api_client.get(chunk).status_code == 200
+    assert json.loads(api_client.get("/api/catalog/manifest").content)["version"] == staged["version"]
 
 
-def test_an_edit_after_staging_stages_again(airtime, client):
+def test_an_edit_after_staging_stages_again(airtime, api_client):
     view, now = airtime
     show = show_create("チェンソーマン", "chainsaw", ["犬と鎖"])
     operations.catalog_rebuild(requested_by="test", full=True)
@@ -145,7 +145,7 @@ def test_an_edit_after_staging_stages_again(airtime, client):
     reader = reader_get()
     assert wait_for(lambda: reader.current() is not None and getattr(reader.staged(), "version", "") == second, 10)
     now.at = instant
-    assert in_catalog(client, "本タイトル") and not in_catalog(client, "仮タイトル")
+    assert in_catalog(api_client, "本タイトル") and not in_catalog(api_client, "仮タイトル")
 
 
 def test_the_airtime_tick_stages_activates_and_catches_up(airtime, settings, monkeypatch):
@@ -200,7 +200,7 @@ def test_a_boundary_missed_while_no_worker_ran_is_caught_up(airtime, settings, m
     assert "420 s late" in Operation.objects.filter(kind="rebuild", requested_by="beat").latest("id").detail
 
 
-def test_the_staged_version_is_decoded_and_indexed_before_its_instant(airtime, client):
+def test_the_staged_version_is_decoded_and_indexed_before_its_instant(airtime, api_client):
     view, now = airtime
     show = show_create("ぼっち・ざ・ろっく！", "bocchi", ["転がるぼっち"])
     operations.catalog_rebuild(requested_by="test", full=True)

@@ -233,7 +233,7 @@ def test_a_cancelled_schedule_is_never_staged_and_a_staged_one_is_removed(cache,
 
 @pytest.mark.django_db
 def test_a_near_boundary_without_a_staged_version_is_reported_on_the_console_and_metrics(
-    cache, at_time, settings, client
+    cache, at_time, settings, client, api_client
 ):
     settings.CACHEOPS_STAGE_AHEAD_SECONDS = 0  # the build stages nothing
     instant = ahead(hours=2)
@@ -245,7 +245,7 @@ def test_a_near_boundary_without_a_staged_version_is_reported_on_the_console_and
     assert airtime.unready() == instant
     page = client.get("/admin/cacheops/", **EN).content.decode()
     assert 'id="airtime-unready"' in page and "Not ready for airtime" in page
-    assert 'airtime_airtime_unready{reason="unstaged"} 1.0' in client.get("/metrics").content.decode()
+    assert 'airtime_airtime_unready{reason="unstaged"} 1.0' in api_client.get("/metrics").content.decode()
 
     assert boundaries.airtime_due() == "staged"
     assert airtime.unready() is None
@@ -254,7 +254,7 @@ def test_a_near_boundary_without_a_staged_version_is_reported_on_the_console_and
     staged = Family.objects.get(name="catalog").staged_version
     card = page.split('id="catalog-card"', 1)[1].split("</section>", 1)[0]
     assert staged and f"<code>{staged}</code>" in card  # the catalog's card names the staged version and its instant
-    assert 'airtime_airtime_unready{reason="unstaged"} 0.0' in client.get("/metrics").content.decode()
+    assert 'airtime_airtime_unready{reason="unstaged"} 0.0' in api_client.get("/metrics").content.decode()
 
 
 # -- commands --
@@ -311,7 +311,7 @@ def test_bad_airtimes_exit_non_zero_with_one_line(cache, capsys, command, args, 
 # -- edge warming --
 
 
-def test_edge_warming_fetches_each_prepared_chunk_through_the_api(cache, settings, live_server, client):
+def test_edge_warming_fetches_each_prepared_chunk_through_the_api(cache, settings, live_server, client, api_client):
     settings.CACHEOPS_EDGE_URL = live_server.url
     settings.CACHEOPS_CHUNK_BYTES = 200  # several chunks
     settings.CACHEOPS_READER_POLL_SECONDS = 0.05
@@ -325,7 +325,7 @@ def test_edge_warming_fetches_each_prepared_chunk_through_the_api(cache, setting
     assert all(entry["ok"] and entry["status"] == 200 for entry in schedule.edge), schedule.edge
     # Embargoed: without the edge token the prepared version is nobody's.
     prepared = manifest_version_read("catalog", schedule.prepared_version)
-    assert client.get(chunk_path(schedule.prepared_version, prepared["chunks"][0])).status_code == 404
+    assert api_client.get(chunk_path(schedule.prepared_version, prepared["chunks"][0])).status_code == 404
 
     staff_client(client, "Ops")
     page = client.get(PAGE, **EN).content.decode()

@@ -326,18 +326,20 @@ def chunk_url(version: str) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_purge_needs_the_typed_name_then_takes_the_version_down_and_its_chunk_urls_answer_410(client, versions, api):
-    assert wait_for(lambda: serving(client, versions.v2), 5)
-    assert client.get(chunk_url(versions.v2)).status_code == 200
+def test_purge_needs_the_typed_name_then_takes_the_version_down_and_its_chunk_urls_answer_410(
+    client, api_client, versions, api
+):
+    assert wait_for(lambda: serving(api_client, versions.v2), 5)
+    assert api_client.get(chunk_url(versions.v2)).status_code == 200
     logged_in(client, "superuser")
 
     mistyped = client.post(action_url("catalog", "purge"), {"confirm": "Catalog"}, headers=EN)
-    assert mistyped.status_code == 400 and serving(client, versions.v2)
+    assert mistyped.status_code == 400 and serving(api_client, versions.v2)
     response = client.post(action_url("catalog", "purge"), {"confirm": "catalog"}, headers=EN)
 
     assert (response.status_code, response["Location"]) == (302, family_url("catalog"))
-    assert wait_for(lambda: serving(client, versions.v1), django_settings.CACHEOPS_READER_POLL_SECONDS * 2 + 1)
-    gone = client.get(chunk_url(versions.v2))
+    assert wait_for(lambda: serving(api_client, versions.v1), django_settings.CACHEOPS_READER_POLL_SECONDS * 2 + 1)
+    gone = api_client.get(chunk_url(versions.v2))
     assert gone.status_code == 410
     purged = Operation.objects.get(kind="purge")
     assert (purged.result, purged.version_before, purged.version_after) == ("done", versions.v2, versions.v1)
@@ -354,7 +356,7 @@ def test_purge_needs_the_typed_name_then_takes_the_version_down_and_its_chunk_ur
     assert f"A rebuild made version {versions.v2} again, which was purged: it is held back" in held
     assert "Episodes added (1) 葬送のフリーレン — Episode 2 魔法使いの隠し事" in held
     assert f'<a href="{episode_url(versions.added)}">' in page.content.decode()
-    assert serving(client, versions.v1)
+    assert serving(api_client, versions.v1)
     # Rolling back from here means keeping what is served now: the version the purge fell back on.
     assert f"Or keep the current version, {versions.v1}, and pin it as it is" in text(client.get(ROLLBACK, headers=EN))
 
@@ -363,7 +365,7 @@ def test_purge_needs_the_typed_name_then_takes_the_version_down_and_its_chunk_ur
     assert f"Version {versions.v2} of catalog accepted: it is served again." in text(accepted)
     assert 'id="held-banner"' not in accepted.content.decode()
     assert Family.objects.get(name="catalog").current_version == versions.v2
-    assert wait_for(lambda: serving(client, versions.v2), 5)
+    assert wait_for(lambda: serving(api_client, versions.v2), 5)
 
 
 # The CDN

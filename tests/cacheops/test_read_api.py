@@ -42,15 +42,15 @@ def published(view, title="葬送のフリーレン", slug="frieren", **fields):
     return show, manifest, stream
 
 
-def serving(client, version: str) -> bool:
-    return client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").headers.get("ETag") == f'"{version}"'
+def serving(api_client, version: str) -> bool:
+    return api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").headers.get("ETag") == f'"{version}"'
 
 
-def test_catalog_is_served_compressed_with_validators_and_answers_304(api, client):
+def test_catalog_is_served_compressed_with_validators_and_answers_304(api, api_client):
     _, manifest, stream = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
 
-    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="br, gzip;q=0.8")
+    response = api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="br, gzip;q=0.8")
     assert response.status_code == 200
     assert response.content == stream
     assert response["Content-Encoding"] == "gzip"
@@ -61,47 +61,47 @@ def test_catalog_is_served_compressed_with_validators_and_answers_304(api, clien
     assert response["Cache-Control"] == "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400"
     assert "Set-Cookie" not in response.headers
 
-    head = client.head("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+    head = api_client.head("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
     assert head.status_code == 200 and head.content == b""
     assert head["Content-Length"] == str(len(stream)) and head["ETag"] == response["ETag"]
 
-    again = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=response["ETag"])
+    again = api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=response["ETag"])
     assert again.status_code == 304 and again.content == b""
     assert again["ETag"] == response["ETag"] and "Accept-Encoding" in again["Vary"]
     assert again["Cache-Control"] == response["Cache-Control"]
 
 
-def test_clients_refusing_the_codec_get_the_same_json_decoded_with_an_etag_of_its_own(api, client):
+def test_clients_refusing_the_codec_get_the_same_json_decoded_with_an_etag_of_its_own(api, api_client):
     _, manifest, stream = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
 
     for accept in ("identity", "gzip;q=0, deflate", None):
         headers = {"HTTP_ACCEPT_ENCODING": accept} if accept is not None else {}
-        response = client.get("/api/catalog", **headers)
+        response = api_client.get("/api/catalog", **headers)
         assert response.status_code == 200
         assert "Content-Encoding" not in response.headers
         assert response.content == body_of(manifest, stream)
         assert response["ETag"] == f'"{manifest["version"]}-id"'
         assert response["Content-Length"] == str(manifest["raw_bytes"])
-    assert client.get("/api/catalog", HTTP_IF_NONE_MATCH=f'"{manifest["version"]}-id"').status_code == 304
+    assert api_client.get("/api/catalog", HTTP_IF_NONE_MATCH=f'"{manifest["version"]}-id"').status_code == 304
     # The compressed representation's tag does not validate the identity one.
-    assert client.get("/api/catalog", HTTP_IF_NONE_MATCH=f'"{manifest["version"]}"').status_code == 200
+    assert api_client.get("/api/catalog", HTTP_IF_NONE_MATCH=f'"{manifest["version"]}"').status_code == 200
 
 
-def test_chunk_urls_from_the_manifest_reassemble_the_catalog(api, client, settings):
+def test_chunk_urls_from_the_manifest_reassemble_the_catalog(api, api_client, settings):
     settings.CACHEOPS_CHUNK_BYTES = 150  # several chunks, even for a small catalog
     _, manifest, stream = published(api)
     assert len(manifest["chunks"]) >= 3
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
 
-    public = client.get("/api/catalog/manifest")
+    public = api_client.get("/api/catalog/manifest")
     assert public.status_code == 200 and public["Cache-Control"].startswith("public, max-age=1")
     listed = json.loads(public.content)
     assert "staged" not in listed
     parts = []
     for entry in listed["chunks"]:
         assert entry["url"] == f"/api/catalog/chunks/{listed['version']}/{entry['index']}/{entry['sha256'][:16]}"
-        response = client.get(entry["url"])
+        response = api_client.get(entry["url"])
         assert response.status_code == 200
         assert response["Cache-Control"] == "public, max-age=31536000, immutable"
         assert hashlib.sha256(response.content).hexdigest() == entry["sha256"]
@@ -110,34 +110,34 @@ def test_chunk_urls_from_the_manifest_reassemble_the_catalog(api, client, settin
     assert hashlib.sha256(b"".join(parts)).hexdigest() == listed["sha256"]
 
 
-def test_a_program_is_cut_from_the_catalog_and_unknown_ids_are_answered_from_memory(api, client):
+def test_a_program_is_cut_from_the_catalog_and_unknown_ids_are_answered_from_memory(api, api_client):
     show, manifest, stream = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
     expected = next(p for p in json.loads(body_of(manifest, stream))["programs"] if p["id"] == show.program.id)
 
-    response = client.get(f"/api/programs/{show.program.id}")
+    response = api_client.get(f"/api/programs/{show.program.id}")
     assert response.status_code == 200
     assert json.loads(response.content) == {"program": expected}
-    assert client.get(f"/api/programs/{show.program.id}", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert api_client.get(f"/api/programs/{show.program.id}", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
 
     api.delete(f"{api.prefix}:catalog:manifest")  # the shared cache is not asked: memory answers
     unknown = show.program.id[:-4] + "0000"
-    missing = client.get(f"/api/programs/{unknown}")
+    missing = api_client.get(f"/api/programs/{unknown}")
     assert missing.status_code == 404 and json.loads(missing.content)["error"]["status"] == 404
 
 
-def test_a_new_version_is_served_within_the_poll_interval_and_requests_cost_the_cache_nothing(api, client):
+def test_a_new_version_is_served_within_the_poll_interval_and_requests_cost_the_cache_nothing(api, api_client):
     show, manifest, _ = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
 
     def cache_ops() -> float:
-        families = text_string_to_metric_families(client.get("/metrics").content.decode())
+        families = text_string_to_metric_families(api_client.get("/metrics").content.decode())
         family = next(f for f in families if f.name == "airtime_shared_cache_ops")
         return sum(s.value for s in family.samples if s.name.endswith("_total"))
 
     before, polls_before = cache_ops(), reader_get().polled_at
     for _ in range(300):
-        assert client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").status_code == 200
+        assert api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").status_code == 200
     # Only the poller talks to the cache, one manifest read a round, however many requests came.
     elapsed_polls = (reader_get().polled_at - polls_before) / 0.05 + 2
     assert cache_ops() - before <= elapsed_polls
@@ -149,13 +149,13 @@ def test_a_new_version_is_served_within_the_poll_interval_and_requests_cost_the_
     operations.catalog_rebuild(requested_by="test", full=True)
     newer = reassemble(api)[0]["version"]
     assert newer != manifest["version"]
-    assert wait_for(lambda: serving(client, newer), 5)
+    assert wait_for(lambda: serving(api_client, newer), 5)
     # The older version's chunks stay available to clients that read its manifest.
-    assert client.get(chunk_path(manifest["version"], manifest["chunks"][0])).status_code == 200
+    assert api_client.get(chunk_path(manifest["version"], manifest["chunks"][0])).status_code == 200
 
 
 def test_the_last_good_version_is_served_while_the_shared_cache_is_down_and_a_restart_heals(
-    private_redis, redis_engine, settings, transactional_db, dynamodb, client
+    private_redis, redis_engine, settings, transactional_db, dynamodb, api_client
 ):
     settings.CACHEOPS_READER_POLL_SECONDS = 0.05
     proc, url = private_redis
@@ -165,16 +165,18 @@ def test_the_last_good_version_is_served_while_the_shared_cache_is_down_and_a_re
     view = RedisView(url, redis_engine.prefix)
     try:
         _, manifest, stream = published(view)
-        assert wait_for(lambda: serving(client, manifest["version"]), 10)
+        assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
         port = url.rsplit(":", 1)[1].split("/")[0]
         process_stop(proc)  # the shared cache goes away mid-run
 
         assert wait_for(lambda: reader_get().cache_state.startswith("unreachable"), 10), reader_get().cache_state
-        response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+        response = api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
         assert response.status_code == 200 and response.content == stream
-        health = client.get("/healthz")
+        health = api_client.get("/healthz")
         assert health.status_code == 200 and json.loads(health.content)["shared_cache"].startswith("unreachable")
-        assert 'airtime_errors_total{family="catalog",kind="shared_cache"}' in client.get("/metrics").content.decode()
+        assert (
+            'airtime_errors_total{family="catalog",kind="shared_cache"}' in api_client.get("/metrics").content.decode()
+        )
 
         # It comes back empty: the reader asks for the rebuild (run inline here) and goes on serving.
         restarted = subprocess.Popen(
@@ -183,7 +185,7 @@ def test_the_last_good_version_is_served_while_the_shared_cache_is_down_and_a_re
         )
         try:
             assert wait_for(lambda: reader_get().cache_state == "ok" and view.get(f"{view.prefix}:catalog:manifest"))
-            assert client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").content == stream
+            assert api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").content == stream
         finally:
             readers_stop()
             process_stop(restarted)
@@ -193,7 +195,7 @@ def test_the_last_good_version_is_served_while_the_shared_cache_is_down_and_a_re
         backend_reset()
 
 
-def test_a_chunk_evicted_behind_the_manifest_asks_for_a_rebuild_and_the_old_bytes_stay(api, client, settings):
+def test_a_chunk_evicted_behind_the_manifest_asks_for_a_rebuild_and_the_old_bytes_stay(api, api_client, settings):
     show, manifest, stream = published(api)
     reader = reader_get()
     assert reader.current(wait_s=10) is not None
@@ -211,32 +213,32 @@ def test_a_chunk_evicted_behind_the_manifest_asks_for_a_rebuild_and_the_old_byte
     api.delete(newer["chunks"][0]["key"])  # evicted before any reader fetched it
 
     reader.poll()
-    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+    response = api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
     assert response["ETag"] == f'"{manifest["version"]}"' and response.content == stream
     assert Operation.objects.filter(kind="rebuild", family="catalog", requested_by="reader").exists()
     # The rebuild (run inline by the test settings) wrote the chunks again; the next round switches.
     reader.poll()
-    assert serving(client, newer["version"])
+    assert serving(api_client, newer["version"])
 
 
-def test_a_cold_process_waits_for_the_build_it_asked_for(api, client):
+def test_a_cold_process_waits_for_the_build_it_asked_for(api, api_client):
     show_create("薬屋のひとりごと", "kusuriya")
     # Nothing is published: the first request waits while the poller asks for the build (inline here).
-    response = client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
+    response = api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200
     assert "薬屋のひとりごと" in gzip.decompress(response.content).decode()
     assert Operation.objects.filter(kind="rebuild", family="catalog", requested_by="reader").count() == 1
 
 
-def test_a_process_with_nothing_to_serve_answers_503_with_retry_after(api, client, settings):
+def test_a_process_with_nothing_to_serve_answers_503_with_retry_after(api, api_client, settings):
     settings.CACHEOPS_READER_MISS_WAIT_SECONDS = 0.3
     settings.CACHEOPS_REDIS_URL = "redis://127.0.0.1:1/0"
     settings.MOMENTO_LOCAL = "127.0.0.1:1"
     backend_reset()
-    response = client.get("/api/catalog")
+    response = api_client.get("/api/catalog")
     assert response.status_code == 503 and response["Retry-After"]
     assert json.loads(response.content)["error"]["status"] == 503
-    health = client.get("/healthz")
+    health = api_client.get("/healthz")
     assert health.status_code == 503 and json.loads(health.content)["status"] == "unavailable"
 
 
@@ -256,28 +258,28 @@ def test_a_process_with_nothing_to_serve_answers_503_with_retry_after(api, clien
         ("delete", "/api/catalog/manifest", 405),
     ],
 )
-def test_bad_requests_get_a_json_error(api, client, method, path, status):
+def test_bad_requests_get_a_json_error(api, api_client, method, path, status):
     published(api)
-    response = getattr(client, method)(path)
+    response = getattr(api_client, method)(path)
     assert response.status_code == status
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["error"]["status"] == status
     assert response["Cache-Control"] == "no-store"  # a CDN must not keep an error for a URL that may work soon
 
 
-def test_cors_allows_the_configured_origins_and_varies_on_origin(api, client):
+def test_cors_allows_the_configured_origins_and_varies_on_origin(api, api_client):
     _, manifest, _ = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
-    allowed = client.get("/api/catalog", HTTP_ORIGIN="https://app.example.jp")
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
+    allowed = api_client.get("/api/catalog", HTTP_ORIGIN="https://app.example.jp")
     assert allowed["Access-Control-Allow-Origin"] == "https://app.example.jp"
     assert "ETag" in allowed["Access-Control-Expose-Headers"]
-    other = client.get("/api/catalog", HTTP_ORIGIN="https://evil.example")
+    other = api_client.get("/api/catalog", HTTP_ORIGIN="https://evil.example")
     assert "Access-Control-Allow-Origin" not in other.headers and "Origin" in other["Vary"]
-    preflight = client.options("/api/catalog", HTTP_ORIGIN="https://app.example.jp")
+    preflight = api_client.options("/api/catalog", HTTP_ORIGIN="https://app.example.jp")
     assert preflight.status_code == 204 and "If-None-Match" in preflight["Access-Control-Allow-Headers"]
 
 
-def test_no_response_outlives_the_next_content_boundary(api, client):
+def test_no_response_outlives_the_next_content_boundary(api, api_client):
     now = datetime.now(UTC).replace(microsecond=0)
     show, _, _ = published(api)
     # An episode whose rights end in 100 seconds: no cache may keep the catalog past that instant.
@@ -289,10 +291,10 @@ def test_no_response_outlives_the_next_content_boundary(api, client):
     manifest, _ = reassemble(api)
     boundary = time_parse(manifest["next_boundary"])
     assert boundary == now + timedelta(seconds=100)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
 
     for path in ("/api/catalog", f"/api/programs/{show.program.id}", "/api/catalog/manifest"):
-        response = client.get(path, HTTP_ACCEPT_ENCODING="gzip")
+        response = api_client.get(path, HTTP_ACCEPT_ENCODING="gzip")
         directives = dict(d.strip().partition("=")[::2] for d in response["Cache-Control"].split(","))
         max_age = int(directives["max-age"])
         longest = max_age + max(int(directives.get(k) or 0) for k in ("stale-while-revalidate", "stale-if-error"))
@@ -320,11 +322,11 @@ def process_timer(settings):
     timers_stop()
 
 
-def test_request_counts_reach_the_per_minute_rows(api, client, process_timer):
+def test_request_counts_reach_the_per_minute_rows(api, api_client, process_timer):
     show, manifest, _ = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
     for _ in range(5):
-        client.get(f"/api/programs/{show.program.id}")
+        api_client.get(f"/api/programs/{show.program.id}")
 
     def counted() -> bool:
         row = TrafficMinute.objects.filter(family=f"program:{show.program.id}").first()
@@ -366,16 +368,16 @@ def test_a_drafts_airtime_never_moves_the_boundary(api, draft):
     assert again["next_boundary"] is None  # nothing the apps can see changes at that airtime
 
 
-def test_a_process_that_just_started_serves_chunks_once_it_holds_the_version(api, client):
+def test_a_process_that_just_started_serves_chunks_once_it_holds_the_version(api, api_client):
     _, manifest, stream = published(api)
     readers_stop()  # a fresh process: nothing held yet
-    first = client.get(chunk_path(manifest["version"], manifest["chunks"][0]))
+    first = api_client.get(chunk_path(manifest["version"], manifest["chunks"][0]))
     assert first.status_code == 200 and first.content == stream[: manifest["chunks"][0]["bytes"]]
 
 
-def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_not(api, client, settings):
+def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_not(api, api_client, settings):
     _, manifest, stream = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
     settings.CACHEOPS_READER_POLL_SECONDS = 3600  # the test drives the rounds itself
     readers_stop()
     reader = reader_get()
@@ -383,20 +385,23 @@ def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_no
 
     api.delete(f"{api.prefix}:catalog:manifest")  # as a restarted, emptied cache looks
     reader.poll()
-    assert serving(client, manifest["version"])  # stale-if-error: still served
+    assert serving(api_client, manifest["version"])  # stale-if-error: still served
 
     _, bad, bad_stream = published(api, "ダンジョン飯", "dungeon")
     reader.poll()
     bad_url = chunk_path(bad["version"], bad["chunks"][0])
-    assert serving(client, bad["version"]) and client.get(bad_url).content == bad_stream[: bad["chunks"][0]["bytes"]]
+    assert (
+        serving(api_client, bad["version"])
+        and api_client.get(bad_url).content == bad_stream[: bad["chunks"][0]["bytes"]]
+    )
 
     release_actions.purge(family=operations.CATALOG, requested_by="ops")
     reader.poll()  # one poll: the purged version is gone, the intact earlier one is served meanwhile
-    assert serving(client, manifest["version"])
-    gone = client.get(bad_url)
+    assert serving(api_client, manifest["version"])
+    gone = api_client.get(bad_url)
     assert gone.status_code == 410 and json.loads(gone.content)["error"]["status"] == 410
     assert (
-        client.get(chunk_path(manifest["version"], manifest["chunks"][0])).content
+        api_client.get(chunk_path(manifest["version"], manifest["chunks"][0])).content
         == stream[: manifest["chunks"][0]["bytes"]]
     )
     assert Family.objects.get(name="catalog").previous_version != bad["version"]  # never rolled back to
@@ -406,49 +411,49 @@ def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_no
     release_actions.purge(family=operations.CATALOG, requested_by="ops")
     reader.poll()
     assert reader.current() is None  # 503 until the rebuild is published
-    assert client.get("/api/catalog").status_code == 503
-    assert client.get(bad_url).status_code == 410
+    assert api_client.get("/api/catalog").status_code == 503
+    assert api_client.get(bad_url).status_code == 410
 
 
-def test_the_manifest_etag_names_its_bytes_so_a_ttl_refresh_is_not_answered_304(api, client):
+def test_the_manifest_etag_names_its_bytes_so_a_ttl_refresh_is_not_answered_304(api, api_client):
     _, manifest, _ = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
-    before = client.get("/api/catalog/manifest")
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
+    before = api_client.get("/api/catalog/manifest")
     expires = json.loads(before.content)["expires_at"]
 
     time.sleep(1.1)  # expires_at counts whole seconds
     operations.prewarm(requested_by="test")  # the same version, living longer
-    assert wait_for(lambda: json.loads(client.get("/api/catalog/manifest").content)["expires_at"] != expires, 10)
-    after = client.get("/api/catalog/manifest", HTTP_IF_NONE_MATCH=before["ETag"])
+    assert wait_for(lambda: json.loads(api_client.get("/api/catalog/manifest").content)["expires_at"] != expires, 10)
+    after = api_client.get("/api/catalog/manifest", HTTP_IF_NONE_MATCH=before["ETag"])
 
     assert after.status_code == 200 and after["ETag"] != before["ETag"]
     assert json.loads(after.content)["version"] == manifest["version"]
-    assert client.get("/api/catalog/manifest", HTTP_IF_NONE_MATCH=after["ETag"]).status_code == 304
+    assert api_client.get("/api/catalog/manifest", HTTP_IF_NONE_MATCH=after["ETag"]).status_code == 304
 
 
 @pytest.mark.parametrize("token", ["é", "トークン", "\x00", "x" * 10_000])
-def test_any_edge_token_sent_gets_an_answer_never_an_error(api, client, settings, token):
+def test_any_edge_token_sent_gets_an_answer_never_an_error(api, api_client, settings, token):
     settings.CACHEOPS_EDGE_TOKEN = "edge-secret"
     _, manifest, _ = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
 
-    unknown = client.get("/api/catalog/chunks/0123456789abcdef/0/0123456789abcdef", HTTP_X_EDGE_TOKEN=token)
-    known = client.get(chunk_path(manifest["version"], manifest["chunks"][0]), HTTP_X_EDGE_TOKEN=token)
+    unknown = api_client.get("/api/catalog/chunks/0123456789abcdef/0/0123456789abcdef", HTTP_X_EDGE_TOKEN=token)
+    known = api_client.get(chunk_path(manifest["version"], manifest["chunks"][0]), HTTP_X_EDGE_TOKEN=token)
 
     assert unknown.status_code == 404 and json.loads(unknown.content)["error"]["status"] == 404
     assert known.status_code == 200
 
 
-def test_healthz_names_states_only_never_hosts_or_exception_texts(api, client, settings):
+def test_healthz_names_states_only_never_hosts_or_exception_texts(api, api_client, settings):
     from cacheops.read import health
 
     _, manifest, _ = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
     settings.DYNAMODB_ENDPOINT_URL = "http://127.0.0.1:1"
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     health._checked.clear()
     try:
-        response = client.get("/healthz")
+        response = api_client.get("/healthz")
     finally:
         health._checked.clear()
 
@@ -462,19 +467,21 @@ def test_healthz_names_states_only_never_hosts_or_exception_texts(api, client, s
     assert report["broker"] in {"ok", "error"} and report["workers"] in {"ok", "none alive", "unknown"}
 
 
-def test_a_chunk_url_never_answers_other_bytes_when_the_same_version_is_chunked_again(api, client, settings):
+def test_a_chunk_url_never_answers_other_bytes_when_the_same_version_is_chunked_again(api, api_client, settings):
     settings.CACHEOPS_CHUNK_BYTES = 400
     _, manifest, stream = published(api)
-    assert wait_for(lambda: serving(client, manifest["version"]), 10)
-    first = json.loads(client.get("/api/catalog/manifest").content)["chunks"][0]
-    assert client.get(first["url"]).content == stream[:400]
+    assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
+    first = json.loads(api_client.get("/api/catalog/manifest").content)["chunks"][0]
+    assert api_client.get(first["url"]).content == stream[:400]
 
     settings.CACHEOPS_CHUNK_BYTES = 300  # same content, same version, other chunks
     api.delete(manifest["chunks"][0]["key"])  # evicted: the build writes the version again, cut anew
     operations.catalog_rebuild(requested_by="test", full=True)
-    assert wait_for(lambda: json.loads(client.get("/api/catalog/manifest").content)["chunks"][0]["bytes"] == 300, 10)
-    second = json.loads(client.get("/api/catalog/manifest").content)["chunks"][0]
+    assert wait_for(
+        lambda: json.loads(api_client.get("/api/catalog/manifest").content)["chunks"][0]["bytes"] == 300, 10
+    )
+    second = json.loads(api_client.get("/api/catalog/manifest").content)["chunks"][0]
 
     assert second["url"] != first["url"]
-    assert client.get(second["url"]).content == stream[:300]
-    assert client.get(first["url"]).status_code == 404  # never 300 bytes under the URL that served 400
+    assert api_client.get(second["url"]).content == stream[:300]
+    assert api_client.get(first["url"]).status_code == 404  # never 300 bytes under the URL that served 400

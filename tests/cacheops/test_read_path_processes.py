@@ -61,7 +61,9 @@ def test_a_cold_stampede_on_several_workers_makes_one_build_and_metrics_add_up(s
     assert len(bodies) == 1
     size = len(bodies.pop())
 
-    # Every worker's counts add up in each scrape, whichever worker answers it.
+    # Every worker's counts add up in each scrape, whichever worker answers it, once each has handed its batch
+    # over (every second).
+    assert wait_for(lambda: metric_total(port, "airtime_requests", family="catalog") == STAMPEDE, 5)
     for _ in range(WEB_WORKERS * 2):
         assert metric_total(port, "airtime_requests", family="catalog") == STAMPEDE
         assert metric_total(port, "airtime_bytes_served", family="catalog") == size * statuses.count(200)
@@ -83,8 +85,8 @@ def test_a_worker_killed_by_the_server_keeps_its_counts_and_the_others_go_on(sta
     started.append(web)
     for _ in range(30):
         assert get(port, "/api/catalog")[0] == 200
-    counted = metric_total(port, "airtime_requests", family="catalog")
-    assert counted == 30
+    # Counted in each worker's batch, handed to the metrics every second.
+    assert wait_for(lambda: metric_total(port, "airtime_requests", family="catalog") == 30, 5)
 
     # gunicorn replaces a worker that dies; the dead one's counts stay in the total.
     def workers() -> set[int]:
@@ -97,4 +99,5 @@ def test_a_worker_killed_by_the_server_keeps_its_counts_and_the_others_go_on(sta
     assert wait_for(lambda: doomed not in workers() and len(workers()) == WEB_WORKERS)
     for _ in range(10):
         assert get(port, "/api/catalog")[0] == 200
+    assert wait_for(lambda: metric_total(port, "airtime_requests", family="catalog") == 40, 5)
     assert metric_total(port, "airtime_requests", family="catalog") == 40

@@ -26,9 +26,9 @@ def catalog_text(client) -> str:
     return client.get("/api/catalog", HTTP_ACCEPT_ENCODING="identity").content.decode()
 
 
-def test_a_live_save_reaches_the_api_within_the_seconds_the_editor_is_told(live_site, settings, client):
+def test_a_live_save_reaches_the_api_within_the_seconds_the_editor_is_told(live_site, settings, api_client):
     show = show_create("葬送のフリーレン", "frieren", episodes=("旅立ち",))
-    assert wait_for(lambda: "旅立ち" in catalog_text(client), 10)
+    assert wait_for(lambda: "旅立ち" in catalog_text(api_client), 10)
     staff = staff_client(Client(), "Editors")
     url = reverse("admin:cms_episode_change", args=[show.episodes[0].id])
     values = form_read(staff.get(url), "episode_form").values
@@ -37,7 +37,7 @@ def test_a_live_save_reaches_the_api_within_the_seconds_the_editor_is_told(live_
     response = staff.post(url, {**values, "title": "魔法使いの隠し事"}, follow=True)
     told = re.search(r"アプリには約(\d+)秒で反映されます。", html.unescape(response.content.decode()))
     seconds = int(told.group(1))
-    reached = wait_for(lambda: "魔法使いの隠し事" in catalog_text(client), seconds - (time.monotonic() - started))
+    reached = wait_for(lambda: "魔法使いの隠し事" in catalog_text(api_client), seconds - (time.monotonic() - started))
 
     expected = settings.CACHEOPS_REBUILD_TYPICAL_SECONDS + settings.CACHEOPS_READER_POLL_SECONDS + 5
     assert seconds == round(expected)

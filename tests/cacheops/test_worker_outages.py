@@ -344,18 +344,18 @@ def own_readers():
 
 
 @pytest.mark.django_db
-def test_healthz_and_metrics_say_how_many_workers_are_alive(client, settings, own_readers):
+def test_healthz_and_metrics_say_how_many_workers_are_alive(api_client, settings, own_readers):
     settings.CACHEOPS_HEARTBEAT_SECONDS = 2
     from django.utils import timezone
 
     now = timezone.now()
     Worker.objects.create(name="celery@a pid 1", started_at=now, seen_at=now - timezone.timedelta(seconds=60))
     timers.workers_gauge_set()
-    assert client.get("/healthz").json()["workers"] == "none alive"
-    assert "airtime_workers_alive 0.0" in client.get("/metrics").text
+    assert api_client.get("/healthz").json()["workers"] == "none alive"
+    assert "airtime_workers_alive 0.0" in api_client.get("/metrics").text
 
     Worker.objects.create(name="celery@b pid 2", started_at=now, seen_at=now)
     timers.workers_gauge_set()
-    assert client.get("/healthz").json()["workers"] == "ok"
-    assert "airtime_workers_alive 1.0" in client.get("/metrics").text
+    assert api_client.get("/healthz").json()["workers"] == "ok"
+    assert "airtime_workers_alive 1.0" in api_client.get("/metrics").text
     assert metrics.workers_alive_seen(within_s=60) == 1
