@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 
 import orjson
@@ -71,6 +72,16 @@ class Response:
     family: str = CATALOG  # the counters' label (bounded: catalog or program)
     row: str | None = CATALOG  # the per-minute row, None for answers not worth a row (an unknown id)
     l1_hit: bool = True
+    # What a server is handed, made once: an answer kept per version is given many times.
+    status_line: str = ""
+    header_list: list[tuple[str, str]] | None = None
+
+    def wsgi(self) -> tuple[str, list[tuple[str, str]]]:
+        """The status line and the header list, as WSGI's start_response takes them."""
+        if self.header_list is None:
+            self.status_line = f"{self.status} {HTTPStatus(self.status).phrase}"
+            self.header_list = list(self.headers.items())
+        return self.status_line, self.header_list
 
 
 def _as(response: Response, **counted) -> Response:
@@ -335,8 +346,7 @@ def _preflight() -> Response:
     )
 
 
-def _dispatch(request: Request) -> Response:
-    route = _route(request.path)
+def _dispatch(request: Request, route) -> Response:
     if route is None:
         return error(404, "no such resource")
     if request.method == "OPTIONS":
@@ -346,18 +356,22 @@ def _dispatch(request: Request) -> Response:
     endpoint, view, arguments = route
     started = time.perf_counter()
     response = view(request, *arguments)
+    _count(endpoint, response, time.perf_counter() - started)
+    return response
+
+
+def _count(endpoint: str, response: Response, seconds: float) -> None:
     # Reads of the catalog and its programs are counted per family; the documents about the API are not.
     counted = endpoint in COUNTED
     metrics.request_served(
         endpoint,
-        time.perf_counter() - started,
+        seconds,
         response.family if counted else None,
         response.status,
         row=response.row if counted else None,
         l1_hit=response.l1_hit,
         body_bytes=len(response.body) if response.status == 200 else 0,
     )
-    return response
 
 
 def is_public(path: str) -> bool:
@@ -365,14 +379,70 @@ def is_public(path: str) -> bool:
     return path.startswith("/api/") or path in ("/api", "/healthz", "/metrics")
 
 
+# -- whole answers, kept per version --
+# Behind a CDN the origin sees the same few requests again and again (revalidations, manifest polls, a program
+# page at airtime). What a request gets depends only on the headers below, the version held (and its manifest),
+# and the settings; unless a content boundary makes Cache-Control count down, its whole answer is kept and given
+# again until the process holds something else. Chunks are not kept: they depend on the versions around the
+# current one, and a CDN keeps them for a year anyway.
+KEPT_ENDPOINTS = frozenset(("catalog", "manifest", "program", "openapi"))
+KEPT_HEADERS = (
+    "HTTP_ACCEPT_ENCODING",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_ORIGIN",
+)
+KEPT_MAX, KEPT_KEY_CHARS = 2048, 512
+
+
+# (the state they were given in: version held, its manifest, the settings; the answers by request). Replaced whole,
+# never changed in place but for adding an answer, so a request reads a state and its answers together.
+_kept: tuple[tuple, dict[tuple, tuple[str, Response]]] = ((), {})
+
+
+def _kept_state() -> tuple | None:
+    held = reader_get().current()
+    if held is None or held.boundary is not None:
+        return None
+    return held, held.manifest, settings._wrapped
+
+
+def _kept_key(request: Request) -> tuple | None:
+    meta = request.meta
+    key = (request.method, request.path, *[meta.get(name, "") for name in KEPT_HEADERS])
+    # Bounded: a request with long headers is answered, not kept.
+    return key if len(request.path) + sum(len(meta.get(name, "")) for name in KEPT_HEADERS) <= KEPT_KEY_CHARS else None
+
+
 def answer(request: Request) -> Response:
     """The API's answer to `request` (a public path), as JSON whatever goes wrong."""
+    global _kept
+    state = key = None
     try:
-        response = _dispatch(request)
+        route = _route(request.path)
+        if route is not None and route[0] in KEPT_ENDPOINTS and request.method in READ_METHODS:
+            started = time.perf_counter()
+            state, key = _kept_state(), _kept_key(request)
+            kept_state, answers = _kept
+            if state is not None and key is not None and kept_state == state and (found := answers.get(key)):
+                _count(found[0], found[1], time.perf_counter() - started)
+                return found[1]
+        response = _dispatch(request, route)
     except Exception:
         logger.exception("The read API failed on %s", request.path[:200])
         metrics.error_count(CATALOG, "server")
-        response = error(500, "internal error")
+        response, state = error(500, "internal error"), None
+    _finish(request, response)
+    if state is not None and key is not None and response.l1_hit and response.status < 500:
+        kept = _kept
+        if kept[0] != state or len(kept[1]) >= KEPT_MAX:
+            kept = _kept = (state, {})
+        kept[1][key] = (route[0], response)
+    return response
+
+
+def _finish(request: Request, response: Response) -> None:
     _vary(response, "Origin")
     origin = request.header("HTTP_ORIGIN")
     if origin:
@@ -383,4 +453,3 @@ def answer(request: Request) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.method == "HEAD":
         response.body = b""
-    return response

@@ -6,13 +6,11 @@ several times the answer itself); the admin's requests never reach the read API'
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
 
 from cacheops.read.api import Request, answer, is_public
 from cacheops.timers import timers_start
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
-STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
 class ReadSide:
@@ -28,5 +26,5 @@ class ReadSide:
         # This process's timer hands its counts to the metrics and SQL, whichever side answers first.
         timers_start()
         response = answer(Request(environ.get("REQUEST_METHOD", "GET").upper(), path, environ))
-        start_response(STATUS_LINES[response.status], list(response.headers.items()))
+        start_response(*response.wsgi())
         return [response.body]

@@ -149,8 +149,8 @@ class Names:
             return self.bodies[body]
         if path == "/metrics":
             return "<metrics text>"
-        if path == "/api/openapi.json":
-            return f"<document of {len(body)} bytes>"
+        if path == "/api/openapi.json" and body == OPENAPI.read_bytes():
+            return "<the OpenAPI document, as committed>"
         document = json.loads(body)
         if path == "/healthz":  # what the process knows of its services: named, not compared
             document = {key: "<value>" if key in ("as_of", "last_poll_s_ago", "broker", "workers") else value

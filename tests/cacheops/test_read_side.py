@@ -70,6 +70,8 @@ def test_every_endpoint_and_representation_answers_as_it_did_inside_django(catal
     assert [answer["request"] for answer in now] == [answer["request"] for answer in expected]
     for answer, recorded in zip(now, expected, strict=True):
         assert answer == recorded, answer["request"]
+    # Asked again, the answers kept for this version are given: the same ones.
+    assert answers(call_of(api_client), names) == now
 
 
 def test_program_pages_are_gzipped_for_clients_that_take_it_under_an_etag_of_their_own(catalog, api_client):
