@@ -40,3 +40,8 @@ def lock_key(family: str) -> str:
 def purged_key(family: str) -> str:
     """The version of `family` a purge told every reader to forget."""
     return _key(family, "purged")
+
+
+def versions_channel(family: str) -> str:
+    """The channel on which every new manifest of `family` is announced to the readers."""
+    return _key(family, "versions")

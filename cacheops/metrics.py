@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -38,6 +38,11 @@ BYTES_SERVED = Counter("airtime_bytes_served", "Body bytes sent by the read API"
 ERRORS = Counter("airtime_errors", "Errors met while serving or polling", ["family", "kind"])
 SHARED_CACHE_BYTES = Counter(
     "airtime_shared_cache_read_bytes", "Bytes read from the shared cache by readers", ["family"]
+)
+EVENTS_OPEN = Gauge(
+    "airtime_events_connections",
+    "Server-Sent Events connections open on /api/catalog/events",
+    multiprocess_mode="livesum",
 )
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUEST_SECONDS = Histogram(
@@ -131,6 +136,11 @@ def _histogram_add(histogram: Histogram, bucket: int, n: int, seconds: float) ->
     # prometheus_client observes one value at a time; its bucket and sum values are what observe() increments.
     histogram._sum.inc(seconds)
     histogram._buckets[bucket].inc(n)
+
+
+def events_connected(change: int) -> None:
+    """One events connection opened (+1) or closed (-1)."""
+    EVENTS_OPEN.inc(change)
 
 
 def shared_cache_count(family: str, op: str, result: str, n: int = 1, *, nbytes: int = 0) -> None:

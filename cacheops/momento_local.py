@@ -5,6 +5,7 @@ Not for production: nothing is persisted, authenticated or limited beyond the it
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from concurrent import futures
@@ -13,12 +14,19 @@ from dataclasses import dataclass, field
 import grpc
 from momento_wire_types import cacheclient_pb2 as cache_pb
 from momento_wire_types import cacheclient_pb2_grpc as cache_grpc
+from momento_wire_types import cachepubsub_pb2 as pubsub_pb
+from momento_wire_types import cachepubsub_pb2_grpc as pubsub_grpc
+from momento_wire_types import common_pb2
 from momento_wire_types import controlclient_pb2 as control_pb
 from momento_wire_types import controlclient_pb2_grpc as control_grpc
 
 DEFAULT_MAX_ITEM_BYTES = 5 * 1024 * 1024
 MAX_TTL_SECONDS = 24 * 60 * 60
 SWEEP_INTERVAL_S = 10.0
+# A subscription hears a heartbeat this often when nothing is published (Momento sends them too).
+HEARTBEAT_INTERVAL_S = 5.0
+# Subscriptions served at once: each holds one of the server's threads while it lasts.
+MAX_SUBSCRIPTIONS = 256
 
 
 @dataclass
@@ -188,6 +196,71 @@ class ControlService(control_grpc.ScsControlServicer):
         return control_pb._ListCachesResponse(cache=caches)
 
 
+class Topics:
+    """Momento Topics: what is published to a cache's topic goes to every subscription open on it at that moment
+    (there is no history to resume from), numbered in order per topic."""
+
+    def __init__(self, store: MomentoLocalStore) -> None:
+        self.store = store
+        self.lock = threading.Lock()
+        self.sequences: dict[tuple[str, str], int] = {}
+        self.subscribers: dict[tuple[str, str], set[queue.SimpleQueue]] = {}
+
+    def publish(self, name: tuple[str, str], value: pubsub_pb._TopicValue) -> None:
+        with self.lock:
+            number = self.sequences[name] = self.sequences.get(name, 0) + 1
+            subscribers = list(self.subscribers.get(name, ()))
+        item = pubsub_pb._SubscriptionItem(item=pubsub_pb._TopicItem(topic_sequence_number=number, value=value))
+        for subscriber in subscribers:
+            subscriber.put(item)
+
+    def open(self, name: tuple[str, str]) -> queue.SimpleQueue:
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        with self.lock:
+            self.subscribers.setdefault(name, set()).add(inbox)
+        return inbox
+
+    def close(self, name: tuple[str, str], inbox: queue.SimpleQueue) -> None:
+        with self.lock:
+            self.subscribers.get(name, set()).discard(inbox)
+
+
+class PubsubService(pubsub_grpc.PubsubServicer):
+    """The topics plane: Publish and Subscribe, as the SDK's TopicClient calls them."""
+
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+
+    def _known(self, cache_name: str, context: grpc.ServicerContext) -> None:
+        with self.topics.store.lock:
+            if cache_name not in self.topics.store.caches:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"Cache not found: {cache_name}")
+
+    def Publish(self, request, context):  # noqa: N802
+        self._known(request.cache_name, context)
+        self.topics.publish((request.cache_name, request.topic), request.value)
+        return common_pb2._Empty()
+
+    def Subscribe(self, request, context):  # noqa: N802
+        self._known(request.cache_name, context)
+        name = (request.cache_name, request.topic)
+        inbox = self.topics.open(name)
+        try:
+            # The SDK expects a heartbeat first: the subscription is open from then on.
+            yield pubsub_pb._SubscriptionItem(heartbeat=pubsub_pb._Heartbeat())
+            sent_at = time.monotonic()
+            while context.is_active():  # checked every second: a cancelled subscription frees its thread soon
+                try:
+                    yield inbox.get(timeout=1.0)
+                except queue.Empty:
+                    if time.monotonic() - sent_at < HEARTBEAT_INTERVAL_S:
+                        continue
+                    yield pubsub_pb._SubscriptionItem(heartbeat=pubsub_pb._Heartbeat())
+                sent_at = time.monotonic()
+        finally:
+            self.topics.close(name, inbox)
+
+
 class MomentoLocalServer:
     """Serve the Momento data and control planes from one port until stopped."""
 
@@ -198,7 +271,7 @@ class MomentoLocalServer:
         # Messages far above the item limit must still arrive, so the size check (not gRPC) answers them.
         message_limit = max(4 * max_item_bytes, 32 * 1024 * 1024)
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="momento-local"),
+            futures.ThreadPoolExecutor(max_workers=16 + MAX_SUBSCRIPTIONS, thread_name_prefix="momento-local"),
             options=[
                 ("grpc.max_receive_message_length", message_limit),
                 ("grpc.max_send_message_length", message_limit),
@@ -208,6 +281,7 @@ class MomentoLocalServer:
         )
         cache_grpc.add_ScsServicer_to_server(CacheService(self.store), self._server)
         control_grpc.add_ScsControlServicer_to_server(ControlService(self.store), self._server)
+        pubsub_grpc.add_PubsubServicer_to_server(PubsubService(Topics(self.store)), self._server)
 
     def start(self) -> int:
         """Listen and serve on background threads; return the bound port."""

@@ -42,16 +42,18 @@ def reach_of(chain: list, now: datetime) -> Reach:
     return Reach(LIVE)
 
 
+# From a version's announcement to every web process serving it (the fetch of its chunks included).
+READERS_TOLD_SECONDS = 1
+
+
 def apps_delay_seconds() -> int | None:
     """About how long a save of live content takes to reach the apps; None when saves queue no rebuild."""
-    # The rebuild a save queues starts at once; each web process then sees the new version within a poll, and
-    # caches in front of the API (the CDN) within the catalog's max-age.
+    # The rebuild a save queues starts at once; the publisher announces the new version, each web process fetches
+    # it within about a second, and caches in front of the API (the CDN) see it within the catalog's max-age.
     if not settings.CACHEOPS_REBUILD_ON_SAVE:
         return None
     return math.ceil(
-        settings.CACHEOPS_REBUILD_TYPICAL_SECONDS
-        + settings.CACHEOPS_READER_POLL_SECONDS
-        + settings.CACHEOPS_CATALOG_CACHE["max-age"]
+        settings.CACHEOPS_REBUILD_TYPICAL_SECONDS + READERS_TOLD_SECONDS + settings.CACHEOPS_CATALOG_CACHE["max-age"]
     )
 
 

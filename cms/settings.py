@@ -245,7 +245,12 @@ MOMENTO_LOCAL = env("MOMENTO_LOCAL", default="")
 CACHEOPS_CHUNK_BYTES = env.int("CACHEOPS_CHUNK_BYTES", default=1_000_000)
 CACHEOPS_TTL_SECONDS = env.int("CACHEOPS_TTL_SECONDS", default=86400)
 CACHEOPS_CODEC = env("CACHEOPS_CODEC", default="gzip")
-CACHEOPS_READER_POLL_SECONDS = env.float("CACHEOPS_READER_POLL_SECONDS", default=1.0)
+# Web processes hear of each new version on the family's channel and fetch it at once; the poll only finds what
+# an announcement lost (a subscription being reopened, a cache without pub/sub when CACHEOPS_READER_SUBSCRIBE is off).
+CACHEOPS_READER_POLL_SECONDS = env.float("CACHEOPS_READER_POLL_SECONDS", default=30.0)
+CACHEOPS_READER_SUBSCRIBE = env.bool("CACHEOPS_READER_SUBSCRIBE", default=True)
+# An idle /api/catalog/events stream gets a comment line this often, so that no proxy closes it for silence.
+CACHEOPS_EVENTS_HEARTBEAT_SECONDS = env.float("CACHEOPS_EVENTS_HEARTBEAT_SECONDS", default=15.0)
 # The snapshot of each content boundary (a publish_at or expire_at) is built, verified and named in the
 # manifest's `staged` this long before it; every reader fetches it ahead and switches at the instant itself.
 CACHEOPS_STAGE_AHEAD_SECONDS = env.int("CACHEOPS_STAGE_AHEAD_SECONDS", default=600)

@@ -1,4 +1,5 @@
-"""The contract every shared-cache backend keeps: bytes stored under full keys, each with a TTL."""
+"""The contract every shared-cache backend keeps: bytes stored under full keys, each with a TTL, and messages
+published on channels to whoever subscribes at that moment."""
 
 from __future__ import annotations
 
@@ -26,6 +27,22 @@ class CacheUnavailable(CacheError):
 
 class CacheItemTooLarge(CacheError):
     """The cache refused a value for its size."""
+
+
+class Subscription(ABC):
+    """Messages published on one channel from the moment of subscribing; nothing from before, nothing kept."""
+
+    @abstractmethod
+    def receive(self, timeout_s: float) -> bytes | None:
+        """The next message, or None if none came within timeout_s.
+
+        Raises CacheUnavailable once the subscription is broken (the connection dropped): messages may have been
+        missed since, so subscribe again and read the state afresh.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop receiving and release the connection."""
 
 
 class CacheBackend(ABC):
@@ -61,6 +78,14 @@ class CacheBackend(ABC):
     @abstractmethod
     def ttl(self, key: str) -> float | None:
         """Return the seconds key has left to live (0.0 if it is absent), or None if this cache cannot tell."""
+
+    def publish(self, channel: str, message: bytes) -> None:
+        """Send `message` to the subscriptions open on `channel` now (none may be)."""
+        raise CacheError("publish", channel, f"{type(self).__name__} has no publish/subscribe")
+
+    def subscribe(self, channel: str) -> Subscription:
+        """Open a subscription to `channel`: every message published after this returns is received."""
+        raise CacheError("subscribe", channel, f"{type(self).__name__} has no publish/subscribe")
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Return the bytes stored at each key, None where there are none, in the order given."""

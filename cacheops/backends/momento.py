@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from momento import CacheClient, Configurations, CredentialProvider
+from momento import CacheClient, Configurations, CredentialProvider, TopicClient, TopicConfigurations
 from momento.config import Configuration
 from momento.errors import MomentoErrorCode, SdkException
-from momento.responses import CacheDelete, CacheGet, CacheIncrement, CacheSet, CacheSetIfNotExists, CreateCache
+from momento.responses import (
+    CacheDelete,
+    CacheGet,
+    CacheIncrement,
+    CacheSet,
+    CacheSetIfNotExists,
+    CreateCache,
+    TopicPublish,
+    TopicSubscribe,
+)
 from momento.responses.mixins import ErrorResponseMixin
 
-from cacheops.backends.base import CacheBackend, CacheError, CacheItemTooLarge, CacheUnavailable
+from cacheops.backends.base import CacheBackend, CacheError, CacheItemTooLarge, CacheUnavailable, Subscription
 
 # The service keeps nothing longer; every call names its own TTL, this only satisfies the SDK.
 MAX_TTL = timedelta(hours=24)
+# The SDK gives a subscription's stream the client's deadline: one subscription lasts this long, then the caller
+# subscribes again (and reads the state afresh, as after any break).
+SUBSCRIPTION_LIFETIME = timedelta(minutes=10)
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +109,14 @@ class MomentoBackend(CacheBackend):
         # A local server restarts empty: create the cache again. On Momento a missing cache is a mistake to report.
         self._cache_recreate = bool(settings.MOMENTO_LOCAL)
         self._exit_stack = ExitStack()
+        self._credentials = credential_provider or credentials_from_settings()
+        # Topic clients are made on first use: most processes publish or subscribe, not both.
+        self._publisher: TopicClient | None = None
+        self._subscriber: TopicClient | None = None
+        self._publisher_lock = threading.Lock()
         # NOTE: the constructor, not CacheClient.create: no eager connect, so no extra wait at startup.
         self._client = self._exit_stack.enter_context(
-            CacheClient(
-                configuration or configuration_from_settings(),
-                credential_provider or credentials_from_settings(),
-                MAX_TTL,
-            )
+            CacheClient(configuration or configuration_from_settings(), self._credentials, MAX_TTL)
         )
         try:
             self._cache_create()
@@ -169,9 +184,76 @@ class MomentoBackend(CacheBackend):
                 return count
         raise _error("incr", key, response)
 
+    def _topics(self, lifetime: timedelta | None = None) -> TopicClient:
+        """A topic client: publishing with the default deadline, subscriptions with one as long as they last."""
+        configuration = TopicConfigurations.Default.latest()
+        if lifetime is not None:
+            configuration = configuration.with_client_timeout(lifetime)
+        return TopicClient(configuration, self._credentials)
+
+    def publish(self, channel: str, message: bytes) -> None:
+        with self._publisher_lock:
+            if self._publisher is None:
+                self._publisher = self._exit_stack.enter_context(self._topics())
+        response = self._sent("publish", channel, lambda: self._publisher.publish(self.cache_name, channel, message))
+        if not isinstance(response, TopicPublish.Success):
+            raise _error("publish", channel, response)
+
+    def subscribe(self, channel: str) -> Subscription:
+        with self._publisher_lock:
+            if self._subscriber is None:
+                self._subscriber = self._exit_stack.enter_context(self._topics(SUBSCRIPTION_LIFETIME))
+        response = self._sent("subscribe", channel, lambda: self._subscriber.subscribe(self.cache_name, channel))
+        if not isinstance(response, TopicSubscribe.Subscription):
+            raise _error("subscribe", channel, response)
+        return MomentoSubscription(channel, response)
+
     def close(self) -> None:
         self._exit_stack.close()
 
     def ttl(self, key: str) -> float | None:
         # The SDK cannot read a TTL: callers fall back to the expiry they recorded themselves.
         return None
+
+
+_ENDED = object()
+
+
+class MomentoSubscription(Subscription):
+    """A Momento Topics subscription, its stream read on a thread of its own into a queue.
+
+    The stream is read as the SDK opened it, not through the SDK's iterator: that one retries a closed or failed
+    stream forever without returning, where this subscription must end so its owner subscribes again.
+    """
+
+    def __init__(self, channel: str, subscription: TopicSubscribe.Subscription) -> None:
+        self.channel = channel
+        self._subscription = subscription
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._ended: str | None = None
+        threading.Thread(target=self._read, name=f"topic-{channel}", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for item in self._subscription._client_stream:
+                if item.WhichOneof("kind") == "item":
+                    value = item.item.value
+                    self._inbox.put(value.binary if value.WhichOneof("kind") == "binary" else value.text.encode())
+        except Exception as exc:  # the stream's end: cancelled, past its deadline, or the connection lost
+            self._ended = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            self._ended = "the stream ended"
+        self._inbox.put(_ENDED)
+
+    def receive(self, timeout_s: float) -> bytes | None:
+        try:
+            message = self._inbox.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        if message is _ENDED:
+            self._inbox.put(_ENDED)  # every later call says so too
+            raise CacheUnavailable("receive", self.channel, f"the subscription ended: {self._ended}")
+        return message
+
+    def close(self) -> None:
+        self._subscription.unsubscribe()

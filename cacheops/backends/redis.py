@@ -7,12 +7,16 @@ from contextlib import contextmanager
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from cacheops.backends.base import CacheBackend, CacheError, CacheUnavailable
+from cacheops.backends.base import CacheBackend, CacheError, CacheUnavailable, Subscription
 
 CONNECT_TIMEOUT_S = 2.0
 # Generous enough for a 5 MB value on a slow link, short enough that readers fall back to stale.
 SOCKET_TIMEOUT_S = 5.0
+# A subscription's connection is checked (PING) when it has been silent this long: a dead peer is noticed.
+PUBSUB_HEALTH_CHECK_S = 10
 
 
 @contextmanager
@@ -69,5 +73,51 @@ class RedisBackend(CacheBackend):
             pipe.incr(key)
             return pipe.execute()[1]
 
+    def publish(self, channel: str, message: bytes) -> None:
+        with _translated("publish", channel):
+            self._client.publish(channel, message)
+
+    def subscribe(self, channel: str) -> Subscription:
+        return RedisSubscription(self.url, channel)
+
     def close(self) -> None:
         self._client.close()
+
+
+class RedisSubscription(Subscription):
+    """SUBSCRIBE on a connection of its own, which is never reconnected behind the caller's back: a broken one
+    raises, so the caller knows messages may have been missed."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        self.channel = channel
+        self._client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            health_check_interval=PUBSUB_HEALTH_CHECK_S,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._pubsub = self._client.pubsub()
+        try:
+            with _translated("subscribe", channel):
+                self._pubsub.subscribe(channel)
+                # Subscribed once the server confirms: only from then on is every message received.
+                confirmed = self._pubsub.get_message(timeout=SOCKET_TIMEOUT_S)
+            if confirmed is None or confirmed["type"] != "subscribe":
+                raise CacheUnavailable("subscribe", channel, f"no confirmation, got {confirmed!r}")
+        except CacheError:
+            self.close()
+            raise
+
+    def receive(self, timeout_s: float) -> bytes | None:
+        with _translated("receive", self.channel):
+            message = self._pubsub.get_message(timeout=timeout_s)
+        return message["data"] if message is not None and message["type"] == "message" else None
+
+    def close(self) -> None:
+        try:
+            self._pubsub.close()
+        except (redis.RedisError, OSError, AttributeError):
+            pass  # closed already, or its connection was cut: nothing left to release
+        finally:
+            self._client.close()

@@ -44,13 +44,10 @@ def lower(i: Inputs, cache: CachePlan, origin: OriginPlan) -> tuple[str, ...]:
     """The ways Airtime offers to lower these figures, each with what it would give here."""
     cat, n = i.catalog, len(i.catalog.chunk_bytes)
     slower = 2 * i.poll_s
-    slower_peak = (
-        cache.housekeeping.kib_per_s + i.processes * (cat.manifest_bytes + cat.compressed_bytes) / KIB / slower
-    )
     ways = [
-        f"CACHEOPS_READER_POLL_SECONDS (now {i.poll_s:g} s): at {slower:g} s the processes poll "
-        f"{i.processes / slower:,.1f} operations/s and a version change peaks at {slower_peak:,.0f} KiB/s; "
-        f"an edit then reaches the apps up to {slower - i.poll_s:g} s later"
+        f"CACHEOPS_READER_POLL_SECONDS (now {i.poll_s:g} s), the poll for a version whose announcement was lost: at "
+        f"{slower:g} s the processes poll {i.processes / slower:,.1f} operations/s at rest, and such a version is "
+        f"found up to {slower - i.poll_s:g} s later (announced ones are fetched at once)"
     ]
     needed = origin.with_cdn.processes
     if needed < i.processes:

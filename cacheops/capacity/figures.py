@@ -121,7 +121,7 @@ class CachePlan:
     readers_fetch: Work  # every process fetching a new version's chunks
     catalog_build: Work
     program_build: Work  # the family of the program an edit changed
-    peak: Load  # at rest, plus every process fetching within one poll interval
+    peak: Load  # at rest, plus every process fetching the new version within the second it is told in
     hour: Load  # at rest, plus changes_per_hour version changes spread over the hour
     full_rebuild: Work  # every program family published again (after a cache loss), paced
     full_rebuild_s: float

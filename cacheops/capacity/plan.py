@@ -40,6 +40,11 @@ TURN_CHECK_OPS = 1
 # (about the manifest's size). A family's build adds its lock and the projected manifest (release/releases.py).
 VERSION_COPY_OPS = 1
 MANIFEST_WRITE_OPS = 1
+# Each manifest written is announced on the family's channel (release/publisher._announce): one publish, about this
+# long. Every web process subscribed hears it and fetches the version at once: within about this long of each other.
+ANNOUNCE_OPS = 1
+ANNOUNCE_BYTES = 200
+ANNOUNCED_WITHIN_S = 1.0
 
 
 def _load(work: Work, seconds: float) -> Load:
@@ -53,17 +58,19 @@ def _plus(*loads: Load) -> Load:
 def builds_work(families: int, chunks: float, compressed: float, manifest_bytes: float, *, reads_first=0) -> Work:
     """`families` builds each writing a new version (`chunks`, `compressed` and `manifest_bytes` added up over them):
     each takes its lock, reads `reads_first` manifests, writes and reads back its chunks, writes its copy and
-    manifest."""
-    per_family = LOCK_OPS + reads_first + VERSION_COPY_OPS + MANIFEST_WRITE_OPS
+    manifest, and announces it."""
+    per_family = LOCK_OPS + reads_first + VERSION_COPY_OPS + MANIFEST_WRITE_OPS + ANNOUNCE_OPS
     manifests = VERSION_COPY_OPS + MANIFEST_WRITE_OPS + reads_first
+    per_family_bytes = 2 * LOCK_BYTES + ANNOUNCE_BYTES
     return Work(
-        families * per_family + 2 * chunks, 2 * compressed + manifests * manifest_bytes + 2 * LOCK_BYTES * families
+        families * per_family + 2 * chunks, 2 * compressed + manifests * manifest_bytes + per_family_bytes * families
     )
 
 
 def _cache(i: Inputs) -> CachePlan:
     cat, progs, n = i.catalog, i.programs, len(i.catalog.chunk_bytes)
-    # Every process reads the catalog's manifest once per poll (read/reader.py); no process polls a program family.
+    # Every process reads the catalog's manifest once per fallback poll (read/reader.py), for an announcement it may
+    # have missed; no process polls a program family.
     polls = Load(i.processes / i.poll_s, i.processes * cat.manifest_bytes / KIB / i.poll_s)
     # The beat's sweep reads the catalog's manifest (build/operations.lost_catalog_requeue); its TTL check
     # reads every family's manifest (operations.ttl_refresh_due).
@@ -72,14 +79,15 @@ def _cache(i: Inputs) -> CachePlan:
         _load(Work(1 + progs.count, cat.manifest_bytes + progs.manifest_bytes), i.ttl_check_s),
     )
     at_rest = _plus(polls, housekeeping)
-    readers = Work(i.processes * n, i.processes * cat.compressed_bytes)
+    # Told of a new version, every process reads the manifest and fetches every chunk.
+    readers = Work(i.processes * (1 + n), i.processes * (cat.manifest_bytes + cat.compressed_bytes))
     # catalog_rebuild reads the catalog's manifest before building (an emptied cache calls for a full build); the
     # rebuild task first reads the lock to wait its turn (operations.turn_wait).
     built = builds_work(1, n, cat.compressed_bytes, cat.manifest_bytes, reads_first=1)
     catalog = Work(built.ops + TURN_CHECK_OPS, built.bytes + TURN_CHECK_OPS * LOCK_BYTES)
     each = progs.count or 1
     program = builds_work(1, progs.chunks / each, progs.compressed_bytes / each, progs.manifest_bytes / each)
-    peak = _plus(at_rest, _load(readers, i.poll_s))
+    peak = _plus(at_rest, _load(readers, ANNOUNCED_WITHIN_S))
     per_change = Work(readers.ops + catalog.ops + program.ops, readers.bytes + catalog.bytes + program.bytes)
     hour = _plus(
         at_rest, _load(Work(per_change.ops * i.changes_per_hour, per_change.bytes * i.changes_per_hour), HOUR_S)

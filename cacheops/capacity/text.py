@@ -67,7 +67,9 @@ def _cache_lines(plan: Plan) -> list[str]:
         f"  (the CACHEOPS_SHARED_CACHE_* settings; Momento's defaults: {MOMENTO_LIMITS_URL})",
         f"  {'load':<40} {'ops/s':>12} {'KiB/s':>12}",
         _load_line("at rest", c.at_rest, f"{i.processes:,} processes poll the manifest every {i.poll_s:g} s; the beat"),
-        _load_line("at a version change (peak)", c.peak, f"+ every process fetches {n} chunk(s) within one poll"),
+        _load_line(
+            "at a version change (peak)", c.peak, f"+ every process, told, fetches it ({n} chunk(s)) in a second"
+        ),
         _load_line("over the hour", c.hour, f"+ {i.changes_per_hour:g} version changes"),
         _load_line("in a full rebuild", c.full_rebuild_load, "+ every program family published again, paced"),
         f"  {'work':<40} {'operations':>12} {'bytes':>12}",

@@ -155,8 +155,8 @@ def purge(request: HttpRequest, name: str) -> HttpResponse:
         messages.success(
             request,
             _(
-                "Version %(version)s of %(family)s taken down: readers drop it within one poll. %(served)s "
-                "A full rebuild is queued."
+                "Version %(version)s of %(family)s taken down: readers are told and drop it within a second. "
+                "%(served)s A full rebuild is queued."
             )
             % {"version": op.version_before, "family": name, "served": served},
         )

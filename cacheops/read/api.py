@@ -75,6 +75,7 @@ class Response:
     # What a server is handed, made once: an answer kept per version is given many times.
     status_line: str = ""
     header_list: list[tuple[str, str]] | None = None
+    header_bytes: list[tuple[bytes, bytes]] | None = None
 
     def wsgi(self) -> tuple[str, list[tuple[str, str]]]:
         """The status line and the header list, as WSGI's start_response takes them."""
@@ -82,6 +83,14 @@ class Response:
             self.status_line = f"{self.status} {HTTPStatus(self.status).phrase}"
             self.header_list = list(self.headers.items())
         return self.status_line, self.header_list
+
+    def asgi(self) -> list[tuple[bytes, bytes]]:
+        """The headers as ASGI's http.response.start takes them."""
+        if self.header_bytes is None:
+            self.header_bytes = [
+                (name.lower().encode(), value.encode("latin-1")) for name, value in self.headers.items()
+            ]
+        return self.header_bytes
 
 
 def _as(response: Response, **counted) -> Response:
@@ -333,6 +342,12 @@ def _route(path: str) -> tuple[str, Callable[..., Response], tuple[str, ...]] | 
         parts = path[len(CHUNKS) :].split("/")
         return ("chunk", chunk, tuple(parts)) if len(parts) == 3 and all(parts) else None
     return None
+
+
+def route_endpoint(path: str) -> str | None:
+    """The endpoint `path` names (its label in the metrics), or None."""
+    route = _route(path)
+    return route[0] if route is not None else None
 
 
 def _preflight() -> Response:

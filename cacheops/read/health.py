@@ -67,7 +67,7 @@ def _workers_state() -> str:
 
 def health(reader: Reader) -> tuple[bool, dict]:
     """(can this process serve a version, what it knows about the services behind it)."""
-    held = reader.current(wait_s=settings.CACHEOPS_READER_POLL_SECONDS)
+    held = reader.current(wait_s=settings.CACHEOPS_READER_MISS_WAIT_SECONDS)
     polled = reader.polled_at
     report = {
         "status": "ok" if held else "unavailable",

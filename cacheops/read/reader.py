@@ -1,25 +1,29 @@
 """Each web process's own copy of the published catalog, kept current by one polling thread.
 
-Requests read only memory. A thread per process reads the manifest once per CACHEOPS_READER_POLL_SECONDS and
-fetches chunks only when the version changes (in parallel, verified before the switch), so shared-cache
-operations grow with processes, never with requests or programs. On a miss the process never builds: it asks
-for one rebuild (folded across processes) and keeps serving what it holds. If the shared cache is unreachable
-it keeps serving the last good version (stale-if-error).
+Requests read only memory. A thread per process reads the manifest when the publisher announces a new one (a
+subscription to the family's channel, kept open by a second thread), and at the latest every
+CACHEOPS_READER_POLL_SECONDS, in case an announcement was lost; it fetches chunks only when the version changes
+(in parallel, verified before the switch), so shared-cache operations grow with processes and versions, never with
+requests or programs. On a miss the process never builds: it asks for one rebuild (folded across processes) and
+keeps serving what it holds. If the shared cache is unreachable it keeps serving the last good version
+(stale-if-error).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import orjson
 from django.conf import settings
 
-from cacheops import chunks, clock, metrics
+from cacheops import chunks, clock, keys, metrics
 from cacheops.backends import CacheError, backend_get
 from cacheops.keys import CATALOG
 from cacheops.manifest import Manifest, manifest_read, manifest_version_read, purged_read
@@ -30,6 +34,11 @@ from cms.enqueue import task_send
 ASK_TASK = "cacheops.tasks.rebuild_ask"
 # A reader asks for a rebuild at most this often while the cache misses (a pending or recent build answers it).
 ASK_INTERVAL_S = 10.0
+# A broken subscription is opened again after a pause that doubles from the first to the last, each drawn at random
+# between half and all of it, so that processes cut off together do not all come back at the same instant.
+RESUBSCRIBE_FIRST_S, RESUBSCRIBE_LAST_S = 0.5, 15.0
+# How long the listening thread waits for a message before it looks whether it should stop.
+RECEIVE_TIMEOUT_S = 0.2
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +56,8 @@ class Reader:
         self.polling = polling
         self._started_pid: int | None = None
         self._start_lock = threading.Lock()
+        # Called, from whichever thread switched, each time the version served changes (the events' broadcast).
+        self.watchers: list[Callable[[], None]] = []
         self._fresh()
 
     def _fresh(self) -> None:
@@ -57,7 +68,12 @@ class Reader:
         self._changed = threading.Condition()
         self._fetch_lock = threading.Lock()
         self._stop = threading.Event()
+        # Set by an announcement (or a new subscription): the polling thread reads the manifest at once.
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        # Whether this process hears announcements now (else it finds new versions by polling alone).
+        self.subscribed = False
         self._asked_at = -ASK_INTERVAL_S
         self.polled_at: float | None = None
         self.cache_state = "not polled yet"
@@ -100,6 +116,14 @@ class Reader:
             self._previous, self._held, self._staged = self._held, staged, None
             self._changed.notify_all()
         logger.info("Serving %s version %s from its activation at %s", self.family, staged.version, staged.activate_at)
+        self._served_changed()
+
+    def _served_changed(self) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher()
+            except Exception:
+                logger.exception("A watcher of %s's served version failed", self.family)
 
     # -- the polling thread --
 
@@ -113,20 +137,66 @@ class Reader:
                 self._fresh()
             self._thread = threading.Thread(target=self._run, name=f"reader-{self.family}", daemon=True)
             self._thread.start()
+            if settings.CACHEOPS_READER_SUBSCRIBE:
+                self._listener = threading.Thread(target=self._listen, name=f"listener-{self.family}", daemon=True)
+                self._listener.start()
             self._started_pid = os.getpid()
 
     def stop(self) -> None:
-        """Stop the polling thread (tests, shutdown)."""
+        """Stop the polling and listening threads (tests, shutdown)."""
         self._stop.set()
-        if self._thread is not None and self._thread.is_alive():
-            self._thread.join(timeout=10)
+        self._wake.set()
+        for thread in (self._thread, self._listener):
+            if thread is not None and thread.is_alive():
+                thread.join(timeout=10)
         self._started_pid = None
 
     def _run(self) -> None:
-        while True:
-            self._round()
-            if self._stop.wait(settings.CACHEOPS_READER_POLL_SECONDS):
-                return
+        polled_at = float("-inf")
+        while not self._stop.is_set():
+            if self._wake.is_set() or time.monotonic() - polled_at >= settings.CACHEOPS_READER_POLL_SECONDS:
+                self._wake.clear()
+                polled_at = time.monotonic()
+                self._round()
+            else:
+                self._activate_due()  # a staged version's instant: served from then on, asked for or not
+            # Until an announcement wakes it, the fallback interval passes, or a staged version's instant comes.
+            wait = settings.CACHEOPS_READER_POLL_SECONDS - (time.monotonic() - polled_at)
+            if (staged := self._staged) is not None:
+                wait = min(wait, (staged.activate_at - clock.now()).total_seconds())
+            self._wake.wait(max(0.0, wait))
+
+    def _listen(self) -> None:
+        """Keep a subscription to the family's channel open; wake the poller for every message, and once for each
+        new subscription (what was announced while none was open is read then)."""
+        pause = RESUBSCRIBE_FIRST_S
+        channel = keys.versions_channel(self.family)
+        while not self._stop.is_set():
+            try:
+                subscription = backend_get().subscribe(channel)
+            except CacheError as exc:
+                metrics.shared_cache_count(self.family, "subscribe", "error")
+                logger.warning("Cannot subscribe to %s's announcements (polling meanwhile): %s", self.family, exc)
+                self._stop.wait(random.uniform(pause / 2, pause))
+                pause = min(2 * pause, RESUBSCRIBE_LAST_S)
+                continue
+            metrics.shared_cache_count(self.family, "subscribe", "hit")
+            self.subscribed, pause = True, RESUBSCRIBE_FIRST_S
+            self._wake.set()
+            try:
+                while not self._stop.is_set():
+                    if subscription.receive(RECEIVE_TIMEOUT_S) is not None:
+                        metrics.shared_cache_count(self.family, "receive", "hit")
+                        self._wake.set()
+            except CacheError as exc:
+                if not self._stop.is_set():
+                    logger.warning(
+                        "The subscription to %s's announcements broke; subscribing again: %s", self.family, exc
+                    )
+            finally:
+                self.subscribed = False
+                subscription.close()
+            self._stop.wait(random.uniform(0, RESUBSCRIBE_FIRST_S))
 
     def _round(self) -> None:
         try:
@@ -191,17 +261,21 @@ class Reader:
             self._held = fetched
             self._changed.notify_all()
         logger.info("Serving %s version %s", self.family, manifest["version"])
+        self._served_changed()
 
     def _purged_drop(self, purged: list[str], *, more: bool = False) -> None:
         """Stop serving versions a purge took down. The manifest's list is the whole truth (a version accepted after
         a purge leaves it); without a manifest, the list kept apart only adds to what was known."""
         self.purged = frozenset(purged) | (self.purged if more else frozenset())
+        served = self._held
         with self._changed:
             for name in ("_held", "_previous", "_staged"):
                 held = getattr(self, name)
                 if held is not None and held.version in self.purged:
                     setattr(self, name, None)
                     logger.warning("Version %s of %s was purged; no longer serving it", held.version, self.family)
+        if self._held is not served:
+            self._served_changed()
 
     def _staged_sync(self, staged: dict | None, revision: int, seen_at: datetime) -> None:
         """Hold the version the manifest stages (fetched ahead, verified), or none if it stages none."""

@@ -7,6 +7,7 @@ never outlives a chunk it names: each write takes its TTL from `expires_at`, nev
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -14,13 +15,14 @@ import orjson
 from django.conf import settings
 
 from cacheops import chunks, clock, keys
-from cacheops.backends import backend_get
+from cacheops.backends import CacheError, backend_get
 from cacheops.errors import PublishError
 from cacheops.manifest import Manifest, chunks_fetch
 from cacheops.models import Release
 from cms.domain import time_parse, time_text
 
 Progress = Callable[[str, int, int], None]
+logger = logging.getLogger(__name__)
 
 
 def _silent(stage: str, done: int, total: int) -> None:
@@ -146,14 +148,36 @@ def chunks_delete(facts: Manifest) -> None:
 
 
 def projection_write(family: str, manifest: Manifest | None, purged: list[str]) -> None:
-    """Write the manifest the release state projects (or remove it), to live until its `expires_at` only."""
+    """Write the manifest the release state projects (or remove it), to live until its `expires_at` only; then
+    announce it to the readers subscribed."""
     backend = backend_get()
     if manifest is None:
         backend.delete(keys.manifest_key(family))
         if purged:
             # No manifest to carry the list: readers read it here when they find none.
             backend.set(keys.purged_key(family), orjson.dumps(purged), settings.CACHEOPS_TTL_SECONDS)
-        return
-    if (left := _left(manifest)) < 0.001:
-        raise PublishError(f"the chunks of {family} {manifest['version']} expire before its manifest could be written")
-    backend.set(keys.manifest_key(family), orjson.dumps(manifest), left)
+    else:
+        if (left := _left(manifest)) < 0.001:
+            raise PublishError(
+                f"the chunks of {family} {manifest['version']} expire before its manifest could be written"
+            )
+        backend.set(keys.manifest_key(family), orjson.dumps(manifest), left)
+    _announce(family, manifest, purged)
+
+
+def _announce(family: str, manifest: Manifest | None, purged: list[str]) -> None:
+    """Tell the readers subscribed now that the manifest changed: they read it at once. The message only says what
+    changed; the manifest stays the one truth, so a lost message costs a reader one fallback poll, no more."""
+    staged = (manifest or {}).get("staged") or {}
+    message = {
+        "family": family,
+        "version": manifest["version"] if manifest else None,
+        "revision": manifest.get("revision", 0) if manifest else None,
+        "staged": staged.get("version"),
+        "pinned": bool(manifest and manifest.get("pinned")),
+        "purged": purged,
+    }
+    try:
+        backend_get().publish(keys.versions_channel(family), orjson.dumps(message))
+    except CacheError as exc:
+        logger.warning("Could not announce %s's new manifest (readers find it at their next poll): %s", family, exc)

@@ -349,7 +349,7 @@ def test_purge_needs_the_typed_name_then_takes_the_version_down_and_its_chunk_ur
     # purged, so the version it made is held back and the page asks ops what to do.
     page = client.get(family_url("catalog"), headers=EN)
     assert (
-        f"Version {versions.v2} of catalog taken down: readers drop it within one poll. "
+        f"Version {versions.v2} of catalog taken down: readers are told and drop it within a second. "
         f"{versions.v1} is served meanwhile. A full rebuild is queued."
     ) in text(page)
     held = section(page, "held-banner")

@@ -135,6 +135,7 @@ def test_a_new_version_is_served_within_the_poll_interval_and_requests_cost_the_
         family = next(f for f in families if f.name == "airtime_shared_cache_ops")
         return sum(s.value for s in family.samples if s.name.endswith("_total"))
 
+    assert wait_for(lambda: reader_get().subscribed, 10)  # subscribed: nothing more to open
     before, polls_before = cache_ops(), reader_get().polled_at
     for _ in range(300):
         assert api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").status_code == 200
@@ -200,6 +201,7 @@ def test_a_chunk_evicted_behind_the_manifest_asks_for_a_rebuild_and_the_old_byte
     reader = reader_get()
     assert reader.current(wait_s=10) is not None
     settings.CACHEOPS_READER_POLL_SECONDS = 3600  # the test drives the rounds itself
+    settings.CACHEOPS_READER_SUBSCRIBE = False  # nor do announcements
     reader.stop()
     reader_get().current()  # restarts with one round; then the test polls
     assert wait_for(lambda: reader.polled_at is not None)
@@ -379,6 +381,7 @@ def test_a_purged_version_is_forgotten_by_every_reader_but_a_cache_restart_is_no
     _, manifest, stream = published(api)
     assert wait_for(lambda: serving(api_client, manifest["version"]), 10)
     settings.CACHEOPS_READER_POLL_SECONDS = 3600  # the test drives the rounds itself
+    settings.CACHEOPS_READER_SUBSCRIBE = False  # nor do announcements
     readers_stop()
     reader = reader_get()
     assert reader.current(wait_s=10) is not None

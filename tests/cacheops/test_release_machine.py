@@ -203,6 +203,7 @@ def test_the_release_state_machine(engine, settings_of_django, dynamodb, monkeyp
     now = Clock()
     monkeypatch.setattr(clock, "now", now)
     settings_of_django.CACHEOPS_READER_POLL_SECONDS = 3600  # the machine polls after every step
+    settings_of_django.CACHEOPS_READER_SUBSCRIBE = False  # nor do announcements
     machine = machine_for(engine, now)
     run_state_machine_as_test(
         machine,

@@ -152,6 +152,7 @@ def test_a_poll_that_read_the_manifest_before_T_never_undoes_the_switch_a_reques
     now = Clock()
     monkeypatch.setattr(clock, "now", now)
     settings.CACHEOPS_READER_POLL_SECONDS = 3600  # the test drives the rounds
+    settings.CACHEOPS_READER_SUBSCRIBE = False  # nor do announcements
     readers_stop()
     show = show_create("チェンソーマン", "chainsaw", ["犬と鎖"])
     operations.catalog_rebuild(requested_by="test", full=True)
