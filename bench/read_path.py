@@ -51,7 +51,7 @@ GZIP_HEADERS = {"Accept-Encoding": "gzip"}
 MANIFEST_PATH = "/api/catalog/manifest"
 # Against a bare app answering the same bytes on the same server: the whole catalog, and the small answers.
 GOAL_CATALOG, GOAL_SMALL = 0.9, 0.8
-SERVERS = ("gunicorn", "granian")
+SERVERS = ("gunicorn", "granian", "granian ASGI", "uvicorn")
 STAMPEDE_REQUESTS = 500
 # Polling costs a fixed number of operations per second: allow for a poll more or less in a short window.
 OPS_GROWTH_TOLERANCE = 1.25
@@ -86,6 +86,27 @@ def _recorded() -> dict[tuple[str, str], tuple[str, list[tuple[str, str]], bytes
     return {
         (a["path"], a["if_none_match"]): (a["status"], [tuple(h) for h in a["headers"]], base64.b64decode(a["body"]))
         for a in answers
+    }
+
+
+async def bare_asgi(scope, receive, send):
+    """The same answers as `bare_app`, as an ASGI application."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    inm = next((v.decode() for k, v in scope["headers"] if k == b"if-none-match"), "")
+    status, headers, body = _recorded_asgi()[scope["path"], inm]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@cache
+def _recorded_asgi() -> dict[tuple[str, str], tuple[int, list[tuple[bytes, bytes]], bytes]]:
+    return {
+        key: (int(status.split()[0]), [(k.lower().encode(), v.encode("latin-1")) for k, v in headers], body)
+        for key, (status, headers, body) in _recorded().items()
     }
 
 
@@ -128,7 +149,7 @@ def tools_ensure() -> tuple[str, str]:
 
 def requirements_ensure() -> None:
     """Install bench/requirements.txt into this virtualenv if a package the benchmark imports is missing."""
-    if all(importlib.util.find_spec(name) for name in ("django_redis", "granian")):
+    if all(importlib.util.find_spec(name) for name in ("django_redis", "granian", "uvicorn")):
         return
     print("installing bench/requirements.txt ...", flush=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(BENCH / "requirements.txt")], check=True)
@@ -137,15 +158,28 @@ def requirements_ensure() -> None:
 # ---------------------------------------------------------------- the servers
 
 
-def granian_start(procs: Processes, name: str, app, workers: int) -> Server:
-    """granian (WSGI interface) serving `app`, with a metrics directory of its own."""
+def granian_start(procs: Processes, name: str, app, workers: int, interface: str = "wsgi") -> Server:
+    """granian (its WSGI or ASGI interface) serving `app`, with a metrics directory of its own."""
     port = free_port()
     metrics = procs.workdir / f"metrics-{port}"
     metrics.mkdir()
-    cmd = [str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", str(workers)]
+    cmd = [str(VENV_BIN / "granian"), "--interface", interface, "--workers", str(workers)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--working-dir", str(app.cwd), "--log-level", "warning"]
     env = {"PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(metrics), **app.env}
     server = procs.start(name, [*cmd, app.wsgi], port=port, env=env)
+    server.metrics = metrics
+    return server
+
+
+def uvicorn_start(procs: Processes, name: str, app, workers: int) -> Server:
+    """uvicorn serving the ASGI application `app`, with a metrics directory of its own."""
+    port = free_port()
+    metrics = procs.workdir / f"metrics-{port}"
+    metrics.mkdir()
+    cmd = [str(VENV_BIN / "uvicorn"), "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--log-level", "warning", "--no-access-log", "--app-dir", str(app.cwd), app.wsgi]
+    env = {"PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(metrics), **app.env}
+    server = procs.start(name, cmd, port=port, env=env)
     server.metrics = metrics
     return server
 
@@ -546,12 +580,14 @@ def endpoint_rounds(binary: str, contenders: list[Contender], wanted: list[Endpo
 def endpoints_report(medians: dict, contenders: list[Contender], wanted: list[Endpoint]) -> None:
     """The req/s table, each Airtime server against the bare app on the same server, and nginx and Django beside."""
     names = [c.server.name for c in contenders]
+    width = max(len(name) for name in names) + 2
+    print("    req/s (median)".ljust(width + 4) + "".join(f"{e.label:>24}" for e in wanted))
+    for name in names:
+        cells = "".join(
+            f"{medians[name, e.label]:>24,.0f}" if (name, e.label) in medians else f"{'':>24}" for e in wanted
+        )
+        print(f"    {name:<{width}}{cells}")
     width = max(len(e.label) for e in wanted) + 2
-    print("    req/s (median)".ljust(width + 4) + "".join(f"{name:>18}" for name in names))
-    for e in wanted:
-        cells = "".join(f"{medians.get((name, e.label), 0):>18,.0f}" if (name, e.label) in medians else f"{'':>18}"
-                        for name in names)  # fmt: skip
-        print(f"    {e.label:<{width}}{cells}")
     for server in SERVERS:
         airtime, bare = f"Airtime, {server}", f"bare app, {server}"
         print(f"\n    Airtime / bare app on {server} (goal):")
@@ -598,12 +634,18 @@ def run_main(procs: Processes, binary: str, nginx: str, catalog: Catalog, args) 
         ),  # fmt: skip
     ]
     airtime.name = "Airtime, gunicorn"
-    if importlib.util.find_spec("granian"):
-        contenders.insert(2, Contender(granian_start(procs, "bare app, granian", bare, args.workers), every, etags))
-        airtime_app = App("Airtime", "cms.wsgi:application", airtime_env(), ROOT)
-        contenders.insert(
-            4, Contender(granian_start(procs, "Airtime, granian", airtime_app, args.workers), every, etags)
-        )
+    airtime_wsgi = App("Airtime", "cms.wsgi:application", airtime_env(), ROOT)
+    airtime_asgi = App("Airtime", "cms.asgi:application", airtime_env(), ROOT)
+    bare_asgi_app = App("bare app", "read_path:bare_asgi", bare_env, BENCH)
+    started = [
+        granian_start(procs, "bare app, granian", bare, args.workers),
+        granian_start(procs, "Airtime, granian", airtime_wsgi, args.workers),
+        granian_start(procs, "bare app, granian ASGI", bare_asgi_app, args.workers, "asgi"),
+        granian_start(procs, "Airtime, granian ASGI", airtime_asgi, args.workers, "asgi"),
+        uvicorn_start(procs, "bare app, uvicorn", bare_asgi_app, args.workers),
+        uvicorn_start(procs, "Airtime, uvicorn", airtime_asgi, args.workers),
+    ]
+    contenders[3:3] = [Contender(server, every, etags) for server in started]
     for contender in contenders:
         wait_answering(contender.server, CATALOG_PATH)
     contenders[0].etags = etags_read(contenders[0].server, wanted)

@@ -261,6 +261,53 @@ class ApiClient:
         return self.generic("DELETE", path, **extra)
 
 
+class AsgiClient(ApiClient):
+    """The same requests sent through the ASGI application (the read side in front of Django's ASGI handler), each
+    on an event loop of its own, as an ASGI server would."""
+
+    def generic(self, method: str, path: str, **extra: str) -> ApiResponse:
+        import asyncio
+
+        from django.core.signals import request_finished, request_started
+        from django.db import close_old_connections
+
+        path, _, query = path.partition("?")
+        headers = [
+            (name.removeprefix("HTTP_").lower().replace("_", "-").encode(), value.encode())
+            for name, value in extra.items()
+        ]
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method.upper(),
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+            "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+        }  # fmt: skip
+        sent: list[dict] = []
+        asked: list[bool] = []
+
+        async def receive() -> dict:
+            if not asked:
+                asked.append(True)
+                return {"type": "http.request", "body": b"", "more_body": False}
+            while not any(m["type"] == "http.response.body" and not m.get("more_body") for m in sent):
+                await asyncio.sleep(0.01)
+            return {"type": "http.disconnect"}  # the client goes once it has the whole answer
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            asyncio.run(self.app(scope, receive, send))
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        status = str(start["status"])
+        return ApiResponse(status, [(k.decode(), v.decode("latin-1")) for k, v in start["headers"]], body)
+
+
 def servers_application(django_app):
     """What the servers run (cms.wsgi): the read side in front of `django_app`."""
     from cacheops.read.app import ReadSide
@@ -274,6 +321,16 @@ def api_client(db):
     from django.core.handlers.wsgi import WSGIHandler
 
     return ApiClient(servers_application(WSGIHandler()))
+
+
+@pytest.fixture
+def asgi_client(db):
+    """A client of the read API through the ASGI application (cms.asgi)."""
+    from django.core.asgi import get_asgi_application
+
+    from cacheops.read.asgi import ReadSideAsgi
+
+    return AsgiClient(ReadSideAsgi(get_asgi_application()))
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,6 @@ import logging
 import threading
 import time
 
-from django.conf import settings
-
 from cacheops import metrics
 from cacheops.read.reader import Reader
 from cms.celery import app
@@ -20,6 +18,9 @@ from cms.celery import app
 # Load balancers ask every few seconds per process: the services are looked at no more often than this.
 CHECK_EVERY_S = 10.0
 CHECK_TIMEOUT_S = 1.0
+# A process that holds nothing yet gets this long to fetch its version before /healthz says it cannot serve:
+# short of a load balancer's check timeout.
+HOLD_WAIT_S = 1.0
 # A reading of the workers older than this (the timer stopped, or SQL fails) is no answer.
 WORKERS_SEEN_WITHIN_S = 60.0
 
@@ -67,7 +68,7 @@ def _workers_state() -> str:
 
 def health(reader: Reader) -> tuple[bool, dict]:
     """(can this process serve a version, what it knows about the services behind it)."""
-    held = reader.current(wait_s=settings.CACHEOPS_READER_MISS_WAIT_SECONDS)
+    held = reader.current(wait_s=HOLD_WAIT_S)
     polled = reader.polled_at
     report = {
         "status": "ok" if held else "unavailable",

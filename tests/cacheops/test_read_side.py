@@ -58,7 +58,14 @@ def served(api_client, version: str) -> bool:
     return api_client.get("/api/catalog", HTTP_ACCEPT_ENCODING="gzip").headers.get("ETag") == f'"{version}"'
 
 
-def test_every_endpoint_and_representation_answers_as_it_did_inside_django(catalog, api_client):
+@pytest.fixture(params=["wsgi", "asgi"])
+def side(request):
+    """The read side under each interface: cms.wsgi's, then cms.asgi's."""
+    return request.getfixturevalue("api_client" if request.param == "wsgi" else "asgi_client")
+
+
+def test_every_endpoint_and_representation_answers_as_it_did_inside_django(catalog, side):
+    api_client = side
     show, manifest, stream = catalog
     assert wait_for(lambda: served(api_client, manifest["version"]), 10)
     public = api_client.get("/api/catalog/manifest").content
@@ -74,7 +81,8 @@ def test_every_endpoint_and_representation_answers_as_it_did_inside_django(catal
     assert answers(call_of(api_client), names) == now
 
 
-def test_program_pages_are_gzipped_for_clients_that_take_it_under_an_etag_of_their_own(catalog, api_client):
+def test_program_pages_are_gzipped_for_clients_that_take_it_under_an_etag_of_their_own(catalog, side):
+    api_client = side
     show, manifest, stream = catalog
     assert wait_for(lambda: served(api_client, manifest["version"]), 10)
     url = f"/api/programs/{show.program.id}"
@@ -97,7 +105,8 @@ def test_program_pages_are_gzipped_for_clients_that_take_it_under_an_etag_of_the
     assert (again["ETag"], again.content) == (packed["ETag"], packed.content)
 
 
-def test_other_paths_are_left_to_django(catalog, api_client):
+def test_other_paths_are_left_to_django(catalog, side):
+    api_client = side
     login = api_client.get("/admin/login/")
 
     assert login.status_code == 200 and login["Content-Type"].startswith("text/html")

@@ -1,0 +1,189 @@
+"""/api/catalog/events under load: idle connections held per process, memory per connection, and how soon every
+connection hears of a new version.
+
+.venv/bin/python bench/events.py [--connections 2000] [--workers 2] [--changes 10] [--programs 20]
+
+The ASGI application (cms.asgi) under granian, Redis as the shared cache, DynamoDB Local. Clients are asyncio
+connections of this process reading the stream as a browser's EventSource does. Memory is the server's workers'
+resident set before and after the connections opened; latency runs from a build's return (the version published and
+announced) to each connection's receipt of its event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import time
+from pathlib import Path
+
+from environment import arguments, bench_environment, header, percentile
+from stack import (
+    VENV_BIN,
+    Processes,
+    free_port,
+    metric_sum,
+    processes,
+    redis_start,
+    redis_url,
+    wait_answering,
+    worker_pids,
+)
+
+REQUEST = b"GET /api/catalog/events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
+
+
+def granian_start(procs: Processes, workers: int):
+    port = free_port()
+    metrics = procs.workdir / f"metrics-{port}"
+    metrics.mkdir()
+    cmd = [
+        str(VENV_BIN / "granian"), "--interface", "asgi", "--workers", str(workers),
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--backlog", "4096",
+        "cms.asgi:application",
+    ]  # fmt: skip
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics), "CACHEOPS_READER_POLL_SECONDS": "30"}
+    server = procs.start("granian, cms.asgi", cmd, port=port, env=env)
+    server.metrics = metrics
+    return server
+
+
+def rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+class Listener:
+    """One idle EventSource: it reads events and keeps the instant each id arrived."""
+
+    def __init__(self) -> None:
+        self.heard: dict[str, float] = {}
+        self.first = asyncio.Event()
+
+    async def run(self, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(REQUEST)
+        await writer.drain()
+        buffer = b""
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            buffer += data
+            while b"\n\n" in buffer:
+                block, buffer = buffer.split(b"\n\n", 1)
+                for line in block.split(b"\n"):
+                    if line.startswith(b"id: "):
+                        self.heard.setdefault(line[4:].decode(), time.monotonic())
+                        self.first.set()
+
+
+async def _open(port: int, count: int) -> tuple[list[Listener], list[asyncio.Task]]:
+    listeners = [Listener() for _ in range(count)]
+    tasks = []
+    for i, listener in enumerate(listeners):
+        tasks.append(asyncio.ensure_future(listener.run(port)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)  # a crowd arriving, not a single SYN flood
+    await asyncio.wait_for(asyncio.gather(*(listener.first.wait() for listener in listeners)), 120)
+    return listeners, tasks
+
+
+def run(procs: Processes, args) -> None:
+    from cacheops.build import operations
+    from cacheops.models import Family
+    from cms import services
+
+    operations.catalog_rebuild(requested_by="bench", full=True)
+    server = granian_start(procs, args.workers)
+    wait_answering(server, "/api/catalog")
+    time.sleep(2)
+    pids = worker_pids(server)
+    loop = asyncio.new_event_loop()
+    before = rss_kib(pids)
+    started = time.monotonic()
+    listeners, tasks = loop.run_until_complete(_open(server.port, args.connections))
+    opened_s = time.monotonic() - started
+    loop.run_until_complete(asyncio.sleep(2))
+    after = rss_kib(pids)
+    open_now = metric_sum(server, "airtime_events_connections")
+    print(f"\n(a) {args.connections} idle connections to {args.workers} granian workers, opened in {opened_s:.1f} s")
+    print(
+        f"    open on /metrics (airtime_events_connections): {open_now:.0f}, "
+        f"about {open_now / args.workers:.0f} per process"
+    )
+    print(
+        f"    workers' resident memory: {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB after: "
+        f"{(after - before) / args.connections:.1f} KiB per connection"
+    )
+    print(f"\n(b) {args.changes} new versions, each heard by every connection")
+    delays: list[float] = []
+    missed = 0
+    for n in range(args.changes):
+        services.program_create(
+            user="bench", title=f"速報 第{n}版", slug=f"sokuho-{n}", genre="news", status="published"
+        )
+        operations.catalog_rebuild(requested_by="bench", full=False)
+        published = time.monotonic()
+        version = Family.objects.get(name="catalog").current_version
+        deadline = time.monotonic() + 30
+        loop.run_until_complete(_heard(listeners, version, deadline))
+        for listener in listeners:
+            if version in listener.heard:
+                delays.append(max(0.0, listener.heard[version] - published))
+            else:
+                missed += 1
+        loop.run_until_complete(asyncio.sleep(0.5))
+    p50, p99 = percentile(delays, 0.5), percentile(delays, 0.99)
+    print(
+        f"    version published -> event received: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+        f"max {max(delays) * 1000:.0f} ms over {len(delays)} receipts; missed {missed}"
+    )
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.close()
+
+
+async def _heard(listeners: list[Listener], version: str, deadline: float) -> None:
+    while time.monotonic() < deadline and not all(version in listener.heard for listener in listeners):
+        await asyncio.sleep(0.005)
+
+
+def options():
+    parser = arguments("Idle /api/catalog/events connections: memory per connection and time to hear a version.")
+    parser.add_argument("--connections", type=int, default=2000, help="idle connections to open (2000)")
+    parser.add_argument("--workers", type=int, default=2, help="granian worker processes (2)")
+    parser.add_argument("--changes", type=int, default=10, help="versions to publish (10)")
+    parser.set_defaults(programs=20)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = options()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < 2 * args.connections + 200:
+        raise SystemExit(
+            f"{args.connections} connections need {2 * args.connections + 200} open files; the limit is {hard}"
+        )
+    with processes("airtime-events-") as procs:
+        redis = redis_start(procs)
+        os.environ["REDIS_URL"] = redis_url(redis)
+        with bench_environment(args.programs) as bench:
+            try:
+                header("events: idle connections and the time to hear a new version", bench)
+                run(procs, args)
+            finally:
+                procs.stop_all(keep=(redis,))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: everything the benchmark started has been stopped") from None

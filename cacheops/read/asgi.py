@@ -1,0 +1,97 @@
+"""The read side as an ASGI application in front of Django's: the public paths are answered here, the events stream
+among them, every other path by Django.
+
+Answers from memory (the catalog, its manifest, a program, the API's document, while the process holds a version) are
+made on the event loop: they never wait. The others may wait on the network or SQL (a chunk of another version,
+/healthz, /metrics, a process holding nothing yet) and are made on a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+
+from cacheops import metrics
+from cacheops.read import events
+from cacheops.read.api import KEPT_ENDPOINTS, Request, answer, is_public, route_endpoint
+from cacheops.read.reader import reader_get
+from cacheops.timers import timers_start
+
+AsgiApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+# Longer ids are no version this API ever sent: such a Last-Event-ID is ignored.
+LAST_EVENT_ID_CHARS = 64
+
+
+def _meta(scope: dict) -> dict[str, str]:
+    """The request's headers named as WSGI names them (HTTP_ACCEPT_ENCODING...); repeated ones joined by commas."""
+    meta: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        text = value.decode("latin-1")
+        meta[key] = f"{meta[key]},{text}" if key in meta else text
+    return meta
+
+
+class ReadSideAsgi:
+    """ASGI: answer /api/*, /healthz and /metrics from this process's memory; hand every other path to `django`."""
+
+    def __init__(self, django: AsgiApp) -> None:
+        self.django = django
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http" or not is_public(scope["path"]):
+            return await self.django(scope, receive, send)
+        timers_start()
+        request = Request(scope["method"].upper(), scope["path"], _meta(scope))
+        if request.path == events.PATH and request.method == "GET":
+            return await self._events(request, receive, send)
+        if route_endpoint(request.path) in KEPT_ENDPOINTS and reader_get().current() is not None:
+            response = answer(request)
+        else:
+            response = await asyncio.to_thread(answer, request)
+        await send({"type": "http.response.start", "status": response.status, "headers": response.asgi()})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _events(self, request: Request, receive: Callable, send: Callable) -> None:
+        headers = list(events.HEADERS)
+        origin = request.header("HTTP_ORIGIN")
+        allowed = settings.CACHEOPS_CORS_ORIGINS
+        if origin and (origin in allowed or "*" in allowed):
+            headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
+        last = request.header("HTTP_LAST_EVENT_ID")
+        last = last if len(last) <= LAST_EVENT_ID_CHARS else ""
+        disconnected = asyncio.Event()
+
+        async def listen() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        async def send_body(chunk: bytes) -> None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        listener = asyncio.ensure_future(listen())
+        metrics.events_connected(+1)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await events.stream(last, send_body, disconnected)
+        except OSError:
+            pass  # the client went away mid-write
+        finally:
+            metrics.events_connected(-1)
+            listener.cancel()
+
+
+async def _lifespan(receive: Callable, send: Callable) -> None:
+    """Nothing to start or stop with the server (readers start with the first request): say so, as servers ask."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
