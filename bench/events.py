@@ -5,28 +5,30 @@ connection hears of a new version.
 
 The ASGI application (cms.asgi) under granian, Redis as the shared cache, DynamoDB Local. Clients are asyncio
 connections of this process reading the stream as a browser's EventSource does. Memory is the server's workers'
-resident set before and after the connections opened; latency runs from a build's return (the version published and
-announced) to each connection's receipt of its event.
+resident set before and after the connections opened; latency runs from the version's announcement (as a subscriber
+in this process hears it) to each connection's receipt of its event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
+import threading
 import time
 from pathlib import Path
 
-from environment import arguments, bench_environment, header, percentile
+from environment import arguments, percentile
 from stack import (
     VENV_BIN,
+    Announcements,
     Processes,
+    bench_main,
+    bench_stack,
+    celery_start,
     free_port,
     metric_sum,
-    processes,
-    redis_start,
-    redis_url,
     wait_answering,
+    wait_log,
     worker_pids,
 )
 
@@ -78,7 +80,7 @@ class Listener:
                 block, buffer = buffer.split(b"\n\n", 1)
                 for line in block.split(b"\n"):
                     if line.startswith(b"id: "):
-                        self.heard.setdefault(line[4:].decode(), time.monotonic())
+                        self.heard.setdefault(line[4:].decode(), time.time())
                         self.first.set()
 
 
@@ -95,20 +97,23 @@ async def _open(port: int, count: int) -> tuple[list[Listener], list[asyncio.Tas
 
 def run(procs: Processes, args) -> None:
     from cacheops.build import operations
-    from cacheops.models import Family
     from cms import services
 
     operations.catalog_rebuild(requested_by="bench", full=True)
     server = granian_start(procs, args.workers)
+    env = {"CELERY_TASK_ALWAYS_EAGER": "false", "PROMETHEUS_MULTIPROC_DIR": str(server.metrics)}
+    wait_log(celery_start(procs, "worker", "celery worker", env=env), " ready.")
     wait_answering(server, "/api/catalog")
     time.sleep(2)
     pids = worker_pids(server)
+    # The clients run on a loop of their own thread, reading as they would on their devices while this one publishes.
     loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
     before = rss_kib(pids)
     started = time.monotonic()
-    listeners, tasks = loop.run_until_complete(_open(server.port, args.connections))
+    listeners, tasks = asyncio.run_coroutine_threadsafe(_open(server.port, args.connections), loop).result()
     opened_s = time.monotonic() - started
-    loop.run_until_complete(asyncio.sleep(2))
+    time.sleep(2)
     after = rss_kib(pids)
     open_now = metric_sum(server, "airtime_events_connections")
     print(f"\n(a) {args.connections} idle connections to {args.workers} granian workers, opened in {opened_s:.1f} s")
@@ -120,38 +125,42 @@ def run(procs: Processes, args) -> None:
         f"    workers' resident memory: {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB after: "
         f"{(after - before) / args.connections:.1f} KiB per connection"
     )
-    print(f"\n(b) {args.changes} new versions, each heard by every connection")
+    print(f"\n(b) {args.changes} saves, each built by the worker; from the announcement to every connection's event")
+    program = services.program_create(user="bench", title="速報", slug="sokuho", genre="news", status="published")
+    season = services.season_create(user="bench", program_id=program.id, title="速報 第1期", status="published")
+    episode = services.episode_create(
+        user="bench", program_id=program.id, season_id=season.id, number=1, title="第0版",
+        duration_s=600, status="published",
+    )  # fmt: skip
+    time.sleep(3)  # its own builds, out of the way
+    announced = Announcements()
     delays: list[float] = []
     missed = 0
-    for n in range(args.changes):
-        services.program_create(
-            user="bench", title=f"速報 第{n}版", slug=f"sokuho-{n}", genre="news", status="published"
+    for n in range(1, args.changes + 1):
+        seen = set(announced.sent)
+        episode = services.episode_update(
+            episode_id=episode.id, version=episode.version, user="bench", title=f"第{n}版"
         )
-        operations.catalog_rebuild(requested_by="bench", full=False)
-        published = time.monotonic()
-        version = Family.objects.get(name="catalog").current_version
-        deadline = time.monotonic() + 30
-        loop.run_until_complete(_heard(listeners, version, deadline))
-        for listener in listeners:
-            if version in listener.heard:
-                delays.append(max(0.0, listener.heard[version] - published))
-            else:
-                missed += 1
-        loop.run_until_complete(asyncio.sleep(0.5))
+        version, deadline = None, time.monotonic() + 30
+        while version is None and time.monotonic() < deadline:
+            new = [v for v in announced.sent if v not in seen]
+            if new and all(new[-1] in listener.heard for listener in listeners):
+                version = new[-1]
+            time.sleep(0.01)
+        if version is None:
+            missed += len(listeners)
+            continue
+        delays += [max(0.0, listener.heard[version] - announced.sent[version]) for listener in listeners]
+        time.sleep(0.5)
+    announced.close()
     p50, p99 = percentile(delays, 0.5), percentile(delays, 0.99)
     print(
-        f"    version published -> event received: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+        f"    announced -> event received: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
         f"max {max(delays) * 1000:.0f} ms over {len(delays)} receipts; missed {missed}"
     )
     for task in tasks:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    loop.close()
-
-
-async def _heard(listeners: list[Listener], version: str, deadline: float) -> None:
-    while time.monotonic() < deadline and not all(version in listener.heard for listener in listeners):
-        await asyncio.sleep(0.005)
+        loop.call_soon_threadsafe(task.cancel)
+    loop.call_soon_threadsafe(loop.stop)
 
 
 def options():
@@ -171,19 +180,11 @@ def main() -> None:
         raise SystemExit(
             f"{args.connections} connections need {2 * args.connections + 200} open files; the limit is {hard}"
         )
-    with processes("airtime-events-") as procs:
-        redis = redis_start(procs)
-        os.environ["REDIS_URL"] = redis_url(redis)
-        with bench_environment(args.programs) as bench:
-            try:
-                header("events: idle connections and the time to hear a new version", bench)
-                run(procs, args)
-            finally:
-                procs.stop_all(keep=(redis,))
+    overrides = {"CELERY_TASK_ALWAYS_EAGER": "false", "CACHEOPS_REBUILD_ON_SAVE": "true"}
+    title = "events: idle connections and the time to hear a new version"
+    with bench_stack("airtime-events-", args.programs, title, overrides) as procs:
+        run(procs, args)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        raise SystemExit("interrupted: everything the benchmark started has been stopped") from None
+    bench_main(main)

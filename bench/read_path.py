@@ -28,18 +28,17 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from environment import ROOT, arguments, bench_environment, header, median
+from environment import ROOT, arguments, median
 from stack import (
     VENV_BIN,
     Processes,
     Server,
+    bench_main,
+    bench_stack,
     free_port,
     gunicorn_start,
     http_get,
     metric_sum,
-    processes,
-    redis_start,
-    redis_url,
     wait_answering,
     wait_log,
     wait_port,
@@ -732,25 +731,13 @@ def main() -> None:
     requirements_ensure()
     # Program families are published by the full build too: at Momento's pace that alone takes minutes.
     os.environ["CACHEOPS_OPS_PER_SECOND"] = "100000"
-    with processes("airtime-read-path-") as procs:
-        # Celery's queue takes no key prefix: on a shared Redis another run's worker could take this run's build.
-        redis = redis_start(procs)
-        os.environ["REDIS_URL"] = redis_url(redis)
-        with bench_environment(args.programs) as bench:
-            try:
-                header("read path: the compressed catalog over HTTP", bench)
-                catalog = catalog_publish(procs.workdir)
-                if args.compare_servers:
-                    run_compare(procs, binary, catalog, args)
-                else:
-                    run_main(procs, binary, nginx, catalog, args)
-            finally:
-                # Servers go before the environment's own cleanup; Redis stays for it.
-                procs.stop_all(keep=(redis,))
+    with bench_stack("airtime-read-path-", args.programs, "read path: the compressed catalog over HTTP") as procs:
+        catalog = catalog_publish(procs.workdir)
+        if args.compare_servers:
+            run_compare(procs, binary, catalog, args)
+        else:
+            run_main(procs, binary, nginx, catalog, args)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        raise SystemExit("interrupted: everything the benchmark started has been stopped") from None
+    bench_main(main)

@@ -16,11 +16,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+import orjson
 from environment import ROOT
 
 VENV_BIN = Path(sys.executable).parent
@@ -189,6 +192,60 @@ def wait_log(server: Server, text: str, *, timeout: float = STARTUP_TIMEOUT_S) -
 
 
 # ---------------------------------------------------------------- the servers
+
+
+@contextlib.contextmanager
+def bench_stack(prefix: str, programs: int, title: str, overrides: dict[str, str] | None = None) -> Iterator[Processes]:
+    """A benchmark's own Redis (as REDIS_URL) and environment (DynamoDB Local, Django, the demo seeded, see
+    `environment.bench_environment`); yields the registry of the processes it starts, all stopped at the end."""
+    from environment import bench_environment, header
+
+    with processes(prefix) as procs:
+        # Celery's queue takes no key prefix: on a shared Redis another run's worker could take this run's tasks.
+        redis = redis_start(procs)
+        os.environ["REDIS_URL"] = redis_url(redis)
+        with bench_environment(programs, overrides) as bench:
+            try:
+                header(title, bench)
+                yield procs
+            finally:
+                # Servers go before the environment's own cleanup; Redis stays for it.
+                procs.stop_all(keep=(redis,))
+
+
+class Announcements:
+    """Each version's announcement: the instant the publisher sent it (in the message) and this process heard it."""
+
+    def __init__(self) -> None:
+        from cacheops import keys
+        from cacheops.backends import backend_get
+
+        self.at: dict[str, float] = {}  # heard here (time.monotonic)
+        self.sent: dict[str, float] = {}  # sent by the publisher (wall clock, from the message)
+        self._subscription = backend_get().subscribe(keys.versions_channel("catalog"))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if (message := self._subscription.receive(0.2)) is not None:
+                announced = orjson.loads(message)
+                self.at.setdefault(announced["version"], time.monotonic())
+                self.sent.setdefault(announced["version"], datetime.fromisoformat(announced["at"]).timestamp())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._subscription.close()
+
+
+def bench_main(main) -> None:
+    """Run a benchmark's `main`; Ctrl-C ends it with one line (everything it started is stopped by then)."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: everything the benchmark started has been stopped") from None
 
 
 def redis_start(procs: Processes, name: str = "redis", *, port: int = 0) -> Server:

@@ -174,29 +174,36 @@ class Reader:
         while not self._stop.is_set():
             try:
                 subscription = backend_get().subscribe(channel)
-            except CacheError as exc:
+            except Exception as exc:
                 metrics.shared_cache_count(self.family, "subscribe", "error")
                 logger.warning("Cannot subscribe to %s's announcements (polling meanwhile): %s", self.family, exc)
-                self._stop.wait(random.uniform(pause / 2, pause))
-                pause = min(2 * pause, RESUBSCRIBE_LAST_S)
-                continue
-            metrics.shared_cache_count(self.family, "subscribe", "hit")
-            self.subscribed, pause = True, RESUBSCRIBE_FIRST_S
-            self._wake.set()
+            else:
+                opened = time.monotonic()
+                self._hear(subscription)
+                if time.monotonic() - opened >= RESUBSCRIBE_LAST_S:
+                    pause = RESUBSCRIBE_FIRST_S  # it held: a break now is news, not a fault that repeats
+            self._stop.wait(random.uniform(pause / 2, pause))
+            pause = min(2 * pause, RESUBSCRIBE_LAST_S)
+
+    def _hear(self, subscription) -> None:
+        """Wake the poller now and for every message, until the subscription breaks or the reader stops."""
+        metrics.shared_cache_count(self.family, "subscribe", "hit")
+        self.subscribed = True
+        self._wake.set()
+        try:
+            while not self._stop.is_set():
+                if subscription.receive(RECEIVE_TIMEOUT_S) is not None:
+                    metrics.shared_cache_count(self.family, "receive", "hit")
+                    self._wake.set()
+        except Exception as exc:
+            if not self._stop.is_set():
+                logger.warning("The subscription to %s's announcements broke; subscribing again: %s", self.family, exc)
+        finally:
+            self.subscribed = False
             try:
-                while not self._stop.is_set():
-                    if subscription.receive(RECEIVE_TIMEOUT_S) is not None:
-                        metrics.shared_cache_count(self.family, "receive", "hit")
-                        self._wake.set()
-            except CacheError as exc:
-                if not self._stop.is_set():
-                    logger.warning(
-                        "The subscription to %s's announcements broke; subscribing again: %s", self.family, exc
-                    )
-            finally:
-                self.subscribed = False
                 subscription.close()
-            self._stop.wait(random.uniform(0, RESUBSCRIBE_FIRST_S))
+            except Exception:
+                logger.warning("Closing %s's subscription failed", self.family, exc_info=True)
 
     def _round(self) -> None:
         try:

@@ -176,6 +176,8 @@ def _announce(family: str, manifest: Manifest | None, purged: list[str]) -> None
         "staged": staged.get("version"),
         "pinned": bool(manifest and manifest.get("pinned")),
         "purged": purged,
+        # When it was sent, to the millisecond: how long the news took to reach a reader or an app can be measured.
+        "at": clock.now().isoformat(timespec="milliseconds"),
     }
     try:
         backend_get().publish(keys.versions_channel(family), orjson.dumps(message))
