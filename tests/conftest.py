@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import boto3
@@ -295,10 +296,24 @@ class AsgiClient(ApiClient):
         async def send(message: dict) -> None:
             sent.append(message)
 
+        failed: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                asyncio.run(self.app(scope, receive, send))
+            except BaseException as exc:
+                failed.append(exc)
+
         request_started.disconnect(close_old_connections)
         request_finished.disconnect(close_old_connections)
         try:
-            asyncio.run(self.app(scope, receive, send))
+            # On a thread of its own, as a server's loop is: the test's thread may run an event loop already
+            # (Playwright's sync API keeps one there).
+            thread = threading.Thread(target=serve)
+            thread.start()
+            thread.join(60)
+            if failed:
+                raise failed[0]
         finally:
             request_started.connect(close_old_connections)
             request_finished.connect(close_old_connections)

@@ -22,6 +22,8 @@ from cacheops.models import Release
 from cms.domain import time_parse, time_text
 
 Progress = Callable[[str, int, int], None]
+# Longer than a write takes to reach the cache on a loaded machine (milliseconds): see _left.
+WRITE_MARGIN_S = 1.0
 logger = logging.getLogger(__name__)
 
 
@@ -90,8 +92,9 @@ def complete(facts: Manifest) -> bool:
 
 
 def _left(facts: Manifest) -> float:
-    # expires_at has whole seconds, truncated: a key written with this lifetime never outlives the chunks.
-    return (time_parse(facts["expires_at"]) - clock.now()).total_seconds()
+    # expires_at has whole seconds, truncated; the margin covers the time the write takes to reach the cache (whose
+    # clock starts the lifetime on receipt): a key written with this lifetime never outlives the chunks.
+    return (time_parse(facts["expires_at"]) - clock.now()).total_seconds() - WRITE_MARGIN_S
 
 
 def _copy_write(facts: Manifest) -> None:
