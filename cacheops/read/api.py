@@ -397,9 +397,9 @@ def is_public(path: str) -> bool:
 # -- whole answers, kept per version --
 # Behind a CDN the origin sees the same few requests again and again (revalidations, manifest polls, a program
 # page at airtime). What a request gets depends only on the headers below, the version held (and its manifest),
-# and the settings; unless a content boundary makes Cache-Control count down, its whole answer is kept and given
-# again until the process holds something else. Chunks are not kept: they depend on the versions around the
-# current one, and a CDN keeps them for a year anyway.
+# the settings and, while a content boundary makes Cache-Control count down, the whole seconds left to it: its
+# whole answer is kept and given again until the process holds something else (or a second passes). Chunks are
+# not kept: they depend on the versions around the current one, and a CDN keeps them for a year anyway.
 KEPT_ENDPOINTS = frozenset(("catalog", "manifest", "program", "openapi"))
 KEPT_HEADERS = (
     "HTTP_ACCEPT_ENCODING",
@@ -418,9 +418,12 @@ _kept: tuple[tuple, dict[tuple, tuple[str, Response]]] = ((), {})
 
 def _kept_state() -> tuple | None:
     held = reader_get().current()
-    if held is None or held.boundary is not None:
+    if held is None:
         return None
-    return held, held.manifest, settings._wrapped
+    if held.boundary is None:
+        return held, held.manifest, settings._wrapped
+    # Cache-Control counts down to the boundary in whole seconds: an answer is the same while those are.
+    return held, held.manifest, settings._wrapped, int((held.boundary - clock.now()).total_seconds())
 
 
 def _kept_key(request: Request) -> tuple | None:
