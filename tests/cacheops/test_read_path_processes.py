@@ -20,7 +20,9 @@ def metric_total(port: int, name: str, **labels: str) -> float:
     """The sum of a counter's samples matching `labels`, as this server's /metrics reports it."""
     status, _, body = get(port, "/metrics")
     assert status == 200
-    family = next(f for f in text_string_to_metric_families(body.decode()) if f.name == name)
+    family = next((f for f in text_string_to_metric_families(body.decode()) if f.name == name), None)
+    if family is None:
+        return 0.0  # nothing counted yet: a process hands its counts over once a second
     samples = [s for s in family.samples if s.name == f"{name}_total"]
     return sum(s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items()))
 
