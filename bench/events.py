@@ -19,13 +19,12 @@ from pathlib import Path
 
 from environment import arguments, percentile
 from stack import (
-    VENV_BIN,
     Announcements,
     Processes,
     bench_main,
     bench_stack,
     celery_start,
-    free_port,
+    granian_start,
     metric_sum,
     wait_answering,
     wait_log,
@@ -33,21 +32,6 @@ from stack import (
 )
 
 REQUEST = b"GET /api/catalog/events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
-
-
-def granian_start(procs: Processes, workers: int):
-    port = free_port()
-    metrics = procs.workdir / f"metrics-{port}"
-    metrics.mkdir()
-    cmd = [
-        str(VENV_BIN / "granian"), "--interface", "asgi", "--workers", str(workers),
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--backlog", "4096",
-        "cms.asgi:application",
-    ]  # fmt: skip
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics), "CACHEOPS_READER_POLL_SECONDS": "30"}
-    server = procs.start("granian, cms.asgi", cmd, port=port, env=env)
-    server.metrics = metrics
-    return server
 
 
 def rss_kib(pids: list[int]) -> int:
@@ -100,7 +84,10 @@ def run(procs: Processes, args) -> None:
     from cms import services
 
     operations.catalog_rebuild(requested_by="bench", full=True)
-    server = granian_start(procs, args.workers)
+    server = granian_start(
+        procs, "granian, cms.asgi", "cms.asgi:application", args.workers, interface="asgi",
+        env={"CACHEOPS_READER_POLL_SECONDS": "30"}, args=("--backlog", "4096"),
+    )  # fmt: skip
     env = {"CELERY_TASK_ALWAYS_EAGER": "false", "PROMETHEUS_MULTIPROC_DIR": str(server.metrics)}
     wait_log(celery_start(procs, "worker", "celery worker", env=env), " ready.")
     wait_answering(server, "/api/catalog")

@@ -36,9 +36,11 @@ from stack import (
     bench_main,
     bench_stack,
     free_port,
+    granian_start,
     gunicorn_start,
     http_get,
     metric_sum,
+    metrics_dir,
     wait_answering,
     wait_log,
     wait_port,
@@ -157,24 +159,15 @@ def requirements_ensure() -> None:
 # ---------------------------------------------------------------- the servers
 
 
-def granian_start(procs: Processes, name: str, app, workers: int, interface: str = "wsgi") -> Server:
-    """granian (its WSGI or ASGI interface) serving `app`, with a metrics directory of its own."""
-    port = free_port()
-    metrics = procs.workdir / f"metrics-{port}"
-    metrics.mkdir()
-    cmd = [str(VENV_BIN / "granian"), "--interface", interface, "--workers", str(workers)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--working-dir", str(app.cwd), "--log-level", "warning"]
-    env = {"PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(metrics), **app.env}
-    server = procs.start(name, [*cmd, app.wsgi], port=port, env=env)
-    server.metrics = metrics
-    return server
+def app_start(procs: Processes, name: str, app, workers: int, interface: str = "wsgi") -> Server:
+    """granian serving an `App` of this benchmark."""
+    return granian_start(procs, name, app.wsgi, workers, interface=interface, env=app.env, cwd=app.cwd)
 
 
 def uvicorn_start(procs: Processes, name: str, app, workers: int) -> Server:
     """uvicorn serving the ASGI application `app`, with a metrics directory of its own."""
     port = free_port()
-    metrics = procs.workdir / f"metrics-{port}"
-    metrics.mkdir()
+    metrics = metrics_dir(procs, port)
     cmd = [str(VENV_BIN / "uvicorn"), "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--log-level", "warning", "--no-access-log", "--app-dir", str(app.cwd), app.wsgi]
     env = {"PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(metrics), **app.env}
@@ -637,10 +630,10 @@ def run_main(procs: Processes, binary: str, nginx: str, catalog: Catalog, args) 
     airtime_asgi = App("Airtime", "cms.asgi:application", airtime_env(), ROOT)
     bare_asgi_app = App("bare app", "read_path:bare_asgi", bare_env, BENCH)
     started = [
-        granian_start(procs, "bare app, granian", bare, args.workers),
-        granian_start(procs, "Airtime, granian", airtime_wsgi, args.workers),
-        granian_start(procs, "bare app, granian ASGI", bare_asgi_app, args.workers, "asgi"),
-        granian_start(procs, "Airtime, granian ASGI", airtime_asgi, args.workers, "asgi"),
+        app_start(procs, "bare app, granian", bare, args.workers),
+        app_start(procs, "Airtime, granian", airtime_wsgi, args.workers),
+        app_start(procs, "bare app, granian ASGI", bare_asgi_app, args.workers, "asgi"),
+        app_start(procs, "Airtime, granian ASGI", airtime_asgi, args.workers, "asgi"),
         uvicorn_start(procs, "bare app, uvicorn", bare_asgi_app, args.workers),
         uvicorn_start(procs, "Airtime, uvicorn", airtime_asgi, args.workers),
     ]
@@ -673,7 +666,7 @@ def candidate(procs: Processes, app: App, worker_class: str, workers: int, threa
     """`app` under gunicorn.conf.py with another worker class, worker count or thread count, or under granian."""
     name = f"{app.label}: {worker_class} x{workers}" + (f" {threads} threads" if threads else "")
     if worker_class == "granian":
-        return granian_start(procs, name, app, workers)
+        return app_start(procs, name, app, workers)
     # gunicorn turns sync into gthread when threads > 1: the sync candidate must say one thread.
     threads = 1 if worker_class == "sync" else threads
     args = ["-k", worker_class] + (["--threads", str(threads)] if threads else [])

@@ -270,11 +270,31 @@ def redis_url(server: Server) -> str:
     return f"redis://127.0.0.1:{server.port}/0"
 
 
+def metrics_dir(procs: Processes, port: int) -> Path:
+    """A prometheus_client multiprocess directory for the server on `port`, empty."""
+    metrics = procs.workdir / f"metrics-{port}"
+    metrics.mkdir()
+    return metrics
+
+
+def granian_start(
+    procs: Processes, name: str, app: str, workers: int, *, interface: str = "wsgi", env=None, cwd=ROOT, args=()
+) -> Server:
+    """granian (its WSGI or ASGI interface) serving `app` from `cwd`, with a metrics directory of its own."""
+    port = free_port()
+    metrics = metrics_dir(procs, port)
+    cmd = [str(VENV_BIN / "granian"), "--interface", interface, "--workers", str(workers), "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--working-dir", str(cwd), "--log-level", "warning", *args, app]
+    settings = {"PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(metrics), **(env or {})}
+    server = procs.start(name, cmd, port=port, env=settings, cwd=cwd)
+    server.metrics = metrics
+    return server
+
+
 def gunicorn_start(procs: Processes, name: str, app: str, workers: int, *, env=None, args=(), cwd=ROOT) -> Server:
     """gunicorn with the production configuration (gunicorn.conf.py) and a metrics directory of its own."""
     port = free_port()
-    metrics = procs.workdir / f"metrics-{port}"
-    metrics.mkdir()
+    metrics = metrics_dir(procs, port)
     settings = {
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(workers),

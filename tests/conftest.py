@@ -168,6 +168,22 @@ def private_redis(tmp_path):
             proc.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def transaction_kept():
+    """As Django's test client does around a request: the test's own transaction must outlive it, so no connection
+    is closed when the request starts or finishes."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 class ApiResponse:
     """An answer of the read side: status, headers (any case) and body, read the way Django's test responses are."""
 
@@ -225,22 +241,13 @@ class ApiClient:
         def start_response(status, headers, exc_info=None):
             started.update(status=status, headers=headers)
 
-        from django.core.signals import request_finished, request_started
-        from django.db import close_old_connections
-
-        # As Django's test client does: the test's own transaction must outlive the request.
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
-        try:
+        with transaction_kept():
             chunks = self.app(environ, start_response)
             try:
                 body = b"".join(chunks)
             finally:
                 if hasattr(chunks, "close"):
                     chunks.close()
-        finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
         return ApiResponse(started["status"], started["headers"], body)
 
     def get(self, path: str, **extra: str) -> ApiResponse:
@@ -268,9 +275,6 @@ class AsgiClient(ApiClient):
 
     def generic(self, method: str, path: str, **extra: str) -> ApiResponse:
         import asyncio
-
-        from django.core.signals import request_finished, request_started
-        from django.db import close_old_connections
 
         path, _, query = path.partition("?")
         headers = [
@@ -304,19 +308,14 @@ class AsgiClient(ApiClient):
             except BaseException as exc:
                 failed.append(exc)
 
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
-        try:
+        with transaction_kept():
             # On a thread of its own, as a server's loop is: the test's thread may run an event loop already
             # (Playwright's sync API keeps one there).
             thread = threading.Thread(target=serve)
             thread.start()
             thread.join(60)
-            if failed:
-                raise failed[0]
-        finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
+        if failed:
+            raise failed[0]
         start = next(m for m in sent if m["type"] == "http.response.start")
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         status = str(start["status"])

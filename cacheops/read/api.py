@@ -460,14 +460,18 @@ def answer(request: Request) -> Response:
     return response
 
 
+def cors_origin(request: Request) -> str | None:
+    """The request's Origin if CACHEOPS_CORS_ORIGINS lets it read the API, else None."""
+    origin = request.header("HTTP_ORIGIN")
+    allowed = settings.CACHEOPS_CORS_ORIGINS
+    return origin if origin and (origin in allowed or "*" in allowed) else None
+
+
 def _finish(request: Request, response: Response) -> None:
     _vary(response, "Origin")
-    origin = request.header("HTTP_ORIGIN")
-    if origin:
-        allowed = settings.CACHEOPS_CORS_ORIGINS
-        if origin in allowed or "*" in allowed:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = EXPOSED
+    if (origin := cors_origin(request)) is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.method == "HEAD":
         response.body = b""

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from django.conf import settings
-
 from cacheops import metrics
 from cacheops.read import events
-from cacheops.read.api import KEPT_ENDPOINTS, Request, answer, is_public, route_endpoint
+from cacheops.read.api import KEPT_ENDPOINTS, Request, answer, cors_origin, is_public, route_endpoint
 from cacheops.read.reader import reader_get
 from cacheops.timers import timers_start
 
@@ -58,9 +56,7 @@ class ReadSideAsgi:
 
     async def _events(self, request: Request, receive: Callable, send: Callable) -> None:
         headers = list(events.HEADERS)
-        origin = request.header("HTTP_ORIGIN")
-        allowed = settings.CACHEOPS_CORS_ORIGINS
-        if origin and (origin in allowed or "*" in allowed):
+        if (origin := cors_origin(request)) is not None:
             headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
         last = request.header("HTTP_LAST_EVENT_ID")
         last = last if len(last) <= LAST_EVENT_ID_CHARS else ""
