@@ -17,7 +17,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY manage.py gunicorn.conf.py ./
+COPY manage.py ./
 COPY cms cms
 COPY cacheops cacheops
 COPY templates templates
@@ -36,5 +36,5 @@ ENV DJANGO_MEDIA_ROOT=/data/media
 
 USER airtime
 EXPOSE 8000
-# gunicorn.conf.py: the worker class and count chosen by measurement, the metrics directory for its workers.
-CMD ["gunicorn", "cms.wsgi:application"]
+# granian serving cms.asgi, one worker per core, the metrics directory for its workers (cms/serve.py).
+CMD ["python", "-m", "cms.serve"]

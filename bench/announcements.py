@@ -2,7 +2,7 @@
 
 .venv/bin/python bench/announcements.py [--programs 60] [--workers 2] [--edits 30] [--rest-seconds 60]
 
-The production stack (gunicorn with gunicorn.conf.py, a Celery worker with bin/run's command line, Redis as broker
+The production stack (the web server of cms/serve.py, a Celery worker with bin/run's command line, Redis as broker
 and shared cache, DynamoDB Local). At rest, the shared-cache operations every web process sends in a minute (goal:
 at most 3, where a poll each second cost 60). Then editors' saves, one at a time: from the save's answer to the first
 /api/catalog answer with the new version, and from the build's end (its operation's finish) to that answer, the
@@ -21,10 +21,10 @@ from stack import (
     bench_main,
     bench_stack,
     celery_start,
-    gunicorn_start,
     metric_sum,
     wait_answering,
     wait_log,
+    web_start,
 )
 
 GOAL_VISIBLE_P50_S = 0.5
@@ -103,7 +103,7 @@ def run(procs: Processes, args) -> None:
 
     operations.catalog_rebuild(requested_by="bench", full=True)
     env = {"CELERY_TASK_ALWAYS_EAGER": "false", "DJANGO_SETTINGS_MODULE": "cms.settings"}
-    web = gunicorn_start(procs, "Airtime", "cms.wsgi:application", args.workers, env=env)
+    web = web_start(procs, "Airtime", args.workers, env=env)
     worker = celery_start(procs, "worker", "celery worker", env={**env, "PROMETHEUS_MULTIPROC_DIR": str(web.metrics)})
     wait_log(worker, " ready.")
     wait_answering(web, "/api/catalog")
@@ -130,7 +130,7 @@ def run(procs: Processes, args) -> None:
 
 def options():
     parser = arguments("Edit-to-visible latency and shared-cache operations at rest, with announcements.")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (2)")
+    parser.add_argument("--workers", type=int, default=2, help="web worker processes (2)")
     parser.add_argument("--edits", type=int, default=30, help="saves to time (30)")
     parser.add_argument("--rest-seconds", type=float, default=60, help="seconds at rest to count operations (60)")
     parser.set_defaults(programs=60)

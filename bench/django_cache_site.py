@@ -1,6 +1,6 @@
 """Django's own answer to the catalog spike, as a reference: settings, URLs and WSGI app in one module.
 
-DJANGO_SETTINGS_MODULE=django_cache_site gunicorn -c ../gunicorn.conf.py --chdir bench django_cache_site:application
+DJANGO_SETTINGS_MODULE=django_cache_site gunicorn -c gunicorn.conf.py --chdir bench django_cache_site:application
 
 BENCH_DJANGO_CACHE=site (default): the documented per-site cache (UpdateCacheMiddleware first, then
 GZipMiddleware, FetchFromCacheMiddleware last), so the gzip-compressed response is what goes into the cache and

@@ -44,6 +44,7 @@ from stack import (
     wait_answering,
     wait_log,
     wait_port,
+    web_start,
 )
 
 BENCH = Path(__file__).resolve().parent
@@ -183,8 +184,8 @@ def airtime_env() -> dict:
 
 
 def airtime_start(procs: Processes, workers: int) -> Server:
-    """Airtime's WSGI application under gunicorn.conf.py."""
-    return gunicorn_start(procs, "Airtime /api/catalog", "cms.wsgi:application", workers, env=airtime_env())
+    """Airtime as production serves it: the web server of cms/serve.py (granian, cms.asgi)."""
+    return web_start(procs, "Airtime, granian ASGI", workers, env=airtime_env())
 
 
 def celery_start(procs: Processes, metrics: Path) -> Server:
@@ -403,7 +404,7 @@ def stampede(procs: Processes, server: Server, workers: int) -> None:
     fresh = airtime_start(procs, workers)
     # Only the socket: an HTTP probe would start a reader, which would ask for the build before the stampede.
     wait_port(fresh)
-    # Started after gunicorn has emptied the metrics directory, so the worker's build counts survive.
+    # Started after the server has emptied the metrics directory, so the worker's build counts survive.
     celery_start(procs, fresh.metrics)
     barrier = threading.Barrier(STAMPEDE_REQUESTS)
     started = time.monotonic()
@@ -598,11 +599,11 @@ def endpoints_report(medians: dict, contenders: list[Contender], wanted: list[En
 
 
 def run_main(procs: Processes, binary: str, nginx: str, catalog: Catalog, args) -> None:
-    """Section (a) per endpoint, then (b) and (c) for Airtime under gunicorn."""
+    """Section (a) per endpoint, then (b) and (c) for Airtime as production serves it."""
     print(f"\n(a) the read path per endpoint, {args.workers} workers per server")
     airtime = airtime_start(procs, args.workers)
     wait_answering(airtime, CATALOG_PATH)
-    print(f"    Airtime, gunicorn: {same_catalog(airtime, catalog)}")
+    print(f"    {airtime.name}: {same_catalog(airtime, catalog)}")
     wanted = endpoints(catalog)
     recorded = procs.workdir / "answers.json"
     etags = answers_record(airtime, wanted, recorded)
@@ -616,7 +617,6 @@ def run_main(procs: Processes, binary: str, nginx: str, catalog: Catalog, args) 
         Contender(
             gunicorn_start(procs, "bare app, gunicorn", bare.wsgi, args.workers, env=bare_env, cwd=BENCH), every, etags
         ),  # fmt: skip
-        Contender(airtime, every, etags),
         Contender(
             gunicorn_start(
                 procs, "Django cache_page", "django_cache_site:application", args.workers, env=django_env, cwd=BENCH
@@ -625,19 +625,22 @@ def run_main(procs: Processes, binary: str, nginx: str, catalog: Catalog, args) 
             etags,
         ),  # fmt: skip
     ]
-    airtime.name = "Airtime, gunicorn"
     airtime_wsgi = App("Airtime", "cms.wsgi:application", airtime_env(), ROOT)
     airtime_asgi = App("Airtime", "cms.asgi:application", airtime_env(), ROOT)
+    airtime_gunicorn = gunicorn_start(
+        procs, "Airtime, gunicorn", "cms.wsgi:application", args.workers, env=airtime_env()
+    )
     bare_asgi_app = App("bare app", "read_path:bare_asgi", bare_env, BENCH)
     started = [
+        airtime_gunicorn,
         app_start(procs, "bare app, granian", bare, args.workers),
         app_start(procs, "Airtime, granian", airtime_wsgi, args.workers),
         app_start(procs, "bare app, granian ASGI", bare_asgi_app, args.workers, "asgi"),
-        app_start(procs, "Airtime, granian ASGI", airtime_asgi, args.workers, "asgi"),
+        airtime,
         uvicorn_start(procs, "bare app, uvicorn", bare_asgi_app, args.workers),
         uvicorn_start(procs, "Airtime, uvicorn", airtime_asgi, args.workers),
     ]
-    contenders[3:3] = [Contender(server, every, etags) for server in started]
+    contenders[2:2] = [Contender(server, every, etags) for server in started]
     for contender in contenders:
         wait_answering(contender.server, CATALOG_PATH)
     contenders[0].etags = etags_read(contenders[0].server, wanted)
@@ -663,7 +666,7 @@ class App:
 
 
 def candidate(procs: Processes, app: App, worker_class: str, workers: int, threads: int = 0) -> Server:
-    """`app` under gunicorn.conf.py with another worker class, worker count or thread count, or under granian."""
+    """`app` under bench/gunicorn.conf.py with another worker class, worker count or thread count, or under granian."""
     name = f"{app.label}: {worker_class} x{workers}" + (f" {threads} threads" if threads else "")
     if worker_class == "granian":
         return app_start(procs, name, app, workers)
@@ -674,7 +677,7 @@ def candidate(procs: Processes, app: App, worker_class: str, workers: int, threa
 
 
 def run_compare(procs: Processes, binary: str, catalog: Catalog, args) -> None:
-    """The bare app (and Airtime) under each candidate server and worker count, for choosing gunicorn.conf.py."""
+    """The bare app (and Airtime) under each candidate server and worker count, for choosing bench/gunicorn.conf.py."""
     cores, workers = os.cpu_count() or 1, args.workers
     apps = [App("bare app", "read_path:bare_catalog_app", {"BENCH_CATALOG_FILE": str(catalog.file)}, BENCH)]
     apps.append(App("Airtime", "cms.wsgi:application", airtime_env(), ROOT))
@@ -683,7 +686,7 @@ def run_compare(procs: Processes, binary: str, catalog: Catalog, args) -> None:
     layouts += [("gthread", n, 0) for n in sorted({cores, 2 * cores, 3 * cores} - {workers})]
     layouts += [("gthread", workers, 2), ("gthread", workers, 8)]
     servers = [candidate(procs, app, kind, n, threads) for app in apps for kind, n, threads in layouts]
-    print(f"\n(a) each candidate serving {CATALOG_PATH} ({cores} CPUs; gthread with gunicorn.conf.py's threads)")
+    print(f"\n(a) each candidate serving {CATALOG_PATH} ({cores} CPUs; gthread with bench/gunicorn.conf.py's threads)")
     for server in servers:
         wait_answering(server, CATALOG_PATH)
         print(f"    {server.name}: {same_catalog(server, catalog)}")
@@ -707,7 +710,7 @@ def options():
     parser = arguments("Serve the compressed catalog with nginx, a bare WSGI app, Django's cache and Airtime.")
     cores = os.cpu_count() or 1
     parser.add_argument(
-        "--workers", type=int, default=max(2, cores), help="worker processes per server (gunicorn.conf.py's default)"
+        "--workers", type=int, default=max(2, cores), help="worker processes per server (production's default)"
     )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections for the comparison (32)")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds per server (5)")

@@ -2,7 +2,7 @@
 
 .venv/bin/python bench/rehearsal.py [--seconds 120] [--readers 16] [--programs 60] [--skip PHASE,...] [--json]
 
-It starts gunicorn with gunicorn.conf.py (2 web workers), two Celery workers and beat with bin/run's command lines,
+It starts the web server of cms/serve.py (2 web workers), two Celery workers and beat with bin/run's command lines,
 its own DynamoDB Local, one Redis for the broker and one for the shared cache, and a SQLite file; publishes the
 seeded demo catalog; then, while readers read the catalog and programs, runs one phase after another (editors'
 saves, an airtime, the console's invalidate and prewarm, a rollback and resume, a paused DynamoDB, the shared cache

@@ -1,6 +1,6 @@
 """The rehearsal's readers: threads reading the catalog and programs as apps do, each response kept for the checks.
 
-A client is one keep-alive connection, as an app holds one: gunicorn keeps a connection on the web process that
+A client is one keep-alive connection, as an app holds one: the server keeps a connection on the web process that
 accepted it, so a client sees one process's versions in order. A client whose connection breaks opens another
 (a new client id), which may land on the other process.
 """

@@ -1,4 +1,4 @@
-"""The rehearsal's stack: gunicorn with gunicorn.conf.py, Celery workers and beat with bin/run's command lines, two
+"""The rehearsal's stack: the web server of cms/serve.py, Celery workers and beat with bin/run's command lines, two
 Redis servers and DynamoDB Local; and a monitor that watches them while the drill runs.
 """
 
@@ -16,11 +16,11 @@ from stack import (
     Server,
     bin_run_command,
     celery_start,
-    gunicorn_start,
     http_get,
     redis_start,
     wait_answering,
     wait_log,
+    web_start,
 )
 
 WEB_WORKERS = 2
@@ -97,7 +97,7 @@ class Stack:
 
 def stack_start(procs: Processes, dynamodb: subprocess.Popen, broker: Server, cache: Server) -> Stack:
     """The web server (production configuration), two workers and beat; every one of them answering."""
-    web = gunicorn_start(procs, "web", "cms.wsgi:application", WEB_WORKERS, env=STACK_SETTINGS)
+    web = web_start(procs, "web", WEB_WORKERS, env=STACK_SETTINGS)
     stack = Stack(procs, web, broker, cache, dynamodb)
     for node in WORKER_NODES:
         stack.worker_start(node)

@@ -1,4 +1,5 @@
-"""The processes a benchmark starts (Redis, gunicorn, Celery), each in a session of its own, and how it waits on them.
+"""The processes a benchmark starts (Redis, web servers, Celery), each in a session of its own, and how it waits on
+them.
 
 Everything started through `processes()` is stopped when the block ends, on Ctrl-C, SIGTERM and failure too.
 """
@@ -27,7 +28,7 @@ import orjson
 from environment import ROOT
 
 VENV_BIN = Path(sys.executable).parent
-GUNICORN_CONF = ROOT / "gunicorn.conf.py"
+GUNICORN_CONF = ROOT / "bench" / "gunicorn.conf.py"
 STARTUP_TIMEOUT_S = 60
 
 
@@ -291,8 +292,25 @@ def granian_start(
     return server
 
 
+def web_start(procs: Processes, name: str, workers: int, *, env=None) -> Server:
+    """The production web server (`python -m cms.serve`: granian, cms.asgi) with a metrics directory of its own."""
+    port = free_port()
+    metrics = metrics_dir(procs, port)
+    settings = {
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "WEB_LOG_LEVEL": "warning",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        **(env or {}),
+    }
+    server = procs.start(name, [sys.executable, "-m", "cms.serve"], port=port, env=settings)
+    server.metrics = metrics
+    return server
+
+
 def gunicorn_start(procs: Processes, name: str, app: str, workers: int, *, env=None, args=(), cwd=ROOT) -> Server:
-    """gunicorn with the production configuration (gunicorn.conf.py) and a metrics directory of its own."""
+    """gunicorn gthread (bench/gunicorn.conf.py, the candidate it was measured against) with a metrics directory of
+    its own."""
     port = free_port()
     metrics = metrics_dir(procs, port)
     settings = {
@@ -344,7 +362,7 @@ def metric_sums(server: Server, *names: str, **labels: str) -> dict[str, float]:
 
 
 def worker_pids(server: Server) -> list[int]:
-    """The worker processes of a pre-forking server (gunicorn's), as the kernel lists the master's children."""
+    """The worker processes of a pre-forking server (gunicorn, granian), as the kernel lists the master's children."""
     children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
     try:
         return [int(pid) for pid in children.read_text().split()]

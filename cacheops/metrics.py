@@ -17,6 +17,7 @@ import time
 from bisect import bisect_left
 from collections import Counter as Tally
 from datetime import UTC, datetime
+from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -219,7 +220,8 @@ def _add(family: str, minute: datetime, counts: dict[str, int]) -> None:
 def exposition(*collectors: Collector) -> tuple[bytes, str]:
     """This server's counters in the Prometheus text format, summed over its worker processes when there are several,
     followed by what `collectors` read at this moment."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _exited_forget(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         counted = generate_latest(registry)
@@ -231,9 +233,23 @@ def exposition(*collectors: Collector) -> tuple[bytes, str]:
     return counted + generate_latest(now), CONTENT_TYPE_LATEST
 
 
-def process_exited(pid: int) -> None:
-    """Let the server forget the live values of a worker process that exited (its counters are kept)."""
-    multiprocess.mark_process_dead(pid)
+def _exited_forget(directory: str) -> None:
+    """Forget the live gauges of worker processes that are gone (one the server replaced): their files would count
+    them still. Their counters are kept. The server has no hook for a worker's exit, so each scrape looks."""
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            multiprocess.mark_process_dead(int(pid), directory)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
 
 
 # -- Celery workers: how many are alive, as this process's timer last read it from SQL, for /healthz --

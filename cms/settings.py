@@ -157,8 +157,8 @@ DYNAMODB_ENDPOINT_URL = env("DYNAMODB_ENDPOINT_URL", default=None)
 DYNAMODB_TABLE_PREFIX = env("DYNAMODB_TABLE_PREFIX", default="airtime-")
 # Nobody waits on a worker or a command: their DynamoDB calls may take time (a full Scan, throttling retried
 # by botocore with backoff). An editor waits on every call of a web process, which must answer within about
-# 10 s (two attempts of at most connect + read timeout each), not minutes: cms/wsgi.py switches web
-# processes (gunicorn, runserver) to the DYNAMODB_WEB_* budget.
+# 10 s (two attempts of at most connect + read timeout each), not minutes: cms/asgi.py (and cms/wsgi.py) switch web
+# processes to the DYNAMODB_WEB_* budget.
 DYNAMODB_CONNECT_TIMEOUT = env.float("DYNAMODB_CONNECT_TIMEOUT", default=2.0)
 DYNAMODB_READ_TIMEOUT = env.float("DYNAMODB_READ_TIMEOUT", default=30.0)
 DYNAMODB_MAX_RETRIES = env.int("DYNAMODB_MAX_RETRIES", default=8)

@@ -9,6 +9,7 @@ made on the event loop: they never wait. The others may wait on the network or S
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable
 
 from cacheops import metrics
@@ -22,11 +23,20 @@ AsgiApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 LAST_EVENT_ID_CHARS = 64
 
 
+# Header names as WSGI names them, by the bytes a server hands over: the few names clients send, each made once.
+_NAMES: dict[bytes, str] = {}
+NAMES_KEPT = 256
+
+
 def _meta(scope: dict) -> dict[str, str]:
     """The request's headers named as WSGI names them (HTTP_ACCEPT_ENCODING...); repeated ones joined by commas."""
     meta: dict[str, str] = {}
     for name, value in scope["headers"]:
-        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        key = _NAMES.get(name)
+        if key is None:
+            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+            if len(_NAMES) < NAMES_KEPT:
+                _NAMES[name] = key
         text = value.decode("latin-1")
         meta[key] = f"{meta[key]},{text}" if key in meta else text
     return meta
@@ -83,11 +93,35 @@ class ReadSideAsgi:
 
 
 async def _lifespan(receive: Callable, send: Callable) -> None:
-    """Nothing to start or stop with the server (readers start with the first request): say so, as servers ask."""
+    """Readers start with the first request; at startup, the events streams are told to end when the server is
+    asked to stop."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            _stop_signals_watch(asyncio.get_running_loop())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _stop_signals_watch(loop: asyncio.AbstractEventLoop) -> None:
+    """End the events streams when the process is asked to stop (SIGTERM, SIGINT).
+
+    A server drains its connections before it stops, and a stream never ends by itself: each would hold the process
+    until the server's patience ran out. The server's own reaction to the signal still happens: the event loop
+    learns of it from its wakeup file descriptor, whatever Python-level handler is set.
+    """
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(number)
+
+        def handler(signum, frame, previous=previous) -> None:
+            # In a signal handler: nothing that takes a lock, only a call scheduled on the loop.
+            loop.call_soon_threadsafe(events.streams_close)
+            if callable(previous):
+                previous(signum, frame)
+
+        try:
+            signal.signal(number, handler)
+        except ValueError:
+            return  # not the main thread (an in-process test client): nothing to watch

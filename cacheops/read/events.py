@@ -100,6 +100,17 @@ def changes() -> Changes:
         return _changes
 
 
+_closing = threading.Event()
+
+
+def streams_close() -> None:
+    """The server is stopping: end every stream of this process now, not when the server's patience runs out (its
+    clients come back after `retry:` to a process that serves, and `Last-Event-ID` tells them what they missed)."""
+    _closing.set()
+    if _changes is not None:
+        _changes._changed()
+
+
 async def stream(last_event_id: str, send, disconnected: asyncio.Event) -> None:
     """Send the events of one connection until the client goes away (`disconnected`)."""
     watched = changes()
@@ -109,7 +120,7 @@ async def stream(last_event_id: str, send, disconnected: asyncio.Event) -> None:
     sent = last_event_id
     gone = asyncio.ensure_future(disconnected.wait())
     try:
-        while not disconnected.is_set():
+        while not disconnected.is_set() and not _closing.is_set():
             changed = watched.next()
             held = reader.current()
             if held is not None and held.version != sent:

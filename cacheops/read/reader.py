@@ -388,6 +388,8 @@ _readers_lock = threading.Lock()
 
 def reader_get(family: str = CATALOG) -> Reader:
     """This process's reader of `family`."""
+    if (reader := _readers.get(family)) is not None:  # every request asks: no lock once it exists
+        return reader
     with _readers_lock:
         if family not in _readers:
             _readers[family] = Reader(family)

@@ -384,9 +384,9 @@ def web_start(env: dict, log, workers: int = 3) -> tuple[subprocess.Popen, int]:
     """Start the production server configuration with several workers; wait until it answers."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "cms.wsgi:application"],
+        [sys.executable, "-m", "cms.serve"],
         cwd=settings.BASE_DIR,
-        env=env | {"GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)},
+        env=env | {"WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -404,7 +404,7 @@ def web_start(env: dict, log, workers: int = 3) -> tuple[subprocess.Popen, int]:
 
 def stack_env(tmp_path: Path, broker: str) -> dict[str, str]:
     """Environment of a stack of processes over the private `broker`: quick readers, a metrics folder of its own
-    (gunicorn's workers add up there) and a migrated SQLite file."""
+    (the web server's workers add up there) and a migrated SQLite file."""
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     env = process_env(
@@ -437,14 +437,13 @@ print(client.cookies["sessionid"].value)
 """
 
 
-def gunicorn_start(env: dict, url: str, log: Path) -> subprocess.Popen:
-    """Start gunicorn on `url` (http://127.0.0.1:port) with one worker of four threads, logging to `log`."""
+def server_start(env: dict, url: str, log: Path) -> subprocess.Popen:
+    """Start the production server on `url` (http://127.0.0.1:port) with one worker, logging to `log`."""
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "cms.wsgi:application", "-b", url.removeprefix("http://")]
-            + ["--workers", "1", "--threads", "4", "--timeout", "120", "--no-control-socket"],
+            [sys.executable, "-m", "cms.serve"],
             cwd=settings.BASE_DIR,
-            env=env,
+            env=env | {"WEB_BIND": url.removeprefix("http://"), "WEB_CONCURRENCY": "1"},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

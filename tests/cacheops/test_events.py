@@ -13,6 +13,7 @@ from cacheops.metrics import EVENTS_OPEN
 from cacheops.read.asgi import ReadSideAsgi
 from cacheops.read.reader import readers_stop
 from tests.cacheops.conftest import reassemble, show_create, wait_for
+from tests.cacheops.test_openapi import ABSOLUTE, schema_check
 
 ORIGIN = "https://app.example.jp"
 
@@ -113,6 +114,13 @@ def test_a_client_gets_the_current_version_at_once_then_an_event_for_each_new_on
         "chunks": [chunk_path(manifest["version"], entry) for entry in manifest["chunks"]],
     }
     assert _open_now() == before + 1
+    # As the API's document says: its headers, and the event's data.
+    documented = ABSOLUTE["paths"]["/api/catalog/events"]["get"]["responses"]["200"]
+    for name, header in documented["headers"].items():
+        if header.get("required"):
+            schema_check(headers[name.lower().encode()].decode(), header["schema"])
+    assert documented["content"].keys() == {"text/event-stream"}
+    schema_check(first["data"], documented["content"]["text/event-stream"]["x-event-data"])
 
     show_create("薬屋のひとりごと", "kusuriya")
     operations.catalog_rebuild(requested_by="test", full=True)

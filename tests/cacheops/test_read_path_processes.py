@@ -1,7 +1,9 @@
 """The read path in real processes: a cold stampede on several web workers makes one build, and /metrics adds up."""
 
+import http.client
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -29,7 +31,8 @@ def metric_total(port: int, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def stack(private_redis, redis_engine, dynamodb, tmp_path):
-    """A Celery worker and gunicorn with several workers sharing this test's cache prefix and an empty SQL db."""
+    """A Celery worker and the production web server with several workers, sharing this test's cache prefix and an
+    empty SQL db."""
     env = stack_env(tmp_path, private_redis[1])
     started = []
     try:
@@ -78,7 +81,43 @@ def test_a_cold_stampede_on_several_workers_makes_one_build_and_metrics_add_up(s
     assert spent < 400 / 4, spent
 
 
-def test_a_worker_killed_by_the_server_keeps_its_counts_and_the_others_go_on(stack, tmp_path):
+def gauge(port: int, name: str) -> float:
+    """A gauge's value, summed over this server's live workers, as its /metrics reports it."""
+    status, _, body = get(port, "/metrics")
+    assert status == 200
+    family = next(f for f in text_string_to_metric_families(body.decode()) if f.name == name)
+    return sum(s.value for s in family.samples)
+
+
+def events_open(port: int) -> http.client.HTTPResponse:
+    """An open events stream, its first event read."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/api/catalog/events")
+    response = connection.getresponse()
+    assert response.status == 200
+    while not response.readline().startswith(b"data:"):
+        pass
+    return response
+
+
+def listening(port: int) -> bool:
+    """Whether a process accepts connections on `port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def stream_ended(stream: http.client.HTTPResponse) -> bool:
+    """Whether the stream ends (cleanly or cut) rather than sending more."""
+    try:
+        return stream.read() == b""
+    except (http.client.IncompleteRead, ConnectionError):
+        return True
+
+
+def test_workers_killed_and_replaced_keep_their_counts_and_drop_their_live_gauges(stack, tmp_path):
     env, started = stack
     show_create("薬屋のひとりごと", "kusuriya")
     started.append(worker_start(env, tmp_path / "worker.log"))
@@ -89,17 +128,41 @@ def test_a_worker_killed_by_the_server_keeps_its_counts_and_the_others_go_on(sta
         assert get(port, "/api/catalog")[0] == 200
     # Counted in each worker's batch, handed to the metrics every second.
     assert wait_for(lambda: metric_total(port, "airtime_requests", family="catalog") == 30, 5)
+    stream = events_open(port)
+    assert gauge(port, "airtime_events_connections") == 1
 
-    # gunicorn replaces a worker that dies; the dead one's counts stay in the total.
+    # The server replaces workers that die: the dead ones' counts stay in the total, their open streams do not.
     def workers() -> set[int]:
         return set(
             map(int, subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True).stdout.split())
         )
 
-    doomed = min(workers())
-    os.kill(doomed, signal.SIGKILL)
-    assert wait_for(lambda: doomed not in workers() and len(workers()) == WEB_WORKERS)
+    doomed = workers()
+    assert len(doomed) == WEB_WORKERS
+    for pid in doomed:
+        os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not doomed & workers() and len(workers()) == WEB_WORKERS, 30)
+    assert stream_ended(stream)  # its worker is gone
+    assert wait_for(lambda: listening(port), 30)  # the new workers listen once they have started
     for _ in range(10):
         assert get(port, "/api/catalog")[0] == 200
-    assert wait_for(lambda: metric_total(port, "airtime_requests", family="catalog") == 40, 5)
-    assert metric_total(port, "airtime_requests", family="catalog") == 40
+    assert wait_for(lambda: metric_total(port, "airtime_requests", family="catalog", status="200") == 40, 5), (
+        metric_total(port, "airtime_requests", family="catalog", status="200")
+    )
+    assert metric_total(port, "airtime_requests", family="catalog", status="200") == 40
+    assert gauge(port, "airtime_events_connections") == 0
+
+    # A server started again counts from zero: it empties the metrics folder before its workers start.
+    process_stop(web)
+    with (tmp_path / "web2.log").open("w") as log:
+        web, port = web_start(env, log, WEB_WORKERS)
+    started.append(web)
+    assert get(port, "/api/catalog")[0] == 200
+    assert wait_for(lambda: metric_total(port, "airtime_requests", family="catalog") == 1, 5)
+
+    # Asked to stop, the server ends its open streams instead of waiting for them until it kills its workers.
+    stream = events_open(port)
+    web.terminate()
+    assert web.wait(timeout=60) == 0
+    assert stream_ended(stream)
+    assert "refused to gracefully stop" not in (tmp_path / "web2.log").read_text()

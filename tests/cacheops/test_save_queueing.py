@@ -21,10 +21,10 @@ from cacheops.models import BuildRequest, PendingChange
 from cms.store.local import free_port
 from tests.cacheops.conftest import (
     body_of,
-    gunicorn_start,
     process_env,
     process_stop,
     reassemble,
+    server_start,
     session_script,
     show_create,
     staff_client,
@@ -108,7 +108,8 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture
 def site(tmp_path, private_redis, redis_engine, dynamodb):
-    """The admin served by gunicorn and a Celery worker, both on a broker (and result backend) this test may pause."""
+    """The admin served by the production server and a Celery worker, both on a broker (and result backend) this
+    test may pause."""
     _proc, broker = private_redis
     env = process_env(tmp_path, CELERY_BROKER_URL=broker, CELERY_RESULT_BACKEND=broker, CACHEOPS_REBUILD_ON_SAVE="1")
     run = {"cwd": django_settings.BASE_DIR, "env": env, "check": True, "capture_output": True, "text": True}
@@ -117,10 +118,10 @@ def site(tmp_path, private_redis, redis_engine, dynamodb):
     web_log = tmp_path / "web.log"
     worker = worker_start(env, tmp_path / "worker.log")
     url = f"http://127.0.0.1:{free_port()}"
-    web = gunicorn_start(env, url, web_log)
+    web = server_start(env, url, web_log)
     session = requests.Session()
     try:
-        _started(web, web_log, lambda: _answers(f"{url}/admin/login/"), "gunicorn")
+        _started(web, web_log, lambda: _answers(f"{url}/admin/login/"), "the web server")
         session.cookies.set("sessionid", session_key)
         yield Site(url, env, web_log, tmp_path / "db.sqlite3", session)
     finally:

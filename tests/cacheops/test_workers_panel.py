@@ -1,5 +1,5 @@
-"""The console's workers page and its JSON, served by gunicorn beside real Celery workers and beat on a broker of the
-test's own, which the tests stop."""
+"""The console's workers page and its JSON, served by the production server beside real Celery workers and beat on
+a broker of the test's own, which the tests stop."""
 
 import os
 import signal
@@ -19,7 +19,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from cms.store.local import free_port
-from tests.cacheops.conftest import gunicorn_start, process_env, process_stop, session_script, wait_for
+from tests.cacheops.conftest import process_env, process_stop, server_start, session_script, wait_for
 from tests.conftest import paused
 
 # The broker's reads in a process of the stack's own, timed there: what they answer and how long they took.
@@ -106,7 +106,8 @@ def task_send(broker: str, name: str, **kwargs) -> str:
 
 @pytest.fixture
 def site(tmp_path, private_dynamodb, private_redis, redis_engine):
-    """The admin served by gunicorn on its own SQLite file, the store and the broker the test's own; an Ops session."""
+    """The admin served by the production server on its own SQLite file, the store and the broker the test's own;
+    an Ops session."""
     _proc, broker = private_redis
     env = process_env(
         tmp_path,
@@ -121,7 +122,7 @@ def site(tmp_path, private_dynamodb, private_redis, redis_engine):
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], **run)
     session_key = subprocess.run([sys.executable, "-c", session_script("oki", "Ops")], **run).stdout.strip()
     url = f"http://127.0.0.1:{free_port()}"
-    web = gunicorn_start(env, url, tmp_path / "web.log")
+    web = server_start(env, url, tmp_path / "web.log")
     session = requests.Session()
     session.cookies.set("sessionid", session_key)
 

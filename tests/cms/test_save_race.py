@@ -25,7 +25,7 @@ PASSWORD = "race-pass-123"
 
 @pytest.fixture
 def web(tmp_path, raw_dynamodb):
-    """The production server configuration (gunicorn, two workers) over this test's store and its own SQL db."""
+    """The production server configuration (two workers) over this test's store and its own SQL db."""
     env = process_env(tmp_path, CACHEOPS_REBUILD_ON_SAVE="false", WEB_CONCURRENCY="2")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
@@ -38,9 +38,9 @@ def web(tmp_path, raw_dynamodb):
     port = free_port()
     log = (tmp_path / "web.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "cms.wsgi:application"],
+        [sys.executable, "-m", "cms.serve"],
         cwd=settings.BASE_DIR,
-        env=env | {"GUNICORN_BIND": f"127.0.0.1:{port}"},
+        env=env | {"WEB_BIND": f"127.0.0.1:{port}"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

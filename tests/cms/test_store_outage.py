@@ -110,7 +110,7 @@ import sys
 import django
 django.setup()
 if sys.argv[1] == "web":
-    import cms.wsgi  # noqa: F401  (what gunicorn and runserver load)
+    import cms.asgi  # noqa: F401  (what the web server loads)
 from cms.store.models import ProgramItem
 print(ProgramItem.Meta.read_timeout_seconds, ProgramItem.Meta.max_retry_attempts)
 """

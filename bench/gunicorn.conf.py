@@ -1,6 +1,7 @@
-"""Production gunicorn settings for Airtime (`gunicorn cms.wsgi` reads this file from the working directory).
+"""gunicorn gthread settings for Airtime's WSGI application: the server production ran before granian, kept here as
+the candidate `bench/read_path.py` measures it against (`gunicorn -c bench/gunicorn.conf.py cms.wsgi`).
 
-Worker class: gthread, one worker process per core (at least two), 4 threads each. Chosen with
+Worker class: gthread, one worker process per core (at least two), 4 threads each, chosen among gunicorn's classes with
 `bench/read_path.py --compare-servers`: 2 CPUs, the 2,743,956-byte gzip catalog of 360 demo programs, wrk -t2 -c32,
 median of 5 interleaved rounds, req/s of Airtime's /api/catalog (and of a bare WSGI app sending the same bytes):
   sync x4       753 (bare   882)  p50 40 ms  one connection per request; a slow client holds a whole process
@@ -8,10 +9,8 @@ median of 5 interleaved rounds, req/s of Airtime's /api/catalog (and of a bare W
   gthread x2    859 (bare 1,070)             one worker per core: as fast as two or three (x6: 762 / 1,009),
                                              within the noise of a shared machine (another run: x2 0.92x of x4)
   2/4/8 threads 822 / 800 / 820              no difference: 4 is room for slow clients and cold-start waits
-  granian x4    908 (bare 1,198)             1.14x gthread, but no master hooks for the metrics directory below,
-                                             and behind a CDN the origin's bytes per second are not the limit
-gthread beats sync by 6-17% with half the latency. Fewer processes do as well: each polls the shared cache
-once a second and holds its own copy of the catalog, so one per core keeps both low.
+Production now runs granian (cms/serve.py): on the small answers that reach an origin behind a CDN it does about
+three times what gthread does, and it holds the events stream's connections without a thread each.
 
 Everything can be overridden from the environment (below) or on the command line, which gunicorn lets win.
 """

@@ -1,0 +1,119 @@
+"""The production web server: granian serving `cms.asgi` (the read side, its events stream, then Django), one
+worker process per core. `python -m cms.serve`, from the repository root, as the image runs it.
+
+Chosen by `bench/read_path.py` (README, Serving in production): against gunicorn gthread it answers the small
+requests that reach the origin behind a CDN (revalidations, manifest polls, program pages) about three times as
+fast, and only an ASGI server holds the events stream's connections without a thread each. Django's own views run
+on a thread per request there (its ASGI handler gives each request its own thread-sensitive context), so one slow
+admin page does not hold the others.
+
+Every setting comes from the environment (README, Serving in production). The workers' counters add up in files
+under PROMETHEUS_MULTIPROC_DIR, emptied here before any worker starts; a worker that died and was replaced has its
+live gauges dropped at the next scrape (cacheops.metrics), as granian has no hook for a worker's exit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+# The master never loads Django or prometheus_client: the variable below must be set before a worker imports it.
+from granian import Granian
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+
+APPLICATION = "cms.asgi:application"
+
+
+def _env_int(name: str, default: int) -> int:
+    """An integer from the environment, or `default` when unset or empty; one clear line when it is no integer."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _bind() -> tuple[str, int]:
+    """WEB_BIND (host:port), else 0.0.0.0:$PORT, else 0.0.0.0:8000."""
+    address = os.environ.get("WEB_BIND", "").strip()
+    if not address:
+        return "0.0.0.0", _env_int("PORT", 8000)
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"WEB_BIND must be host:port, not {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _cores() -> int:
+    """CPUs this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def metrics_dir_prepare() -> tuple[Path, bool]:
+    """The workers' metrics directory, emptied (files of an earlier run would add its counts to this one's), and
+    whether it was made here (then it is removed when the server stops)."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    path = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="airtime-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path, not configured
+
+
+def server() -> tuple[Granian, Path, bool]:
+    """The server as configured by the environment, its metrics directory, and whether that was made here."""
+    host, port = _bind()
+    level = os.environ.get("WEB_LOG_LEVEL", "info").strip().lower() or "info"
+    if level not in {choice.value for choice in LogLevels}:
+        raise SystemExit(f"WEB_LOG_LEVEL must be one of {', '.join(c.value for c in LogLevels)}, not {level!r}")
+    workers = _env_int("WEB_CONCURRENCY", max(2, _cores()))
+    keepalive_s = _env_int("WEB_KEEPALIVE", 75)
+    if workers < 1 or keepalive_s < 1:
+        raise SystemExit("WEB_CONCURRENCY and WEB_KEEPALIVE must be 1 or more")
+    metrics_dir, made_here = metrics_dir_prepare()
+    granian = Granian(
+        APPLICATION,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        # Above a load balancer's idle timeout (60 s on an ALB): the balancer, not the origin, must drop an idle
+        # connection, or a request sent as the origin closes it becomes a 502.
+        http1_settings=HTTP1Settings(header_read_timeout=keepalive_s * 1000),
+        websockets=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=_env_int("WEB_GRACEFUL_TIMEOUT", 30),
+        log_level=LogLevels(level),
+        log_access=os.environ.get("WEB_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"},
+    )
+    return granian, metrics_dir, made_here
+
+
+def main() -> None:
+    granian, metrics_dir, made_here = server()
+    if made_here:
+        granian.on_shutdown(lambda: shutil.rmtree(metrics_dir, ignore_errors=True))
+    # Workers import the application from the repository root, whatever the caller's directory.
+    root = str(Path(__file__).resolve().parents[1])
+    os.chdir(root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    granian.serve()
+
+
+if __name__ == "__main__":
+    main()
