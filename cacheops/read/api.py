@@ -428,9 +428,26 @@ def _kept_state() -> tuple | None:
 
 def _kept_key(request: Request) -> tuple | None:
     meta = request.meta
-    key = (request.method, request.path, *[meta.get(name, "") for name in KEPT_HEADERS])
+    values = [meta.get(name, "") for name in KEPT_HEADERS]
     # Bounded: a request with long headers is answered, not kept.
-    return key if len(request.path) + sum(len(meta.get(name, "")) for name in KEPT_HEADERS) <= KEPT_KEY_CHARS else None
+    if len(request.path) + sum(map(len, values)) > KEPT_KEY_CHARS:
+        return None
+    return (request.method, request.path, *values)
+
+
+def kept(request: Request) -> Response | None:
+    """The answer kept for `request` in the state this process is in (counted as served), or None. Only answers of
+    the endpoints in KEPT_ENDPOINTS are ever kept: no route needs finding first."""
+    if request.method not in READ_METHODS:
+        return None
+    started = time.perf_counter()
+    kept_state, answers = _kept
+    if not answers or (key := _kept_key(request)) is None or (found := answers.get(key)) is None:
+        return None
+    if kept_state != _kept_state():
+        return None
+    _count(found[0], found[1], time.perf_counter() - started)
+    return found[1]
 
 
 def answer(request: Request) -> Response:
@@ -438,14 +455,11 @@ def answer(request: Request) -> Response:
     global _kept
     state = key = None
     try:
+        if (response := kept(request)) is not None:
+            return response
         route = _route(request.path)
         if route is not None and route[0] in KEPT_ENDPOINTS and request.method in READ_METHODS:
-            started = time.perf_counter()
             state, key = _kept_state(), _kept_key(request)
-            kept_state, answers = _kept
-            if state is not None and key is not None and kept_state == state and (found := answers.get(key)):
-                _count(found[0], found[1], time.perf_counter() - started)
-                return found[1]
         response = _dispatch(request, route)
     except Exception:
         logger.exception("The read API failed on %s", request.path[:200])
@@ -453,10 +467,10 @@ def answer(request: Request) -> Response:
         response, state = error(500, "internal error"), None
     _finish(request, response)
     if state is not None and key is not None and response.l1_hit and response.status < 500:
-        kept = _kept
-        if kept[0] != state or len(kept[1]) >= KEPT_MAX:
-            kept = _kept = (state, {})
-        kept[1][key] = (route[0], response)
+        kept_now = _kept
+        if kept_now[0] != state or len(kept_now[1]) >= KEPT_MAX:
+            kept_now = _kept = (state, {})
+        kept_now[1][key] = (route[0], response)
     return response
 
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from cacheops import metrics
 from cacheops.read import events
-from cacheops.read.api import KEPT_ENDPOINTS, Request, answer, cors_origin, is_public, route_endpoint
+from cacheops.read.api import KEPT_ENDPOINTS, Request, answer, cors_origin, is_public, kept, route_endpoint
 from cacheops.read.reader import reader_get
 from cacheops.timers import timers_start
 
@@ -57,7 +57,9 @@ class ReadSideAsgi:
         request = Request(scope["method"].upper(), scope["path"], _meta(scope))
         if request.path == events.PATH and request.method == "GET":
             return await self._events(request, receive, send)
-        if route_endpoint(request.path) in KEPT_ENDPOINTS and reader_get().current() is not None:
+        if (response := kept(request)) is not None:
+            pass
+        elif route_endpoint(request.path) in KEPT_ENDPOINTS and reader_get().current() is not None:
             response = answer(request)
         else:
             response = await asyncio.to_thread(answer, request)
