@@ -273,14 +273,15 @@ class AsgiClient(ApiClient):
     """The same requests sent through the ASGI application (the read side in front of Django's ASGI handler), each
     on an event loop of its own, as an ASGI server would."""
 
-    def generic(self, method: str, path: str, **extra: str) -> ApiResponse:
+    def generic(self, method: str, path: str, raw: list[tuple[bytes, bytes]] = (), **extra: str) -> ApiResponse:
+        """`raw`: headers sent as they are, after those named in `extra`."""
         import asyncio
 
         path, _, query = path.partition("?")
         headers = [
             (name.removeprefix("HTTP_").lower().replace("_", "-").encode(), value.encode())
             for name, value in extra.items()
-        ]
+        ] + list(raw)
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method.upper(),
             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),

@@ -438,13 +438,19 @@ def _kept_key(request: Request) -> tuple | None:
 def kept(request: Request) -> Response | None:
     """The answer kept for `request` in the state this process is in (counted as served), or None. Only answers of
     the endpoints in KEPT_ENDPOINTS are ever kept: no route needs finding first."""
-    if request.method not in READ_METHODS:
+    meta = request.meta
+    return kept_find(request.method, request.path, [meta.get(name, "") for name in KEPT_HEADERS])
+
+
+def kept_find(method: str, path: str, values: list[str]) -> Response | None:
+    """`kept` for a request known by its method, path and the values of KEPT_HEADERS ("" for those not sent)."""
+    if method not in READ_METHODS:
         return None
     started = time.perf_counter()
     kept_state, answers = _kept
-    if not answers or (key := _kept_key(request)) is None or (found := answers.get(key)) is None:
+    if not answers or len(path) + sum(map(len, values)) > KEPT_KEY_CHARS:
         return None
-    if kept_state != _kept_state():
+    if (found := answers.get((method, path, *values))) is None or kept_state != _kept_state():
         return None
     _count(found[0], found[1], time.perf_counter() - started)
     return found[1]

@@ -113,3 +113,18 @@ def test_other_paths_are_left_to_django(catalog, side):
     assert "Content-Security-Policy" in login.headers  # Django's middleware ran: the read side did not answer
     other = api_client.get("/apix")
     assert other.status_code == 404 and other["Content-Type"].startswith("text/html")  # Django's page, not JSON
+
+
+def test_a_header_in_any_case_spelling_or_repetition_gets_the_answer_its_value_asks_for(catalog, asgi_client):
+    _, manifest, _ = catalog
+    assert wait_for(lambda: served(asgi_client, manifest["version"]), 10)
+    etag = f'"{manifest["version"]}"'.encode()
+    gzip_only = [(b"accept-encoding", b"gzip")]
+    assert asgi_client.generic("GET", "/api/catalog", raw=gzip_only).status_code == 200  # kept from now on
+
+    for sent in (
+        [(b"If-None-Match", etag)],
+        [(b"if_none_match", etag)],
+        [(b"if-none-match", b""), (b"if-none-match", etag)],
+    ):
+        assert asgi_client.generic("GET", "/api/catalog", raw=gzip_only + sent).status_code == 304, sent
