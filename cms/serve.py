@@ -2,7 +2,7 @@
 worker process per core. `python -m cms.serve`, from the repository root, as the image runs it.
 
 Chosen by `bench/read_path.py` (README, Serving in production): against gunicorn gthread it answers the small
-requests that reach the origin behind a CDN (revalidations, manifest polls, program pages) about three times as
+requests that reach the origin behind a CDN (revalidations, manifest polls, program pages) more than three times as
 fast, and only an ASGI server holds the events stream's connections without a thread each. Django's own views run
 on a thread per request there (its ASGI handler gives each request its own thread-sensitive context), so one slow
 admin page does not hold the others.

@@ -18,10 +18,10 @@ from cms.store.usage import build_tables_describe
 
 from .figures import Catalog, Inputs, Limits, ProgramFamilies, Table
 
-# Catalogs a web process serves a second, as measured by bench/read_path.py --compare-servers: gunicorn gthread,
-# one worker per core, 859 req/s of /api/catalog from 2 workers on 2 CPUs.
-PROCESS_RPS = 429
-PROCESS_RPS_SOURCE = "measured: gunicorn gthread, one worker per core, 859 req/s on 2 CPUs; README, Serving"
+# Catalogs a web process serves a second, as measured by bench/read_path.py: the production server (granian, ASGI,
+# one worker per core), 1,039 req/s of /api/catalog from 2 workers on 2 CPUs.
+PROCESS_RPS = 519
+PROCESS_RPS_SOURCE = "measured: granian, one worker per core, 1,039 req/s on 2 CPUs; README, Serving in production"
 
 
 def catalog_read() -> Catalog:
