@@ -86,12 +86,9 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 def on_starting(server):
     """Start with an empty metrics directory: files left by an earlier run would add its counts to this one's."""
-    METRICS_DIR.mkdir(parents=True, exist_ok=True)
-    for entry in METRICS_DIR.iterdir():
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+    from cms.serve import metrics_dir_empty
+
+    metrics_dir_empty(METRICS_DIR)
 
 
 def child_exit(server, worker):

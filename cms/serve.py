@@ -64,14 +64,19 @@ def metrics_dir_prepare() -> tuple[Path, bool]:
     whether it was made here (then it is removed when the server stops)."""
     configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
     path = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="airtime-metrics-"))
+    metrics_dir_empty(path)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path, not configured
+
+
+def metrics_dir_empty(path: Path) -> None:
+    """Make `path` an empty folder."""
     path.mkdir(parents=True, exist_ok=True)
     for entry in path.iterdir():
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
-    return path, not configured
 
 
 def server() -> tuple[Granian, Path, bool]:
