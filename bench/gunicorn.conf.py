@@ -20,11 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-
-def _env_int(name: str, default: int) -> int:
-    """An integer from the environment, or `default` when unset or empty."""
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
+from cms.serve import cores, env_int, metrics_dir_empty
 
 
 def _bind() -> list[str]:
@@ -32,14 +28,6 @@ def _bind() -> list[str]:
     if addresses := os.environ.get("GUNICORN_BIND", "").strip():
         return [address.strip() for address in addresses.split(",") if address.strip()]
     return [f"0.0.0.0:{os.environ.get('PORT', '').strip() or 8000}"]
-
-
-def _cores() -> int:
-    """CPUs this process may run on (a container's CPU set, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 _CREATED_MARK = "AIRTIME_METRICS_DIR_CREATED"
@@ -61,16 +49,16 @@ METRICS_DIR, METRICS_DIR_CREATED = _metrics_dir()
 
 bind = _bind()
 # One per core (figures above), and never one alone: a worker restarting must not leave the host unserved.
-workers = _env_int("WEB_CONCURRENCY", max(2, _cores()))
+workers = env_int("WEB_CONCURRENCY", max(2, cores()))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 # Threads wait on sockets (slow clients, a cold-cache wait), not on the CPU: a few per worker keep one slow
 # reader from holding a whole process, while idle keep-alive connections wait in the poller, not in a thread.
-threads = _env_int("GUNICORN_THREADS", 4)
+threads = env_int("GUNICORN_THREADS", 4)
 # Above a load balancer's idle timeout (60 s on AWS ALB): the proxy, not gunicorn, must close an idle
 # connection, or a request sent as gunicorn closes it becomes a 502.
-keepalive = _env_int("GUNICORN_KEEPALIVE", 75)
-timeout = _env_int("GUNICORN_TIMEOUT", 30)
-graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = env_int("GUNICORN_KEEPALIVE", 75)
+timeout = env_int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Each web process starts its own catalog poller after fork; loading the app in the master would share none of it.
 preload_app = False
 # The control socket defaults to one path per user: two instances on one host would fight over it.
@@ -86,16 +74,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 def on_starting(server):
     """Start with an empty metrics directory: files left by an earlier run would add its counts to this one's."""
-    from cms.serve import metrics_dir_empty
-
     metrics_dir_empty(METRICS_DIR)
-
-
-def child_exit(server, worker):
-    """Drop a dead worker's live gauges from the metrics (its counters stay counted)."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
 
 
 def on_exit(server):

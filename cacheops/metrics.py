@@ -26,6 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from cacheops import clock
+from cms.processes import process_alive
 
 from .models import OperationTiming, TrafficMinute
 
@@ -238,18 +239,8 @@ def _exited_forget(directory: str) -> None:
     them still. Their counters are kept. The server has no hook for a worker's exit, so each scrape looks."""
     for path in Path(directory).glob("gauge_live*_*.db"):
         pid = path.stem.rpartition("_")[2]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             multiprocess.mark_process_dead(int(pid), directory)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process: alive
-    return True
 
 
 # -- Celery workers: how many are alive, as this process's timer last read it from SQL, for /healthz --

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from granian.log import LogLevels
 APPLICATION = "cms.asgi:application"
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     """An integer from the environment, or `default` when unset or empty; one clear line when it is no integer."""
     value = os.environ.get(name, "").strip()
     if not value:
@@ -44,14 +43,14 @@ def _bind() -> tuple[str, int]:
     """WEB_BIND (host:port), else 0.0.0.0:$PORT, else 0.0.0.0:8000."""
     address = os.environ.get("WEB_BIND", "").strip()
     if not address:
-        return "0.0.0.0", _env_int("PORT", 8000)
+        return "0.0.0.0", env_int("PORT", 8000)
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise SystemExit(f"WEB_BIND must be host:port, not {address!r}")
     return host.strip("[]"), int(port)
 
 
-def _cores() -> int:
+def cores() -> int:
     """CPUs this process may run on (a container's CPU set, not the host's count)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -85,8 +84,8 @@ def server() -> tuple[Granian, Path, bool]:
     level = os.environ.get("WEB_LOG_LEVEL", "info").strip().lower() or "info"
     if level not in {choice.value for choice in LogLevels}:
         raise SystemExit(f"WEB_LOG_LEVEL must be one of {', '.join(c.value for c in LogLevels)}, not {level!r}")
-    workers = _env_int("WEB_CONCURRENCY", max(2, _cores()))
-    keepalive_s = _env_int("WEB_KEEPALIVE", 75)
+    workers = env_int("WEB_CONCURRENCY", max(2, cores()))
+    keepalive_s = env_int("WEB_KEEPALIVE", 75)
     if workers < 1 or keepalive_s < 1:
         raise SystemExit("WEB_CONCURRENCY and WEB_KEEPALIVE must be 1 or more")
     metrics_dir, made_here = metrics_dir_prepare()
@@ -101,9 +100,11 @@ def server() -> tuple[Granian, Path, bool]:
         http1_settings=HTTP1Settings(header_read_timeout=keepalive_s * 1000),
         websockets=False,
         respawn_failed_workers=True,
-        workers_kill_timeout=_env_int("WEB_GRACEFUL_TIMEOUT", 30),
+        workers_kill_timeout=env_int("WEB_GRACEFUL_TIMEOUT", 30),
         log_level=LogLevels(level),
         log_access=os.environ.get("WEB_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"},
+        # Workers import the application from the repository root, whatever the caller's directory.
+        working_dir=Path(__file__).resolve().parents[1],
     )
     return granian, metrics_dir, made_here
 
@@ -112,11 +113,6 @@ def main() -> None:
     granian, metrics_dir, made_here = server()
     if made_here:
         granian.on_shutdown(lambda: shutil.rmtree(metrics_dir, ignore_errors=True))
-    # Workers import the application from the repository root, whatever the caller's directory.
-    root = str(Path(__file__).resolve().parents[1])
-    os.chdir(root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
     granian.serve()
 
 

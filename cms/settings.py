@@ -10,6 +10,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from cms.processes import process_alive
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -25,16 +27,6 @@ def _stack_env_path() -> Path | None:
     return Path(location) if location else None
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _stack_env_read() -> None:
     """Give commands the settings of the stack `bin/run` runs now, so they read the cache and store it uses.
 
@@ -46,7 +38,7 @@ def _stack_env_read() -> None:
         return
     text = path.read_text(encoding="utf-8")
     owner = re.search(r"^AIRTIME_STACK_PID=(\d+)$", text, re.MULTILINE)
-    if owner and not _process_alive(int(owner.group(1))):
+    if owner and not process_alive(int(owner.group(1))):
         return
     environ.Env.read_env(path, overwrite=False)
 

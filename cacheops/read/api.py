@@ -426,46 +426,52 @@ def _kept_state() -> tuple | None:
     return held, held.manifest, settings._wrapped, int((held.boundary - clock.now()).total_seconds())
 
 
-def _kept_key(request: Request) -> tuple | None:
-    meta = request.meta
-    values = [meta.get(name, "") for name in KEPT_HEADERS]
-    # Bounded: a request with long headers is answered, not kept.
-    if len(request.path) + sum(map(len, values)) > KEPT_KEY_CHARS:
+def _kept_key(method: str, path: str, values: list[str]) -> tuple | None:
+    """The key of the answer to a request known by its method, path and the values of KEPT_HEADERS ("" for those
+    not sent); None for a request with long headers, which is answered, not kept."""
+    if len(path) + sum(map(len, values)) > KEPT_KEY_CHARS:
         return None
-    return (request.method, request.path, *values)
+    return (method, path, *values)
 
 
-def kept(request: Request) -> Response | None:
-    """The answer kept for `request` in the state this process is in (counted as served), or None. Only answers of
-    the endpoints in KEPT_ENDPOINTS are ever kept: no route needs finding first."""
+def _kept_values(request: Request) -> list[str]:
     meta = request.meta
-    return kept_find(request.method, request.path, [meta.get(name, "") for name in KEPT_HEADERS])
+    return [meta.get(name, "") for name in KEPT_HEADERS]
 
 
 def kept_find(method: str, path: str, values: list[str]) -> Response | None:
-    """`kept` for a request known by its method, path and the values of KEPT_HEADERS ("" for those not sent)."""
+    """The answer kept for a request known by its method, path and the values of KEPT_HEADERS, in the state this
+    process is in (counted as served), or None. Only answers of the endpoints in KEPT_ENDPOINTS are ever kept: no
+    route needs finding first."""
     if method not in READ_METHODS:
         return None
     started = time.perf_counter()
     kept_state, answers = _kept
-    if not answers or len(path) + sum(map(len, values)) > KEPT_KEY_CHARS:
+    if not answers or (key := _kept_key(method, path, values)) is None:
         return None
-    if (found := answers.get((method, path, *values))) is None or kept_state != _kept_state():
+    if (found := answers.get(key)) is None or kept_state != _kept_state():
         return None
     _count(found[0], found[1], time.perf_counter() - started)
     return found[1]
 
 
 def answer(request: Request) -> Response:
-    """The API's answer to `request` (a public path), as JSON whatever goes wrong."""
+    """The API's answer to `request` (a public path), as JSON whatever goes wrong: the one kept for it, or `fresh`."""
+    try:
+        kept = kept_find(request.method, request.path, _kept_values(request))
+    except Exception:
+        kept = None  # `fresh` meets the same fault, and answers it as JSON
+    return kept if kept is not None else fresh(request)
+
+
+def fresh(request: Request) -> Response:
+    """The API's answer to `request` made now (and kept when it may be given again)."""
     global _kept
     state = key = None
     try:
-        if (response := kept(request)) is not None:
-            return response
         route = _route(request.path)
         if route is not None and route[0] in KEPT_ENDPOINTS and request.method in READ_METHODS:
-            state, key = _kept_state(), _kept_key(request)
+            state, key = _kept_state(), _kept_key(request.method, request.path, _kept_values(request))
         response = _dispatch(request, route)
     except Exception:
         logger.exception("The read API failed on %s", request.path[:200])
@@ -473,10 +479,10 @@ def answer(request: Request) -> Response:
         response, state = error(500, "internal error"), None
     _finish(request, response)
     if state is not None and key is not None and response.l1_hit and response.status < 500:
-        kept_now = _kept
-        if kept_now[0] != state or len(kept_now[1]) >= KEPT_MAX:
-            kept_now = _kept = (state, {})
-        kept_now[1][key] = (route[0], response)
+        kept = _kept
+        if kept[0] != state or len(kept[1]) >= KEPT_MAX:
+            kept = _kept = (state, {})
+        kept[1][key] = (route[0], response)
     return response
 
 

@@ -18,8 +18,8 @@ from cacheops.read.api import (
     KEPT_ENDPOINTS,
     KEPT_HEADERS,
     Request,
-    answer,
     cors_origin,
+    fresh,
     is_public,
     kept_find,
     route_endpoint,
@@ -57,7 +57,7 @@ def _meta(scope: dict) -> dict[str, str]:
     return meta
 
 
-def _kept_values(headers) -> list[str]:
+def _kept_header_values(headers) -> list[str]:
     """The values `_meta` would give of KEPT_HEADERS ("" for those not sent), without decoding the others."""
     values: list[str | None] = [None] * len(KEPT_HEADERS)
     for name, value in headers:
@@ -86,7 +86,7 @@ class ReadSideAsgi:
         method, path = scope["method"].upper(), scope["path"]
         # Most requests behind a CDN have an answer kept (by a request that started the timer below): found from
         # the few headers it depends on.
-        if (response := kept_find(method, path, _kept_values(scope["headers"]))) is not None:
+        if (response := kept_find(method, path, _kept_header_values(scope["headers"]))) is not None:
             await send({"type": "http.response.start", "status": response.status, "headers": response.asgi()})
             await send({"type": "http.response.body", "body": response.body})
             return
@@ -95,9 +95,9 @@ class ReadSideAsgi:
         if path == events.PATH and method == "GET":
             return await self._events(request, receive, send)
         if route_endpoint(request.path) in KEPT_ENDPOINTS and reader_get().current() is not None:
-            response = answer(request)
+            response = fresh(request)
         else:
-            response = await asyncio.to_thread(answer, request)
+            response = await asyncio.to_thread(fresh, request)
         await send({"type": "http.response.start", "status": response.status, "headers": response.asgi()})
         await send({"type": "http.response.body", "body": response.body})
 

@@ -61,7 +61,7 @@ class Changes:
         self._futures: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future] = (
             weakref.WeakKeyDictionary()
         )
-        reader.watchers.append(self._changed)
+        reader.watchers.append(self.wake)
 
     def next(self) -> asyncio.Future:
         """A future resolved at the next change (take it before looking at what is served, so none is missed)."""
@@ -72,8 +72,8 @@ class Changes:
                 future = self._futures[loop] = loop.create_future()
             return future
 
-    def _changed(self) -> None:
-        # On the reader's thread: each loop resolves its own future.
+    def wake(self) -> None:
+        """Resolve every waiting loop's future, each on its own loop (called on the reader's thread, or at a stop)."""
         with self._lock:
             waiting = [(loop, future) for loop, future in self._futures.items() if not future.done()]
         for loop, future in waiting:
@@ -108,7 +108,7 @@ def streams_close() -> None:
     clients come back after `retry:` to a process that serves, and `Last-Event-ID` tells them what they missed)."""
     _closing.set()
     if _changes is not None:
-        _changes._changed()
+        _changes.wake()
 
 
 async def stream(last_event_id: str, send, disconnected: asyncio.Event) -> None:

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -383,13 +384,7 @@ def get(port: int, path: str, timeout_s: float = 60) -> tuple[int, dict, bytes]:
 def web_start(env: dict, log, workers: int = 3) -> tuple[subprocess.Popen, int]:
     """Start the production server configuration with several workers; wait until it answers."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cms.serve"],
-        cwd=settings.BASE_DIR,
-        env=env | {"WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = _serve(env, f"127.0.0.1:{port}", log, workers)
 
     def answers() -> bool:
         try:
@@ -400,6 +395,15 @@ def web_start(env: dict, log, workers: int = 3) -> tuple[subprocess.Popen, int]:
 
     assert wait_for(lambda: answers() or proc.poll() is not None, 30) and proc.poll() is None
     return proc, port
+
+
+def listening(port: int) -> bool:
+    """Whether a process accepts connections on `port` of this machine."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def stack_env(tmp_path: Path, broker: str) -> dict[str, str]:
@@ -437,13 +441,18 @@ print(client.cookies["sessionid"].value)
 """
 
 
-def server_start(env: dict, url: str, log: Path) -> subprocess.Popen:
-    """Start the production server on `url` (http://127.0.0.1:port) with one worker, logging to `log`."""
+def server_start(env: dict, url: str, log: Path, workers: int = 1) -> subprocess.Popen:
+    """Start the production server on `url` (http://127.0.0.1:port), logging to `log`."""
     with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cms.serve"],
-            cwd=settings.BASE_DIR,
-            env=env | {"WEB_BIND": url.removeprefix("http://"), "WEB_CONCURRENCY": "1"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        return _serve(env, url.removeprefix("http://"), out, workers)
+
+
+def _serve(env: dict, address: str, out, workers: int) -> subprocess.Popen:
+    """`python -m cms.serve` on `address` (host:port) with `workers` workers, its output to the file `out`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cms.serve"],
+        cwd=settings.BASE_DIR,
+        env=env | {"WEB_BIND": address, "WEB_CONCURRENCY": str(workers)},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )

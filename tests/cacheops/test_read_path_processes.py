@@ -3,7 +3,6 @@
 import http.client
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -12,7 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cacheops.conftest import get, process_stop, show_create, stack_env, wait_for, web_start, worker_start
+from tests.cacheops.conftest import (
+    get,
+    listening,
+    process_stop,
+    show_create,
+    stack_env,
+    wait_for,
+    web_start,
+    worker_start,
+)
 
 WEB_WORKERS = 3
 STAMPEDE = 120
@@ -98,15 +106,6 @@ def events_open(port: int) -> http.client.HTTPResponse:
     while not response.readline().startswith(b"data:"):
         pass
     return response
-
-
-def listening(port: int) -> bool:
-    """Whether a process accepts connections on `port`."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def stream_ended(stream: http.client.HTTPResponse) -> bool:

@@ -1,6 +1,5 @@
 """Real workers meeting real faults: a worker killed mid-build, a cache restarted empty; nobody steps in."""
 
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from cms import services
 from cms.store.local import free_port
 from tests.cacheops.conftest import (
     body_of,
+    listening,
     momento_test_configuration,
     process_env,
     process_stop,
@@ -154,14 +154,6 @@ def test_a_killed_workers_build_is_taken_over_by_a_new_worker_and_its_operation_
         process_stop(heir)
 
 
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 def momento_local_start(port: int, log: Path, env: dict) -> subprocess.Popen:
     """Start `manage.py momento_local` on `port` (empty, as after any restart) and wait until it listens."""
     with log.open("w") as out:
@@ -172,7 +164,7 @@ def momento_local_start(port: int, log: Path, env: dict) -> subprocess.Popen:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    assert wait_for(lambda: _listening(port) or server.poll() is not None, 30), log.read_text()
+    assert wait_for(lambda: listening(port) or server.poll() is not None, 30), log.read_text()
     assert server.poll() is None, log.read_text()
     return server
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from cms import services
 from cms.store import episodes as episode_store
 from cms.store.local import free_port
-from tests.cacheops.conftest import process_env, process_stop, wait_for
+from tests.cacheops.conftest import process_env, process_stop, server_start, wait_for
 from tests.cms.conftest import form_read
 
 EDITORS = 20
@@ -26,7 +26,7 @@ PASSWORD = "race-pass-123"
 @pytest.fixture
 def web(tmp_path, raw_dynamodb):
     """The production server configuration (two workers) over this test's store and its own SQL db."""
-    env = process_env(tmp_path, CACHEOPS_REBUILD_ON_SAVE="false", WEB_CONCURRENCY="2")
+    env = process_env(tmp_path, CACHEOPS_REBUILD_ON_SAVE="false")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
     make_editors = (
@@ -35,16 +35,8 @@ def web(tmp_path, raw_dynamodb):
         f"    User.objects.create_superuser(f'editor{{i}}', password='{PASSWORD}')"
     )
     subprocess.run([*manage, "shell", "-c", make_editors], cwd=settings.BASE_DIR, env=env, check=True)
-    port = free_port()
-    log = (tmp_path / "web.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cms.serve"],
-        cwd=settings.BASE_DIR,
-        env=env | {"WEB_BIND": f"127.0.0.1:{port}"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{free_port()}"
+    proc = server_start(env, base, tmp_path / "web.log", workers=2)
 
     def answers() -> bool:
         try:
@@ -57,7 +49,6 @@ def web(tmp_path, raw_dynamodb):
         yield base
     finally:
         process_stop(proc)
-        log.close()
 
 
 def logged_in(base: str, username: str) -> requests.Session:
