@@ -175,50 +175,6 @@ def test_stopping_the_stack_stops_its_servers_removes_its_file_and_succeeds(stac
     assert not listening(ports["DYNAMODB_PORT"]) and not listening(ports["MOMENTO_PORT"])
 
 
-def test_ctrl_c_in_the_terminal_ends_make_run_with_status_0(stack, tmp_path):
-    start, path, ports = stack
-    env = start.env
-    # A terminal of its own: the child leads a session whose controlling terminal is the pty, as a shell's job.
-    pid, terminal = pty.fork()
-    if pid == 0:
-        os.chdir(settings.BASE_DIR)
-        _interruptible()
-        os.execvpe("make", ["make", "--no-print-directory", "run"], env)
-    output = bytearray()
-
-    def read_until(done, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not done() and time.monotonic() < deadline:
-            if select.select([terminal], [], [], 0.2)[0]:
-                try:
-                    output.extend(os.read(terminal, 65536))
-                except OSError:
-                    return
-
-    read_until(lambda: path.exists() and listening(ports["WEB_PORT"]), 180)
-    assert listening(ports["WEB_PORT"]), output.decode(errors="replace")
-    os.write(terminal, b"\x03")  # what Ctrl-C types
-    ended = []
-
-    def finished() -> bool:
-        if not ended:
-            waited, status = os.waitpid(pid, os.WNOHANG)
-            if waited:
-                ended.append(status)
-        return bool(ended)
-
-    read_until(finished, 120)
-    deadline = time.monotonic() + 120
-    while not finished() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    text = output.decode(errors="replace")
-
-    assert ended, text
-    assert os.waitstatus_to_exitcode(ended[0]) == 0, text
-    assert "Error" not in text and "Interrupt" not in text, text
-    assert not path.exists()
-
-
 def test_a_stack_that_cannot_start_fails_and_leaves_no_file(stack):
     start, path, ports = stack
     holder = subprocess.Popen([sys.executable, "-m", "http.server", "-b", "127.0.0.1", str(ports["DYNAMODB_PORT"])])
@@ -249,29 +205,83 @@ def web_wait(proc: subprocess.Popen, port: int) -> None:
     pytest.fail("bin/run did not start the web server")
 
 
-def test_content_edited_in_one_run_is_there_in_the_next(stack):
+def make_run_in_a_terminal(env: dict[str, str]) -> tuple[int, int]:
+    """`make run` started as a shell's job in a terminal of its own: (its pid, the terminal)."""
+    pid, terminal = pty.fork()
+    if pid == 0:
+        os.chdir(settings.BASE_DIR)
+        _interruptible()
+        os.execvpe("make", ["make", "--no-print-directory", "run"], env)
+    return pid, terminal
+
+
+def read_until(terminal: int, output: bytearray, done, seconds: float) -> None:
+    """Collect what the terminal shows until `done()` or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        if select.select([terminal], [], [], 0.2)[0]:
+            try:
+                output.extend(os.read(terminal, 65536))
+            except OSError:
+                return
+
+
+RENAME = (
+    "from dataclasses import replace; from cms.store import programs as p; first = next(p.programs_stream())[0]; "
+    "p.program_update(replace(first, title='次回も残る題名'), old_slug=first.slug)"
+)
+TITLES = "from cms.store import programs as p; print(sorted(x.title for x, _ in p.programs_stream()))"
+
+
+def ctrl_c(pid: int, terminal: int, output: bytearray) -> int | None:
+    """Type Ctrl-C in the terminal of `make run` (pid); its exit status, or None if it still runs two minutes on
+    (then its session is killed)."""
+    os.write(terminal, b"\x03")  # what Ctrl-C types
+    ended = []
+
+    def finished() -> bool:
+        if not ended:
+            waited, status = os.waitpid(pid, os.WNOHANG)
+            if waited:
+                ended.append(status)
+        return bool(ended)
+
+    read_until(terminal, output, finished, 120)  # returns early once the terminal closes
+    deadline = time.monotonic() + 120
+    while not finished() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not finished():
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return None
+    return os.waitstatus_to_exitcode(ended[0])
+
+
+def test_ctrl_c_in_the_terminal_ends_make_run_with_status_0_and_the_next_run_has_its_edits(stack):
     start, path, ports = stack
-    env = start.env | {"AIRTIME_STACK_ENV": str(path)}
-    rename = (
-        "from dataclasses import replace; from cms.store import programs as p; first = next(p.programs_stream())[0]; "
-        "p.program_update(replace(first, title='次回も残る題名'), old_slug=first.slug)"
-    )
-    titles = "from cms.store import programs as p; print(sorted(x.title for x, _ in p.programs_stream()))"
+    env = start.env
+    pid, terminal = make_run_in_a_terminal(env)
+    output = bytearray()
+    try:
+        read_until(terminal, output, lambda: path.exists() and listening(ports["WEB_PORT"]), 180)
+        assert listening(ports["WEB_PORT"]), output.decode(errors="replace")
+        shell(env, RENAME)
+        before = shell(env, TITLES)
+    finally:
+        status = ctrl_c(pid, terminal, output)
+    first_output = output.decode(errors="replace")
+
+    assert status == 0, first_output
+    assert "Error" not in first_output and "Interrupt" not in first_output, first_output
+    assert not path.exists()
 
     proc = start()
     web_wait(proc, ports["WEB_PORT"])
-    shell(env, rename)
-    before = shell(env, titles)
-    proc.send_signal(signal.SIGTERM)
-    first_output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, first_output
-
-    proc = start()
-    web_wait(proc, ports["WEB_PORT"])
-    after = shell(env, titles)
+    after = shell(env, TITLES)
     proc.send_signal(signal.SIGTERM)
     second_output, _ = proc.communicate(timeout=120)
 
+    assert proc.returncode == 0, second_output
     assert "次回も残る題名" in before and after == before
     seeded = re.compile(r"items written|件を.*書き込みました")
     assert seeded.search(first_output) and not seeded.search(second_output)  # the demo went in once
