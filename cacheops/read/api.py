@@ -319,13 +319,20 @@ def metrics_view(request: Request) -> Response:
     return Response(200, {"Content-Type": content_type, "Cache-Control": "no-store"}, body)
 
 
+def events_elsewhere(request: Request) -> Response:
+    """GET /api/catalog/events where no stream can be held (a WSGI server): the ASGI application serves it."""
+    return error(501, "the events stream is served by the ASGI application (python -m cms.serve)")
+
+
 # Each route's name is its endpoint label in the latency histogram (a bounded set, unlike the paths).
+EVENTS = "/api/catalog/events"
 FIXED = {
     "/api/catalog": ("catalog", catalog),
     "/api/catalog/manifest": ("manifest", manifest),
     "/api/openapi.json": ("openapi", openapi),
     "/healthz": ("healthz", healthz),
     "/metrics": ("metrics", metrics_view),
+    EVENTS: ("events", events_elsewhere),
 }
 COUNTED = frozenset(("catalog", "manifest", "chunk", "program"))
 CHUNKS = "/api/catalog/chunks/"
@@ -350,12 +357,12 @@ def route_endpoint(path: str) -> str | None:
     return route[0] if route is not None else None
 
 
-def _preflight() -> Response:
+def _preflight(methods: str, headers: str) -> Response:
     return Response(
         204,
         {
-            "Access-Control-Allow-Methods": "GET, HEAD",
-            "Access-Control-Allow-Headers": "If-None-Match",
+            "Access-Control-Allow-Methods": methods,
+            "Access-Control-Allow-Headers": headers,
             "Access-Control-Max-Age": "86400",
         },
     )
@@ -364,11 +371,13 @@ def _preflight() -> Response:
 def _dispatch(request: Request, route) -> Response:
     if route is None:
         return error(404, "no such resource")
-    if request.method == "OPTIONS":
-        return _preflight()
-    if request.method not in READ_METHODS:
-        return error(405, f"{request.method} is not allowed here", Allow="GET, HEAD, OPTIONS")
     endpoint, view, arguments = route
+    # The events stream is read with GET alone (an EventSource), sending Last-Event-ID when it reconnects.
+    methods, headers = (("GET",), "Last-Event-ID") if endpoint == "events" else (READ_METHODS, "If-None-Match")
+    if request.method == "OPTIONS":
+        return _preflight(", ".join(methods), headers)
+    if request.method not in methods:
+        return error(405, f"{request.method} is not allowed here", Allow=", ".join((*methods, "OPTIONS")))
     started = time.perf_counter()
     response = view(request, *arguments)
     _count(endpoint, response, time.perf_counter() - started)

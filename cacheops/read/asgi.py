@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from cacheops import metrics
 from cacheops.read import events
 from cacheops.read.api import (
+    EVENTS,
     KEPT_ENDPOINTS,
     KEPT_HEADERS,
     Request,
@@ -92,7 +93,7 @@ class ReadSideAsgi:
             return
         timers_start()
         request = Request(method, path, _meta(scope))
-        if path == events.PATH and method == "GET":
+        if path == EVENTS and method == "GET":
             return await self._events(request, receive, send)
         if route_endpoint(request.path) in KEPT_ENDPOINTS and reader_get().current() is not None:
             response = fresh(request)

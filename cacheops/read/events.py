@@ -24,7 +24,6 @@ from cacheops import keys
 from cacheops.read.held import Held
 from cacheops.read.reader import Reader, reader_get
 
-PATH = "/api/catalog/events"
 # Clients reconnect after about this long (the browser's EventSource obeys `retry:`), spread so that the processes'
 # clients do not all come back in the same instant after a deploy.
 RETRY_MS = (1000, 3000)

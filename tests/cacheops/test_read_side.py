@@ -128,3 +128,37 @@ def test_a_header_in_any_case_spelling_or_repetition_gets_the_answer_its_value_a
         [(b"if-none-match", b""), (b"if-none-match", etag)],
     ):
         assert asgi_client.generic("GET", "/api/catalog", raw=gzip_only + sent).status_code == 304, sent
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "HEAD"])
+def test_the_events_stream_refuses_other_methods_with_405_naming_get(catalog, side, method):
+    api_client = side
+
+    refused = api_client.generic(method, "/api/catalog/events", HTTP_ORIGIN=ORIGIN)
+
+    assert refused.status_code == 405 and refused["Allow"] == "GET, OPTIONS"
+    assert refused["Access-Control-Allow-Origin"] == ORIGIN
+    if method != "HEAD":
+        assert json.loads(refused.content)["error"] == {"status": 405, "message": f"{method} is not allowed here"}
+
+
+def test_a_preflight_for_the_events_stream_allows_get_and_last_event_id(catalog, side):
+    api_client = side
+
+    preflight = api_client.options(
+        "/api/catalog/events",
+        HTTP_ORIGIN=ORIGIN,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="last-event-id",
+    )
+
+    assert preflight.status_code == 204 and preflight["Access-Control-Allow-Origin"] == ORIGIN
+    assert preflight["Access-Control-Allow-Methods"] == "GET"
+    assert preflight["Access-Control-Allow-Headers"] == "Last-Event-ID"
+
+
+def test_a_wsgi_server_answers_the_events_stream_501_naming_the_server_that_holds_it(catalog, api_client):
+    answer = api_client.get("/api/catalog/events", HTTP_ACCEPT="text/event-stream")
+
+    assert answer.status_code == 501 and answer["Content-Type"].startswith("application/json")
+    assert "python -m cms.serve" in json.loads(answer.content)["error"]["message"]
