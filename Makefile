@@ -33,7 +33,7 @@ SQL_AGNOSTIC := tests/cms/test_bad_input.py tests/cms/test_hostile_urls.py tests
 	tests/cacheops/test_kill.py tests/cacheops/test_worker_faults.py tests/cacheops/test_worker_outages.py \
 	tests/cacheops/test_rehearsal.py tests/cacheops/test_backends.py tests/cacheops/test_chunks.py \
 	tests/cacheops/test_cdn.py tests/cacheops/test_openapi.py tests/cms/test_demo_bytes.py tests/cms/test_media_s3.py \
-	tests/cms/test_store_outage.py tests/cacheops/test_workers_panel.py
+	tests/cms/test_store_outage.py tests/cacheops/test_workers_panel.py tests/cms/test_serve.py
 
 # Suites that start stacks of servers and processes (make run itself, the rehearsal, killed workers, restarted
 # brokers): they run one after another, alone on the machine, after the others have run in parallel.

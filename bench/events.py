@@ -3,10 +3,10 @@ connection hears of a new version.
 
 .venv/bin/python bench/events.py [--connections 2000] [--workers 2] [--changes 10] [--programs 20]
 
-The ASGI application (cms.asgi) under granian, Redis as the shared cache, DynamoDB Local. Clients are asyncio
-connections of this process reading the stream as a browser's EventSource does. Memory is the server's workers'
-resident set before and after the connections opened; latency runs from the version's announcement (as a subscriber
-in this process hears it) to each connection's receipt of its event.
+The production web server (`python -m cms.serve`: granian serving cms.asgi), Redis as the shared cache, DynamoDB
+Local. Clients are asyncio connections of this process reading the stream as a browser's EventSource does. Memory is
+the server's workers' resident set before and after the connections opened; latency runs from the version's
+announcement (as a subscriber in this process hears it) to each connection's receipt of its event.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from stack import (
     bench_main,
     bench_stack,
     celery_start,
-    granian_start,
     metric_sum,
     wait_answering,
     wait_log,
+    web_start,
     worker_pids,
 )
 
@@ -79,15 +79,18 @@ async def _open(port: int, count: int) -> tuple[list[Listener], list[asyncio.Tas
     return listeners, tasks
 
 
+async def _close(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def run(procs: Processes, args) -> None:
     from cacheops.build import operations
     from cms import services
 
     operations.catalog_rebuild(requested_by="bench", full=True)
-    server = granian_start(
-        procs, "granian, cms.asgi", "cms.asgi:application", args.workers, interface="asgi",
-        env={"CACHEOPS_READER_POLL_SECONDS": "30"}, args=("--backlog", "4096"),
-    )  # fmt: skip
+    server = web_start(procs, "web (python -m cms.serve)", args.workers, env={"CACHEOPS_READER_POLL_SECONDS": "30"})
     env = {"CELERY_TASK_ALWAYS_EAGER": "false", "PROMETHEUS_MULTIPROC_DIR": str(server.metrics)}
     wait_log(celery_start(procs, "worker", "celery worker", env=env), " ready.")
     wait_answering(server, "/api/catalog")
@@ -145,8 +148,7 @@ def run(procs: Processes, args) -> None:
         f"    announced -> event received: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
         f"max {max(delays) * 1000:.0f} ms over {len(delays)} receipts; missed {missed}"
     )
-    for task in tasks:
-        loop.call_soon_threadsafe(task.cancel)
+    asyncio.run_coroutine_threadsafe(_close(tasks), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
 
 

@@ -86,8 +86,9 @@ def server() -> tuple[Granian, Path, bool]:
         raise SystemExit(f"WEB_LOG_LEVEL must be one of {', '.join(c.value for c in LogLevels)}, not {level!r}")
     workers = env_int("WEB_CONCURRENCY", max(2, cores()))
     keepalive_s = env_int("WEB_KEEPALIVE", 75)
-    if workers < 1 or keepalive_s < 1:
-        raise SystemExit("WEB_CONCURRENCY and WEB_KEEPALIVE must be 1 or more")
+    connections = env_int("WEB_WORKER_CONNECTIONS", 4096)
+    if workers < 1 or keepalive_s < 1 or connections < 1:
+        raise SystemExit("WEB_CONCURRENCY, WEB_KEEPALIVE and WEB_WORKER_CONNECTIONS must be 1 or more")
     metrics_dir, made_here = metrics_dir_prepare()
     granian = Granian(
         APPLICATION,
@@ -95,6 +96,10 @@ def server() -> tuple[Granian, Path, bool]:
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
+        # Requests a worker serves at once, each open events stream one of them for as long as it lasts. Granian's
+        # own default (its backlog shared among the workers: 512 each for two) would leave apps' streams waiting
+        # in the backlog, then refused, long before memory runs short (about 40 KiB a stream).
+        backpressure=connections,
         # Above a load balancer's idle timeout (60 s on an ALB): the balancer, not the origin, must drop an idle
         # connection, or a request sent as the origin closes it becomes a 502.
         http1_settings=HTTP1Settings(header_read_timeout=keepalive_s * 1000),

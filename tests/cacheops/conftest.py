@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -381,10 +382,11 @@ def get(port: int, path: str, timeout_s: float = 60) -> tuple[int, dict, bytes]:
         connection.close()
 
 
-def web_start(env: dict, log, workers: int = 3) -> tuple[subprocess.Popen, int]:
-    """Start the production server configuration with several workers; wait until it answers."""
+def web_start(env: dict, log, workers: int = 3, *, open_files: int | None = None) -> tuple[subprocess.Popen, int]:
+    """Start the production server configuration with several workers; wait until it answers. `open_files`: the
+    soft limit on open files it starts with, as a system's default would give it."""
     port = free_port()
-    proc = _serve(env, f"127.0.0.1:{port}", log, workers)
+    proc = _serve(env, f"127.0.0.1:{port}", log, workers, open_files)
 
     def answers() -> bool:
         try:
@@ -447,12 +449,18 @@ def server_start(env: dict, url: str, log: Path, workers: int = 1) -> subprocess
         return _serve(env, url.removeprefix("http://"), out, workers)
 
 
-def _serve(env: dict, address: str, out, workers: int) -> subprocess.Popen:
+def _serve(env: dict, address: str, out, workers: int, open_files: int | None = None) -> subprocess.Popen:
     """`python -m cms.serve` on `address` (host:port) with `workers` workers, its output to the file `out`."""
+
+    def limits() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
     return subprocess.Popen(
         [sys.executable, "-m", "cms.serve"],
         cwd=settings.BASE_DIR,
         env=env | {"WEB_BIND": address, "WEB_CONCURRENCY": str(workers)},
         stdout=out,
         stderr=subprocess.STDOUT,
+        preexec_fn=limits,
     )

@@ -1,7 +1,9 @@
 """The read path in real processes: a cold stampede on several web workers makes one build, and /metrics adds up."""
 
+import asyncio
 import http.client
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -165,3 +167,45 @@ def test_workers_killed_and_replaced_keep_their_counts_and_drop_their_live_gauge
     assert web.wait(timeout=60) == 0
     assert stream_ended(stream)
     assert "refused to gracefully stop" not in (tmp_path / "web2.log").read_text()
+
+
+STREAMS = 1100  # more than granian holds at once by default (its backlog of 1024 shared among the workers)
+
+
+async def _streams_open(port: int, count: int) -> list[asyncio.StreamWriter]:
+    """`count` events streams open at once, each with its first event read; their writers, to hang up."""
+    request = b"GET /api/catalog/events HTTP/1.1\r\nHost: airtime\r\nAccept: text/event-stream\r\n\r\n"
+
+    async def one() -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        await reader.readuntil(b"\ndata: ")
+        return writer
+
+    return await asyncio.wait_for(asyncio.gather(*(one() for _ in range(count))), 60)
+
+
+def test_one_worker_started_with_the_usual_open_files_limit_holds_more_streams_than_granians_default(stack, tmp_path):
+    env, started = stack
+    show_create("葬送のフリーレン", "frieren", ["旅立ち"])
+    started.append(worker_start(env, tmp_path / "worker.log"))
+    with (tmp_path / "web.log").open("w") as log:
+        web, port = web_start(env, log, 1, open_files=1024)
+    started.append(web)
+    assert wait_for(lambda: get(port, "/api/catalog")[0] == 200, 30)
+
+    async def held() -> float:
+        writers = await _streams_open(port, STREAMS)
+        try:
+            return await asyncio.to_thread(gauge, port, "airtime_events_connections")
+        finally:
+            for writer in writers:
+                writer.close()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * STREAMS)), hard))  # this test's clients
+    try:
+        assert asyncio.run(held()) == STREAMS
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert wait_for(lambda: gauge(port, "airtime_events_connections") == 0, 30)

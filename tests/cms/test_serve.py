@@ -1,0 +1,31 @@
+"""The production server's settings (python -m cms.serve): a bad value stops it at once with one line naming it."""
+
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("WEB_CONCURRENCY", "four", "WEB_CONCURRENCY must be a whole number, not 'four'"),
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY, WEB_KEEPALIVE and WEB_WORKER_CONNECTIONS must be 1 or more"),
+        ("WEB_WORKER_CONNECTIONS", "-5", "WEB_CONCURRENCY, WEB_KEEPALIVE and WEB_WORKER_CONNECTIONS must be 1 or more"),
+        ("WEB_WORKER_CONNECTIONS", "10k", "WEB_WORKER_CONNECTIONS must be a whole number, not '10k'"),
+        ("WEB_KEEPALIVE", "1.5", "WEB_KEEPALIVE must be a whole number, not '1.5'"),
+        ("WEB_BIND", "localhost", "WEB_BIND must be host:port, not 'localhost'"),
+        ("WEB_LOG_LEVEL", "loud", "WEB_LOG_LEVEL must be one of"),
+    ],
+)
+def test_a_bad_setting_stops_the_server_with_one_line_naming_it(tmp_path, variable, value, said):
+    env = {"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), variable: value}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cms.serve"], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=30
+    )
+
+    assert done.returncode != 0
+    assert done.stderr.strip().startswith(said) and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stdout == ""
