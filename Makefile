@@ -41,14 +41,15 @@ STACKS := tests/cms/test_running_stack.py tests/cacheops/test_rehearsal.py tests
 	tests/cacheops/test_worker_faults.py tests/cacheops/test_kill.py tests/cacheops/test_read_path_processes.py \
 	tests/cacheops/test_monitoring.py tests/cms/test_save_race.py tests/cacheops/test_workers_panel.py
 
-# The suite on SQLite (browser tests included), then again on PostgreSQL. Most tests wait on servers and processes,
+# The suite on SQLite (browser tests included), then again on PostgreSQL with production's cache backend (Momento;
+# the first pass runs the tests of each backend on Redis too). Most tests wait on servers and processes,
 # so they run in one process per CPU, a file's tests together (its fixtures and servers are shared among them).
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 test: venv dynamodb-local
 	bin/test-setup
 	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_PARALLEL) $(addprefix --ignore=,$(STACKS))
 	env -u DATABASE_URL $(VENV)/bin/pytest $(STACKS)
-	DATABASE_URL='$(TEST_POSTGRES_URL)' $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not browser" $(addprefix --ignore=,$(SQL_AGNOSTIC))
+	DATABASE_URL='$(TEST_POSTGRES_URL)' TEST_CACHE_BACKENDS=momento $(VENV)/bin/pytest $(PYTEST_PARALLEL) -m "not browser" $(addprefix --ignore=,$(SQL_AGNOSTIC))
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -36,8 +36,11 @@ def dynamodb_local_command(port: int, data_dir: Path | None = None) -> list[str]
         raise RuntimeError(f"DynamoDB Local is not installed in {DYNAMODB_LOCAL_HOME} (run bin/dynamodb-local-install)")
     # -sharedDb: one database whatever credentials and region a client sends.
     storage = ["-dbPath", str(data_dir)] if data_dir else ["-inMemory"]
+    # A server for one developer or one test process: the JVM's quick compiler only and one garbage collector
+    # thread. Its optimising compiler would take seconds of a core at every start, for no faster answers here.
     return [
-        *["java", "-Xmx1g", f"-Djava.library.path={DYNAMODB_LOCAL_HOME / 'DynamoDBLocal_lib'}"],
+        *["java", "-Xmx1g", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"],
+        f"-Djava.library.path={DYNAMODB_LOCAL_HOME / 'DynamoDBLocal_lib'}",
         *["-jar", str(jar), "-sharedDb", "-disableTelemetry", *storage, "-port", str(port)],
     ]
 

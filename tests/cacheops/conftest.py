@@ -37,6 +37,14 @@ from cms import services
 from cms.store.local import free_port
 
 MOMENTO_TEST_CACHE = "airtime-test"
+# The cache backends the tests of each backend run on: both, unless TEST_CACHE_BACKENDS names some (comma-separated).
+# The PostgreSQL pass runs production's alone: the SQL database and the backend meet only through the backends'
+# common interface.
+BACKENDS = [name.strip() for name in os.environ.get("TEST_CACHE_BACKENDS", "redis,momento").split(",") if name.strip()]
+if not BACKENDS or set(BACKENDS) - {"redis", "momento"}:
+    raise pytest.UsageError(
+        f"TEST_CACHE_BACKENDS names redis and/or momento, not {os.environ['TEST_CACHE_BACKENDS']!r}"
+    )
 
 
 def momento_test_configuration() -> Configuration:
@@ -81,7 +89,7 @@ def key():
     client.close()
 
 
-@pytest.fixture(params=["redis", "momento"])
+@pytest.fixture(params=BACKENDS)
 def backend(request):
     """Yield each backend in turn, connected to its real server."""
     if request.param == "momento":
@@ -186,7 +194,7 @@ def _engine_use(request, settings, name: str):
     view.close()
 
 
-@pytest.fixture(params=["redis", "momento"])
+@pytest.fixture(params=BACKENDS)
 def engine(request, settings):
     """The engine on each backend in turn; yields plain access to this test's keys."""
     yield from _engine_use(request, settings, request.param)
