@@ -26,27 +26,32 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 
 APPLICATION = "cms.asgi:application"
+PORT_MAX = 65535
 
 
-def env_int(name: str, default: int) -> int:
-    """An integer from the environment, or `default` when unset or empty; one clear line when it is no integer."""
+def env_int(name: str, default: int, low: int = 1, high: int = 1_000_000) -> int:
+    """An integer from `low` to `high` from the environment, or `default` when unset or empty; one clear line when
+    it is anything else."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise SystemExit(f"{name} must be a whole number, not {value!r}") from None
+        number = None
+    if number is None or not low <= number <= high:
+        raise SystemExit(f"{name} must be a whole number from {low} to {high}, not {value[:40]!r}")
+    return number
 
 
 def _bind() -> tuple[str, int]:
     """WEB_BIND (host:port), else 0.0.0.0:$PORT, else 0.0.0.0:8000."""
     address = os.environ.get("WEB_BIND", "").strip()
     if not address:
-        return "0.0.0.0", env_int("PORT", 8000)
+        return "0.0.0.0", env_int("PORT", 8000, high=PORT_MAX)
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise SystemExit(f"WEB_BIND must be host:port, not {address!r}")
+    if not host or not port.isdigit() or not 1 <= int(port) <= PORT_MAX:
+        raise SystemExit(f"WEB_BIND must be host:port (a port from 1 to {PORT_MAX}), not {address[:80]!r}")
     return host.strip("[]"), int(port)
 
 
@@ -83,12 +88,11 @@ def server() -> tuple[Granian, Path, bool]:
     host, port = _bind()
     level = os.environ.get("WEB_LOG_LEVEL", "info").strip().lower() or "info"
     if level not in {choice.value for choice in LogLevels}:
-        raise SystemExit(f"WEB_LOG_LEVEL must be one of {', '.join(c.value for c in LogLevels)}, not {level!r}")
-    workers = env_int("WEB_CONCURRENCY", max(2, cores()))
-    keepalive_s = env_int("WEB_KEEPALIVE", 75)
+        raise SystemExit(f"WEB_LOG_LEVEL must be one of {', '.join(c.value for c in LogLevels)}, not {level[:40]!r}")
+    workers = env_int("WEB_CONCURRENCY", max(2, cores()), high=256)
+    keepalive_s = env_int("WEB_KEEPALIVE", 75, high=3600)
     connections = env_int("WEB_WORKER_CONNECTIONS", 4096)
-    if workers < 1 or keepalive_s < 1 or connections < 1:
-        raise SystemExit("WEB_CONCURRENCY, WEB_KEEPALIVE and WEB_WORKER_CONNECTIONS must be 1 or more")
+    graceful_s = env_int("WEB_GRACEFUL_TIMEOUT", 30, high=3600)
     metrics_dir, made_here = metrics_dir_prepare()
     granian = Granian(
         APPLICATION,
@@ -105,7 +109,7 @@ def server() -> tuple[Granian, Path, bool]:
         http1_settings=HTTP1Settings(header_read_timeout=keepalive_s * 1000),
         websockets=False,
         respawn_failed_workers=True,
-        workers_kill_timeout=env_int("WEB_GRACEFUL_TIMEOUT", 30),
+        workers_kill_timeout=graceful_s,
         log_level=LogLevels(level),
         log_access=os.environ.get("WEB_ACCESS_LOG", "").strip().lower() in {"1", "true", "yes"},
         # Workers import the application from the repository root, whatever the caller's directory.

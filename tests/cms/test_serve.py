@@ -10,12 +10,16 @@ from django.conf import settings
 @pytest.mark.parametrize(
     ("variable", "value", "said"),
     [
-        ("WEB_CONCURRENCY", "four", "WEB_CONCURRENCY must be a whole number, not 'four'"),
-        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY, WEB_KEEPALIVE and WEB_WORKER_CONNECTIONS must be 1 or more"),
-        ("WEB_WORKER_CONNECTIONS", "-5", "WEB_CONCURRENCY, WEB_KEEPALIVE and WEB_WORKER_CONNECTIONS must be 1 or more"),
-        ("WEB_WORKER_CONNECTIONS", "10k", "WEB_WORKER_CONNECTIONS must be a whole number, not '10k'"),
-        ("WEB_KEEPALIVE", "1.5", "WEB_KEEPALIVE must be a whole number, not '1.5'"),
-        ("WEB_BIND", "localhost", "WEB_BIND must be host:port, not 'localhost'"),
+        ("WEB_CONCURRENCY", "four", "WEB_CONCURRENCY must be a whole number from 1 to 256, not 'four'"),
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be a whole number from 1 to 256, not '0'"),
+        ("WEB_WORKER_CONNECTIONS", "-5", "WEB_WORKER_CONNECTIONS must be a whole number from 1 to 1000000, not '-5'"),
+        ("WEB_WORKER_CONNECTIONS", "10k", "WEB_WORKER_CONNECTIONS must be a whole number from 1 to 1000000, not '10k'"),
+        ("WEB_WORKER_CONNECTIONS", "9" * 30, "WEB_WORKER_CONNECTIONS must be a whole number from 1 to 1000000"),
+        ("WEB_KEEPALIVE", "1.5", "WEB_KEEPALIVE must be a whole number from 1 to 3600, not '1.5'"),
+        ("WEB_GRACEFUL_TIMEOUT", "9" * 5000, "WEB_GRACEFUL_TIMEOUT must be a whole number from 1 to 3600"),
+        ("PORT", "70000", "PORT must be a whole number from 1 to 65535, not '70000'"),
+        ("WEB_BIND", "localhost", "WEB_BIND must be host:port (a port from 1 to 65535), not 'localhost'"),
+        ("WEB_BIND", "127.0.0.1:99999", "WEB_BIND must be host:port (a port from 1 to 65535), not '127.0.0.1:99999'"),
         ("WEB_LOG_LEVEL", "loud", "WEB_LOG_LEVEL must be one of"),
     ],
 )
