@@ -335,6 +335,11 @@ FIXED = {
     EVENTS: ("events", events_elsewhere),
 }
 COUNTED = frozenset(("catalog", "manifest", "chunk", "program"))
+# What each endpoint may be asked with, and the request headers a CORS preflight lets a browser send: GET and HEAD
+# with If-None-Match, but for the events stream, read with GET alone (an EventSource), with Last-Event-ID when it
+# reconnects.
+ALLOWED = {"events": (("GET",), "Last-Event-ID")}
+ALLOWED_USUALLY = (READ_METHODS, "If-None-Match")
 CHUNKS = "/api/catalog/chunks/"
 PROGRAMS = "/api/programs/"
 
@@ -372,8 +377,7 @@ def _dispatch(request: Request, route) -> Response:
     if route is None:
         return error(404, "no such resource")
     endpoint, view, arguments = route
-    # The events stream is read with GET alone (an EventSource), sending Last-Event-ID when it reconnects.
-    methods, headers = (("GET",), "Last-Event-ID") if endpoint == "events" else (READ_METHODS, "If-None-Match")
+    methods, headers = ALLOWED.get(endpoint, ALLOWED_USUALLY)
     if request.method == "OPTIONS":
         return _preflight(", ".join(methods), headers)
     if request.method not in methods:

@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 
 from cms.store.local import free_port
+from tests.cacheops.conftest import listening
 
 PRINT_STACK = "from django.conf import settings; print(settings.CACHEOPS_BACKEND, settings.MOMENTO_LOCAL)"
 # What the test process itself may carry and would otherwise decide the answer.
@@ -85,14 +86,6 @@ def test_the_test_settings_never_read_the_stack_file(tmp_path):
     seen = stack_seen(command_env(AIRTIME_STACK_ENV=str(path), DJANGO_SETTINGS_MODULE="tests.settings"))
 
     assert seen == "redis"
-
-
-def listening(port: int) -> bool:
-    try:
-        subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"], check=True, capture_output=True)
-    except subprocess.CalledProcessError:
-        return False
-    return True
 
 
 def _interruptible() -> None:
